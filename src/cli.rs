@@ -1,0 +1,137 @@
+//! The command line, and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::ArgValueCompleter;
+
+use crate::complete;
+
+#[derive(Debug, Parser)]
+#[command(
+  name = "megacity",
+  version,
+  about = "Runbooks for on-call operators: checks, confirmed remediations and a record, over SSH",
+  max_term_width = 100
+)]
+pub struct Cli {
+  /// A runbook directory; its runbooks override the others by id [env: MEGACITY_RUNBOOKS]
+  #[arg(long, global = true, value_name = "DIR")]
+  pub runbooks: Option<PathBuf>,
+
+  /// The inventory file (default: $MEGACITY_INVENTORY, then
+  /// $XDG_CONFIG_HOME/megacity/inventory.yaml, then the embedded one)
+  #[arg(long, global = true, value_name = "FILE")]
+  pub inventory: Option<PathBuf>,
+
+  /// Output format
+  #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+  pub format: Format,
+
+  /// When to use colors (NO_COLOR is honoured with `auto`)
+  #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+  pub color: ColorChoice,
+
+  /// More detail on stderr (repeat for more)
+  #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+  pub verbose: u8,
+
+  /// Only errors on stderr
+  #[arg(short, long, global = true, conflicts_with = "verbose")]
+  pub quiet: bool,
+
+  #[command(subcommand)]
+  pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+  Text,
+  Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+  Auto,
+  Always,
+  Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+  /// List, show and validate runbooks
+  #[command(subcommand)]
+  Runbook(RunbookCommand),
+  /// The inventory: hosts and groups
+  #[command(subcommand)]
+  Hosts(HostsCommand),
+  /// Print the shell completion script (it asks megacity for runbook, host and step names)
+  Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunbookCommand {
+  /// Every runbook: id, severity, title, hosts, step count
+  List,
+  /// One runbook: every step with its targets and commands
+  Show(ShowArgs),
+  /// Check runbooks and report every problem with file:line:column
+  Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+  /// Runbook id
+  #[arg(add = ArgValueCompleter::new(complete::runbook_ids))]
+  pub id: String,
+  /// Show only these steps
+  #[arg(long = "step", value_name = "STEP", add = ArgValueCompleter::new(complete::step_ids))]
+  pub steps: Vec<String>,
+  /// Render commands with this parameter value
+  #[arg(
+    long = "var",
+    value_name = "NAME=VALUE",
+    value_parser = crate::runbook::values::parse_var,
+    add = ArgValueCompleter::new(complete::parameters)
+  )]
+  pub vars: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+  /// Runbook ids or paths to runbook files (default: every runbook)
+  #[arg(value_name = "ID|PATH", add = ArgValueCompleter::new(complete::runbook_ids_or_paths))]
+  pub targets: Vec<String>,
+  /// Treat warnings as errors
+  #[arg(long)]
+  pub deny_warnings: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostsCommand {
+  /// Hosts with their roles and groups
+  List(HostsListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HostsListArgs {
+  /// Only these hosts or groups
+  #[arg(value_name = "HOST|GROUP", add = ArgValueCompleter::new(complete::targets))]
+  pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+  #[arg(value_enum)]
+  pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+  use clap::CommandFactory;
+
+  #[test]
+  fn cli_is_consistent() {
+    super::Cli::command().debug_assert();
+  }
+}

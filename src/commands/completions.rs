@@ -1,0 +1,27 @@
+use clap_complete::env::Shells;
+
+use crate::cli::CompletionsArgs;
+use crate::error::Error;
+use crate::{complete, exit_code, ui};
+
+/// Prints the registration script: the shell calls `COMPLETE=<shell> megacity -- <words>` for
+/// every completion, so runbook ids, hosts and step ids come from the live catalog.
+pub fn run(args: &CompletionsArgs) -> Result<i32, Error> {
+  let name = args.shell.to_string();
+  let shells = Shells::builtins();
+  let shell = shells
+    .completer(&name)
+    .expect("every clap_complete shell has an env completer");
+  let mut script = Vec::new();
+  shell
+    .write_registration(
+      complete::VAR,
+      "megacity",
+      "megacity",
+      "megacity",
+      &mut script,
+    )
+    .map_err(Error::Output)?;
+  ui::emit(&String::from_utf8_lossy(&script))?;
+  Ok(exit_code::SUCCESS)
+}

@@ -1,0 +1,22 @@
+//! One file per subcommand; each takes the resolved config and returns an exit code.
+
+mod completions;
+mod hosts_list;
+mod runbook_list;
+mod runbook_show;
+mod runbook_validate;
+
+use crate::cli::{Cli, Command, HostsCommand, RunbookCommand};
+use crate::config::Config;
+use crate::error::Error;
+
+pub fn run(cli: Cli) -> Result<i32, Error> {
+  let config = Config::from_cli(&cli);
+  match cli.command {
+    Command::Runbook(RunbookCommand::List) => runbook_list::run(&config),
+    Command::Runbook(RunbookCommand::Show(args)) => runbook_show::run(&config, &args),
+    Command::Runbook(RunbookCommand::Validate(args)) => runbook_validate::run(&config, &args),
+    Command::Hosts(HostsCommand::List(args)) => hosts_list::run(&config, &args),
+    Command::Completions(args) => completions::run(&args),
+  }
+}

@@ -1,0 +1,105 @@
+use serde::Serialize;
+
+use crate::cli::Format;
+use crate::config::Config;
+use crate::error::Error;
+use crate::inventory::{self, Inventory, Target};
+use crate::runbook::{self, Runbook, catalog::Catalog, model::Severity};
+use crate::{exit_code, ui};
+
+#[derive(Serialize)]
+struct Row {
+  id: String,
+  severity: Severity,
+  title: String,
+  hosts: Vec<String>,
+  steps: usize,
+  origin: String,
+}
+
+pub fn run(config: &Config) -> Result<i32, Error> {
+  let catalog = Catalog::discover(&config.runbook_dirs)?;
+  let inventory = inventory::load(config.inventory.as_deref())?;
+  let mut rows = Vec::new();
+  let mut broken = Vec::new();
+  for entry in catalog.entries() {
+    let source = entry.source()?;
+    let loaded = runbook::load(&source, Some(&entry.id), None);
+    match loaded.runbook.filter(|_| {
+      loaded
+        .diagnostics
+        .iter()
+        .all(|d| d.level != crate::diagnostic::Level::Error)
+    }) {
+      Some(runbook) => rows.push(Row {
+        hosts: hosts(&runbook, &inventory),
+        id: runbook.id,
+        severity: runbook.severity,
+        title: runbook.title,
+        steps: runbook.steps.len(),
+        origin: entry.origin.to_string(),
+      }),
+      None => broken.push(entry.id.clone()),
+    }
+  }
+  if !broken.is_empty() {
+    // A broken file in a user directory must not hide the others at 03:00.
+    ui::warn(&format!(
+      "skipped {} invalid runbook(s): {}; see `megacity runbook validate {}`",
+      broken.len(),
+      broken.join(", "),
+      broken.join(" ")
+    ));
+  }
+  if config.format == Format::Json {
+    ui::emit_json(&rows)?;
+    return Ok(exit_code::SUCCESS);
+  }
+  let mut table = vec![
+    ["ID", "SEV", "STEPS", "HOSTS", "TITLE"]
+      .map(|h| ui::style::bold(h).to_string())
+      .to_vec(),
+  ];
+  for row in &rows {
+    table.push(vec![
+      row.id.clone(),
+      ui::style::severity(row.severity).to_string(),
+      row.steps.to_string(),
+      abbreviate(&row.hosts, 3),
+      ui::text::sanitize(&row.title).into_owned(),
+    ]);
+  }
+  ui::emit(&ui::text::table(&table))?;
+  Ok(exit_code::SUCCESS)
+}
+
+/// Every host the runbook touches, in inventory order, with `local` last.
+pub fn hosts(runbook: &Runbook, inventory: &Inventory) -> Vec<String> {
+  let mut names: Vec<&str> = Vec::new();
+  let mut local = false;
+  for target in runbook.steps.iter().flat_map(|s| &s.targets) {
+    match inventory.resolve(target) {
+      Some(Target::Host(h)) => names.push(h),
+      Some(Target::Group(_, members)) => names.extend(members),
+      Some(Target::Local) => local = true,
+      None => {}
+    }
+  }
+  let mut out: Vec<String> = inventory
+    .hosts
+    .iter()
+    .filter(|h| names.contains(&h.name.as_str()))
+    .map(|h| h.name.clone())
+    .collect();
+  if local {
+    out.push("local".into());
+  }
+  out
+}
+
+fn abbreviate(names: &[String], keep: usize) -> String {
+  if names.len() <= keep + 1 {
+    return names.join(",");
+  }
+  format!("{},+{}", names[..keep].join(","), names.len() - keep)
+}

@@ -1,0 +1,131 @@
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::cli::{Format, ValidateArgs};
+use crate::config::Config;
+use crate::diagnostic::{Diagnostic, Level};
+use crate::error::Error;
+use crate::inventory;
+use crate::runbook::{self, catalog::Catalog};
+use crate::source::Source;
+use crate::{exit_code, ui};
+
+#[derive(Serialize)]
+struct Report {
+  file: String,
+  valid: bool,
+  diagnostics: Vec<Diagnostic>,
+}
+
+#[derive(Serialize)]
+struct Output {
+  runbooks: Vec<Report>,
+  errors: usize,
+  warnings: usize,
+}
+
+/// One thing to validate: a readable source (with the id its file name implies) or a file
+/// refused before parsing.
+enum Item {
+  Source(Source, Option<String>),
+  Refused(Diagnostic),
+}
+
+pub fn run(config: &Config, args: &ValidateArgs) -> Result<i32, Error> {
+  let inventory = inventory::load(config.inventory.as_deref())?;
+  let catalog = Catalog::discover(&config.runbook_dirs)?;
+  let mut items: Vec<Item> = Vec::new();
+  if args.targets.is_empty() {
+    for entry in catalog.entries() {
+      items.push(Item::Source(entry.source()?, Some(entry.id.clone())));
+    }
+  }
+  for target in &args.targets {
+    let path = Path::new(target);
+    let is_path = target.contains('/') || target.ends_with(".yaml") || target.ends_with(".yml");
+    if !is_path && !(path.is_file() && catalog.get(target).is_err()) {
+      let entry = catalog.get(target)?;
+      items.push(Item::Source(entry.source()?, Some(entry.id.clone())));
+      continue;
+    }
+    let stem = path
+      .file_stem()
+      .and_then(|s| s.to_str())
+      .map(str::to_string);
+    match Source::read(path) {
+      Ok(source) => items.push(Item::Source(source, stem)),
+      // An oversized file is a finding about that file, not a reason to stop.
+      Err(e @ Error::TooLarge { .. }) => items.push(Item::Refused(Diagnostic {
+        level: Level::Error,
+        file: target.clone(),
+        line: 0,
+        column: 0,
+        message: e.to_string(),
+        hint: Some("a runbook is a page of YAML; split it or remove what is not a runbook".into()),
+        source_line: None,
+      })),
+      Err(e) => return Err(e),
+    }
+  }
+
+  let reports: Vec<Report> = items
+    .into_iter()
+    .map(|item| {
+      let (file, diagnostics) = match item {
+        Item::Source(source, expected) => {
+          let loaded = runbook::load(&source, expected.as_deref(), Some(&inventory));
+          (source.display, loaded.diagnostics)
+        }
+        Item::Refused(d) => (d.file.clone(), vec![d]),
+      };
+      let valid = !diagnostics
+        .iter()
+        .any(|d| d.level == Level::Error || (args.deny_warnings && d.level == Level::Warning));
+      Report {
+        file,
+        valid,
+        diagnostics,
+      }
+    })
+    .collect();
+  let count = |level| {
+    reports
+      .iter()
+      .flat_map(|r| &r.diagnostics)
+      .filter(|d| d.level == level)
+      .count()
+  };
+  let (errors, warnings) = (count(Level::Error), count(Level::Warning));
+  let failed = reports.iter().filter(|r| !r.valid).count();
+  let code = if failed > 0 {
+    exit_code::USAGE
+  } else {
+    exit_code::SUCCESS
+  };
+
+  if config.format == Format::Json {
+    ui::emit_json(&Output {
+      runbooks: reports,
+      errors,
+      warnings,
+    })?;
+    return Ok(code);
+  }
+  let mut out = String::new();
+  for report in &reports {
+    out.push_str(&ui::diagnostics::render_all(&report.diagnostics));
+  }
+  let summary = format!(
+    "checked {} runbook(s): {failed} invalid, {errors} error(s), {warnings} warning(s)",
+    reports.len()
+  );
+  out.push_str(&if failed > 0 {
+    ui::style::error(&summary).to_string()
+  } else {
+    summary
+  });
+  out.push('\n');
+  ui::emit(&out)?;
+  Ok(code)
+}

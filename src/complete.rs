@@ -1,0 +1,139 @@
+//! Dynamic values for shell completion: runbook ids, hosts and groups, step ids, parameters.
+//! The shell calls `COMPLETE=<shell> megacity -- <words>`; clap_complete calls these.
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+
+use clap_complete::CompletionCandidate;
+
+use crate::cli::{ColorChoice, Format};
+use crate::config::Config;
+use crate::runbook::catalog::Catalog;
+
+/// The environment variable the registration scripts set.
+pub const VAR: &str = "COMPLETE";
+
+/// The words being completed, when this process is a completion request.
+fn words() -> Vec<String> {
+  std::env::args().skip_while(|a| a != "--").skip(1).collect()
+}
+
+fn flag_value(words: &[String], flag: &str) -> Option<PathBuf> {
+  let prefix = format!("{flag}=");
+  words.iter().enumerate().find_map(|(i, w)| {
+    if w == flag {
+      words.get(i + 1).map(PathBuf::from)
+    } else {
+      w.strip_prefix(&prefix).map(PathBuf::from)
+    }
+  })
+}
+
+/// The configuration the command line being completed would use.
+fn config(words: &[String]) -> Config {
+  Config::resolve(
+    flag_value(words, "--runbooks"),
+    flag_value(words, "--inventory"),
+    Format::Text,
+    ColorChoice::Never,
+  )
+}
+
+fn catalog(config: &Config) -> Catalog {
+  Catalog::discover(&config.runbook_dirs).unwrap_or_default()
+}
+
+fn matching(current: &OsStr) -> impl Fn(&&str) -> bool + '_ {
+  let current = current.to_str().unwrap_or("");
+  move |candidate| candidate.starts_with(current)
+}
+
+pub fn runbook_ids(current: &OsStr) -> Vec<CompletionCandidate> {
+  let config = config(&words());
+  catalog(&config)
+    .ids()
+    .filter(matching(current))
+    .map(CompletionCandidate::new)
+    .collect()
+}
+
+pub fn runbook_ids_or_paths(current: &OsStr) -> Vec<CompletionCandidate> {
+  let text = current.to_str().unwrap_or("");
+  if text.contains('/') || text.starts_with('.') {
+    use clap_complete::engine::ValueCompleter;
+    return clap_complete::engine::PathCompleter::file().complete(current);
+  }
+  runbook_ids(current)
+}
+
+pub fn targets(current: &OsStr) -> Vec<CompletionCandidate> {
+  let config = config(&words());
+  let Ok(inventory) = crate::inventory::load(config.inventory.as_deref()) else {
+    return Vec::new();
+  };
+  let accept = matching(current);
+  let mut out: Vec<CompletionCandidate> = inventory
+    .hosts
+    .iter()
+    .filter(|h| accept(&h.name.as_str()))
+    .map(|h| CompletionCandidate::new(&h.name).help(h.role.clone().map(Into::into)))
+    .collect();
+  for (group, members) in inventory.groups() {
+    if accept(&group) {
+      out.push(
+        CompletionCandidate::new(group).help(Some(format!("group: {}", members.join(", ")).into())),
+      );
+    }
+  }
+  out
+}
+
+/// The runbook named on the command line being completed: the first word that is a runbook id.
+fn runbook_in(words: &[String], config: &Config) -> Option<crate::runbook::Runbook> {
+  let catalog = catalog(config);
+  let entry = words.iter().find_map(|w| catalog.get(w).ok())?;
+  let source = entry.source().ok()?;
+  crate::runbook::load(&source, Some(&entry.id), None).runbook
+}
+
+pub fn step_ids(current: &OsStr) -> Vec<CompletionCandidate> {
+  let words = words();
+  let Some(runbook) = runbook_in(&words, &config(&words)) else {
+    return Vec::new();
+  };
+  let accept = matching(current);
+  runbook
+    .steps
+    .iter()
+    .filter(|s| accept(&s.id.value.as_str()))
+    .map(|s| CompletionCandidate::new(&s.id.value).help(Some(s.title.clone().into())))
+    .collect()
+}
+
+/// `--var name=value`: parameter names (with `=`), then the choices of the named parameter.
+pub fn parameters(current: &OsStr) -> Vec<CompletionCandidate> {
+  let words = words();
+  let Some(runbook) = runbook_in(&words, &config(&words)) else {
+    return Vec::new();
+  };
+  let text = current.to_str().unwrap_or("");
+  if let Some((name, value)) = text.split_once('=') {
+    let Some(parameter) = runbook.parameter(name) else {
+      return Vec::new();
+    };
+    return parameter
+      .choices
+      .iter()
+      .filter(|c| c.value.starts_with(value))
+      .map(|c| CompletionCandidate::new(format!("{name}={}", c.value)))
+      .collect();
+  }
+  runbook
+    .parameters
+    .iter()
+    .filter(|p| p.name.value.starts_with(text))
+    .map(|p| {
+      CompletionCandidate::new(format!("{}=", p.name.value)).help(p.help.clone().map(Into::into))
+    })
+    .collect()
+}

@@ -1,0 +1,111 @@
+//! The command line and environment resolved into what the commands need.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Cli, ColorChoice, Format};
+
+pub const RUNBOOKS_ENV: &str = "MEGACITY_RUNBOOKS";
+pub const INVENTORY_ENV: &str = "MEGACITY_INVENTORY";
+
+/// A runbook directory and how it was chosen; explicit ones must exist.
+#[derive(Clone, Debug)]
+pub struct RunbookDir {
+  pub path: PathBuf,
+  pub explicit: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+  /// Runbook directories in increasing precedence: XDG config, ./runbooks, $MEGACITY_RUNBOOKS,
+  /// --runbooks. A runbook in a later directory overrides one with the same id in an earlier
+  /// directory, and all of them override the embedded set.
+  pub runbook_dirs: Vec<RunbookDir>,
+  /// The inventory file; `None` means the embedded default.
+  pub inventory: Option<PathBuf>,
+  pub format: Format,
+  pub color: bool,
+}
+
+impl Config {
+  pub fn from_cli(cli: &Cli) -> Config {
+    Config::resolve(
+      cli.runbooks.clone(),
+      cli.inventory.clone(),
+      cli.format,
+      cli.color,
+    )
+  }
+
+  pub fn resolve(
+    runbooks_flag: Option<PathBuf>,
+    inventory_flag: Option<PathBuf>,
+    format: Format,
+    color: ColorChoice,
+  ) -> Config {
+    let env_path = |name| {
+      std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+    };
+    let config_dir = config_dir();
+    let mut runbook_dirs = Vec::new();
+    if let Some(dir) = config_dir.as_ref().map(|d| d.join("runbooks")) {
+      runbook_dirs.push(RunbookDir {
+        path: dir,
+        explicit: false,
+      });
+    }
+    runbook_dirs.push(RunbookDir {
+      path: PathBuf::from("runbooks"),
+      explicit: false,
+    });
+    if let Some(dir) = env_path(RUNBOOKS_ENV) {
+      runbook_dirs.push(RunbookDir {
+        path: dir,
+        explicit: true,
+      });
+    }
+    if let Some(dir) = runbooks_flag {
+      runbook_dirs.push(RunbookDir {
+        path: dir,
+        explicit: true,
+      });
+    }
+    let inventory = inventory_flag
+      .or_else(|| env_path(INVENTORY_ENV))
+      .or_else(|| {
+        config_dir
+          .map(|d| d.join("inventory.yaml"))
+          .filter(|p| Path::new(p).is_file())
+      });
+    Config {
+      runbook_dirs,
+      inventory,
+      format,
+      color: decide_color(color),
+    }
+  }
+}
+
+/// `$XDG_CONFIG_HOME/megacity`, else `~/.config/megacity`.
+pub fn config_dir() -> Option<PathBuf> {
+  let base = std::env::var_os("XDG_CONFIG_HOME")
+    .filter(|v| !v.is_empty())
+    .map(PathBuf::from)
+    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+  Some(base.join("megacity"))
+}
+
+/// Color is decided once: `--color`, then `NO_COLOR`, then whether stdout is a terminal.
+fn decide_color(choice: ColorChoice) -> bool {
+  let decided = match choice {
+    ColorChoice::Always => true,
+    ColorChoice::Never => false,
+    ColorChoice::Auto => {
+      std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && console::Term::stdout().is_term()
+    }
+  };
+  console::set_colors_enabled(decided);
+  console::set_colors_enabled_stderr(decided);
+  decided
+}

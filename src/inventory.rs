@@ -1,0 +1,220 @@
+//! Hosts and groups. Hosts are names the operator's OpenSSH configuration resolves; megacity
+//! ships names only, never addresses.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::diagnostic::{Collector, did_you_mean};
+use crate::runbook::model::LOCAL;
+use crate::schema::{Fields, Loc};
+use crate::yaml::{self, Value};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Host {
+  pub name: String,
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub role: Option<String>,
+  pub groups: Vec<String>,
+  /// Login user, when the operator's ssh_config should not decide it.
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub user: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+  pub hosts: Vec<Host>,
+}
+
+/// What a target name refers to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Target<'i> {
+  Local,
+  Host(&'i str),
+  Group(&'i str, Vec<&'i str>),
+}
+
+impl Inventory {
+  pub fn parse(c: &mut Collector, text: &str) -> Inventory {
+    let root = match yaml::parse(text) {
+      Ok(root) => root,
+      Err(e) => {
+        c.error(e.pos, format!("invalid YAML: {}", e.message), None);
+        return Inventory::default();
+      }
+    };
+    let Some(f) = Fields::new(c, &root, "inventory", &["hosts"]) else {
+      return Inventory::default();
+    };
+    let Some(hosts) = f.required(c, "hosts") else {
+      return Inventory::default();
+    };
+    let Value::Seq(items) = &hosts.value else {
+      c.error(
+        hosts.pos,
+        format!("`hosts` must be a list, found {}", hosts.kind()),
+        None,
+      );
+      return Inventory::default();
+    };
+    let mut inventory = Inventory::default();
+    let mut group_pos: Vec<Loc<String>> = Vec::new();
+    for item in items {
+      let Some(f) = Fields::new(c, item, "host", &["name", "role", "groups", "user"]) else {
+        continue;
+      };
+      let Some(name) = f.req_string(c, "name") else {
+        continue;
+      };
+      if !is_host_name(&name) || name.value == LOCAL {
+        c.error(
+          name.pos,
+          format!("`{}` cannot be a host name", name.value),
+          Some("host names use letters, digits, `.`, `-` and `_`; `local` is reserved".into()),
+        );
+        continue;
+      }
+      if inventory.hosts.iter().any(|h| h.name == name.value) {
+        c.error(name.pos, format!("duplicate host `{}`", name.value), None);
+        continue;
+      }
+      let groups = f.string_list(c, "groups");
+      for g in &groups {
+        if !is_host_name(g) || g.value == LOCAL {
+          c.error(g.pos, format!("`{}` cannot be a group name", g.value), None);
+        }
+      }
+      group_pos.extend(groups.iter().cloned());
+      inventory.hosts.push(Host {
+        name: name.value,
+        role: f.opt_string(c, "role").map(|r| r.value),
+        groups: groups.into_iter().map(|g| g.value).collect(),
+        user: f.opt_string(c, "user").map(|u| u.value),
+      });
+    }
+    for g in group_pos {
+      if inventory.host(&g.value).is_some() {
+        c.error(
+          g.pos,
+          format!("group `{}` has the same name as a host", g.value),
+          None,
+        );
+      }
+    }
+    inventory
+  }
+
+  pub fn host(&self, name: &str) -> Option<&Host> {
+    self.hosts.iter().find(|h| h.name == name)
+  }
+
+  /// Groups and their members, in name order.
+  pub fn groups(&self) -> BTreeMap<&str, Vec<&str>> {
+    let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for host in &self.hosts {
+      for group in &host.groups {
+        groups.entry(group).or_default().push(&host.name);
+      }
+    }
+    groups
+  }
+
+  pub fn resolve(&self, name: &str) -> Option<Target<'_>> {
+    if name == LOCAL {
+      return Some(Target::Local);
+    }
+    if let Some(host) = self.host(name) {
+      return Some(Target::Host(&host.name));
+    }
+    self
+      .groups()
+      .into_iter()
+      .find(|(g, _)| *g == name)
+      .map(|(g, members)| Target::Group(g, members))
+  }
+
+  /// Every name a target may use: hosts, groups, and `local`.
+  pub fn target_names(&self) -> Vec<&str> {
+    let mut names: Vec<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();
+    names.extend(self.groups().into_keys());
+    names.push(LOCAL);
+    names
+  }
+
+  pub fn suggest(&self, wrong: &str) -> Option<String> {
+    did_you_mean(wrong, self.target_names())
+  }
+}
+
+fn is_host_name(s: &str) -> bool {
+  !s.is_empty()
+    && !s.starts_with('-')
+    && s
+      .chars()
+      .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn parse(text: &str) -> (Inventory, Vec<String>) {
+    let mut c = Collector::new("inv.yaml", text);
+    let inv = Inventory::parse(&mut c, text);
+    (
+      inv,
+      c.items
+        .into_iter()
+        .map(|d| format!("{}:{} {}", d.line, d.column, d.message))
+        .collect(),
+    )
+  }
+
+  #[test]
+  fn resolves_hosts_groups_and_local() {
+    let (inv, errors) =
+      parse("hosts:\n  - name: a\n    groups: [g]\n  - name: b\n    groups: [g]\n");
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(inv.resolve("g"), Some(Target::Group("g", vec!["a", "b"])));
+    assert_eq!(inv.resolve("a"), Some(Target::Host("a")));
+    assert_eq!(inv.resolve("local"), Some(Target::Local));
+    assert_eq!(inv.resolve("zz"), None);
+  }
+
+  #[test]
+  fn reports_every_problem() {
+    let (_, errors) = parse(
+      "hosts:\n  - name: a\n    gropus: [x]\n  - name: a\n  - name: local\n  - name: b\n    groups: [a]\n",
+    );
+    assert_eq!(
+      errors,
+      vec![
+        "3:5 unknown key `gropus` in host",
+        "4:11 duplicate host `a`",
+        "5:11 `local` cannot be a host name",
+        "7:14 group `a` has the same name as a host",
+      ]
+    );
+  }
+}
+
+/// The inventory from `path`, or the embedded default; invalid files are an error.
+pub fn load(path: Option<&std::path::Path>) -> Result<Inventory, crate::error::Error> {
+  use crate::source::Source;
+  let source = match path {
+    Some(path) => Source::read(path)?,
+    None => Source::embedded(
+      "<embedded>/inventory.yaml".into(),
+      crate::runbook::catalog::embedded_inventory(),
+    ),
+  };
+  let mut c = Collector::new(&source.display, &source.text);
+  let inventory = Inventory::parse(&mut c, &source.text);
+  if c.has_errors() {
+    return Err(crate::error::Error::Invalid {
+      what: format!("inventory {}", source.display),
+      diagnostics: c.items,
+    });
+  }
+  Ok(inventory)
+}

@@ -1,0 +1,41 @@
+//! Runbooks: the model, discovery, parsing with positions, validation and templating.
+
+pub mod catalog;
+pub mod model;
+pub mod parse;
+pub mod template;
+pub mod validate;
+pub mod values;
+
+use crate::diagnostic::{Collector, Diagnostic, Level};
+use crate::inventory::Inventory;
+use crate::source::Source;
+
+pub use model::Runbook;
+
+/// A runbook read from its source, with everything found wrong with it.
+pub struct Loaded {
+  pub runbook: Option<Runbook>,
+  pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+  pub fn is_valid(&self) -> bool {
+    self.runbook.is_some() && !self.diagnostics.iter().any(|d| d.level == Level::Error)
+  }
+}
+
+/// Parses a runbook; with `inventory`, also validates it (hosts, parameters, regexes, commands).
+/// `list` and `show` only parse, so that they stay fast; `validate` and `run` do both.
+pub fn load(source: &Source, expected_id: Option<&str>, inventory: Option<&Inventory>) -> Loaded {
+  let mut c = Collector::new(&source.display, &source.text);
+  let runbook = parse::parse(&mut c, &source.text, expected_id);
+  if let (Some(runbook), Some(inventory)) = (&runbook, inventory) {
+    validate::validate(&mut c, runbook, inventory);
+  }
+  c.items.sort_by_key(|d| (d.line, d.column));
+  Loaded {
+    runbook,
+    diagnostics: c.items,
+  }
+}

@@ -1,0 +1,679 @@
+//! From YAML text to a `Runbook`, reporting every structural problem with its position.
+//! Checks that need nothing but the file itself live here; checks that need the inventory or
+//! compiled regexes live in `validate`.
+
+use std::collections::HashMap;
+
+use crate::diagnostic::{Collector, did_you_mean};
+use crate::runbook::model::*;
+use crate::schema::{self, Fields, Loc, is_id};
+use crate::yaml::{self, Node, Value};
+
+const RUNBOOK_KEYS: &[&str] = &[
+  "id",
+  "title",
+  "severity",
+  "source",
+  "description",
+  "symptoms",
+  "causes",
+  "recovery_target",
+  "parameters",
+  "escalation",
+  "steps",
+];
+const PARAMETER_KEYS: &[&str] = &["default", "help", "required", "choices", "secret_env"];
+const RUNG_KEYS: &[&str] = &["after", "to"];
+const STEP_KEYS: &[&str] = &[
+  "id",
+  "title",
+  "targets",
+  "check",
+  "action",
+  "manual",
+  "when",
+  "sudo",
+  "timeout",
+  "retry",
+  "on_failure",
+];
+const CHECK_KEYS: &[&str] = &["command", "expect"];
+const ACTION_KEYS: &[&str] = &["command", "confirm", "destructive", "expect"];
+const MANUAL_KEYS: &[&str] = &["instructions"];
+const EXPECT_KEYS: &[&str] = &[
+  "exit_code",
+  "stdout_matches",
+  "stdout_not_matches",
+  "stderr_matches",
+  "stderr_not_matches",
+  "thresholds",
+];
+const THRESHOLD_KEYS: &[&str] = &["name", "regex", "stream", "min", "max", "unit"];
+const WHEN_KEYS: &[&str] = &["failed", "passed"];
+const RETRY_KEYS: &[&str] = &["attempts", "delay"];
+
+/// Parses one runbook. `expected_id` is the file's stem, which the `id` must equal.
+/// Returns the runbook when its structure was readable; the collector says whether it is valid.
+pub fn parse(c: &mut Collector, text: &str, expected_id: Option<&str>) -> Option<Runbook> {
+  let root = match yaml::parse(text) {
+    Ok(root) => root,
+    Err(e) => {
+      c.error(e.pos, format!("invalid YAML: {}", e.message), None);
+      return None;
+    }
+  };
+  let f = Fields::new(c, &root, "runbook", RUNBOOK_KEYS)?;
+
+  let id = f.req_string(c, "id");
+  if let Some(id) = &id {
+    if !is_id(id) {
+      c.error(
+        id.pos,
+        format!("runbook id `{}` is not valid", id.value),
+        Some("ids use lowercase letters, digits and `-`, e.g. `redis-outage`".into()),
+      );
+    } else if let Some(expected) = expected_id.filter(|e| *e != id.value) {
+      c.error(
+        id.pos,
+        format!(
+          "runbook id `{}` does not match its file name `{expected}.yaml`",
+          id.value
+        ),
+        Some(format!(
+          "rename the file to `{}.yaml` or set `id: {expected}`",
+          id.value
+        )),
+      );
+    }
+  }
+  let title = f.req_string(c, "title");
+  let severity = f.required(c, "severity").and_then(|n| severity(c, n));
+  let source = f.opt_string(c, "source").map(|s| s.value);
+  let description = f.opt_string(c, "description").map(|s| s.value);
+  let symptoms = f
+    .string_list(c, "symptoms")
+    .into_iter()
+    .map(|s| s.value)
+    .collect();
+  let causes = f
+    .string_list(c, "causes")
+    .into_iter()
+    .map(|s| s.value)
+    .collect();
+  let recovery_target = f.opt_duration(c, "recovery_target").map(|d| d.value);
+  let parameters = f
+    .get("parameters")
+    .map(|n| parameters(c, n))
+    .unwrap_or_default();
+  let escalation = f
+    .get("escalation")
+    .map(|n| escalation(c, n))
+    .unwrap_or_default();
+  let steps = f
+    .required(c, "steps")
+    .map(|n| steps(c, n))
+    .unwrap_or_default();
+
+  Some(Runbook {
+    id: id?.value,
+    title: title?.value,
+    severity: severity?,
+    source,
+    description,
+    symptoms,
+    causes,
+    recovery_target,
+    parameters,
+    escalation,
+    steps,
+  })
+}
+
+fn severity(c: &mut Collector, node: &Node) -> Option<Severity> {
+  let text = schema::string(c, node, "severity")?;
+  let parsed = Severity::parse(&text);
+  if parsed.is_none() {
+    c.error(
+      node.pos,
+      format!("unknown severity `{}`", text.value),
+      did_you_mean(&text.value, ["P1", "P2", "P3", "P4"])
+        .or_else(|| Some("severity is one of P1, P2, P3, P4".into())),
+    );
+  }
+  parsed
+}
+
+fn parameters(c: &mut Collector, node: &Node) -> Vec<Parameter> {
+  let Value::Map(entries) = &node.value else {
+    c.error(
+      node.pos,
+      format!(
+        "`parameters` must be a mapping of names, found {}",
+        node.kind()
+      ),
+      None,
+    );
+    return Vec::new();
+  };
+  let mut out: Vec<Parameter> = Vec::new();
+  for (key, value) in entries {
+    let Some(name) = schema::string(c, key, "parameter name") else {
+      continue;
+    };
+    if !is_param_name(&name) || name.value == "host" {
+      c.error(
+        name.pos,
+        format!("parameter name `{}` is not valid", name.value),
+        Some(if name.value == "host" {
+          "`host` is built in: it is the name of the host a step runs on".into()
+        } else {
+          "parameter names use lowercase letters, digits and `_`, e.g. `redis_port`".into()
+        }),
+      );
+      continue;
+    }
+    if out.iter().any(|p| p.name.value == name.value) {
+      c.error(
+        name.pos,
+        format!("duplicate parameter `{}`", name.value),
+        None,
+      );
+      continue;
+    }
+    // `name:` with nothing after it declares a parameter with no default.
+    let empty = Node {
+      pos: value.pos,
+      value: Value::Map(Vec::new()),
+    };
+    let value = if matches!(value.value, Value::Null) {
+      &empty
+    } else {
+      value
+    };
+    let Some(f) = Fields::new(c, value, "parameter", PARAMETER_KEYS) else {
+      continue;
+    };
+    let default = f.opt_string(c, "default");
+    let help = f.opt_string(c, "help").map(|s| s.value);
+    let required = f.opt_bool(c, "required").unwrap_or(false);
+    let choices = f.string_list(c, "choices");
+    let secret_env = f.opt_string(c, "secret_env");
+    if let (Some(default), false) = (&default, choices.is_empty()) {
+      if !choices.iter().any(|ch| ch.value == default.value) {
+        let hint = did_you_mean(&default.value, choices.iter().map(|ch| ch.value.as_str()))
+          .unwrap_or_else(|| {
+            let all: Vec<&str> = choices.iter().map(|ch| ch.value.as_str()).collect();
+            format!("choices are: {}", all.join(", "))
+          });
+        c.error(
+          default.pos,
+          format!("default `{}` is not one of the choices", default.value),
+          Some(hint),
+        );
+      }
+    }
+    if let (Some(secret), Some(default)) = (&secret_env, &default) {
+      c.error(
+        default.pos,
+        format!("secret parameter `{}` cannot have a default", name.value),
+        Some(format!(
+          "the value comes from the environment variable `{}`",
+          secret.value
+        )),
+      );
+    }
+    if let Some(secret) = &secret_env {
+      let valid = !secret.is_empty()
+        && secret
+          .chars()
+          .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        && !secret.starts_with(|ch: char| ch.is_ascii_digit());
+      if !valid {
+        c.error(
+          secret.pos,
+          format!("`{}` is not an environment variable name", secret.value),
+          None,
+        );
+      }
+    }
+    out.push(Parameter {
+      name,
+      default,
+      help,
+      required,
+      choices,
+      secret_env: secret_env.map(|s| s.value),
+    });
+  }
+  out
+}
+
+pub fn is_param_name(s: &str) -> bool {
+  let mut chars = s.chars();
+  matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+    && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn escalation(c: &mut Collector, node: &Node) -> Vec<Rung> {
+  let Value::Seq(items) = &node.value else {
+    c.error(
+      node.pos,
+      format!("`escalation` must be a list, found {}", node.kind()),
+      None,
+    );
+    return Vec::new();
+  };
+  let mut rungs: Vec<Rung> = Vec::new();
+  for item in items {
+    let Some(f) = Fields::new(c, item, "escalation rung", RUNG_KEYS) else {
+      continue;
+    };
+    let after = f
+      .required(c, "after")
+      .and_then(|n| schema::duration(c, n, "after"));
+    let to = f.req_string(c, "to");
+    let (Some(after), Some(to)) = (after, to) else {
+      continue;
+    };
+    if let Some(previous) = rungs.last().filter(|p| p.after >= after.value) {
+      c.error(
+        after.pos,
+        format!(
+          "escalation rungs must be in increasing order: {} comes after {}",
+          schema::format_duration(after.value),
+          schema::format_duration(previous.after)
+        ),
+        None,
+      );
+    }
+    rungs.push(Rung {
+      after: after.value,
+      to: to.value,
+      pos: item.pos,
+    });
+  }
+  rungs
+}
+
+fn steps(c: &mut Collector, node: &Node) -> Vec<Step> {
+  let Value::Seq(items) = &node.value else {
+    c.error(
+      node.pos,
+      format!("`steps` must be a list, found {}", node.kind()),
+      None,
+    );
+    return Vec::new();
+  };
+  if items.is_empty() {
+    c.error(node.pos, "a runbook needs at least one step", None);
+  }
+  let mut out: Vec<Step> = Vec::new();
+  // Position of every step id seen so far, and of all ids, for `when:` ordering.
+  let all_ids: HashMap<String, usize> = items
+    .iter()
+    .enumerate()
+    .filter_map(|(i, item)| step_id_of(item).map(|id| (id, i)))
+    .collect();
+  for (index, item) in items.iter().enumerate() {
+    if let Some(step) = step(c, item) {
+      if out.iter().any(|s| s.id.value == step.id.value) {
+        c.error(
+          step.id.pos,
+          format!("duplicate step id `{}`", step.id.value),
+          None,
+        );
+      }
+      check_when(c, &step, index, &out, &all_ids);
+      out.push(step);
+    }
+  }
+  out
+}
+
+fn step_id_of(node: &Node) -> Option<String> {
+  let Value::Map(entries) = &node.value else {
+    return None;
+  };
+  entries
+    .iter()
+    .find_map(|(k, v)| match (&k.value, &v.value) {
+      (Value::Str(k), Value::Str(v)) if k == "id" => Some(v.clone()),
+      _ => None,
+    })
+}
+
+fn check_when(
+  c: &mut Collector,
+  step: &Step,
+  index: usize,
+  earlier: &[Step],
+  all_ids: &HashMap<String, usize>,
+) {
+  for reference in step.when.references() {
+    if earlier.iter().any(|s| s.id.value == reference.value) {
+      continue;
+    }
+    match all_ids.get(&reference.value) {
+      Some(&at) if at == index => {
+        c.error(
+          reference.pos,
+          format!("step `{}` has a `when:` on itself", step.id.value),
+          None,
+        );
+      }
+      Some(_) => c.error(
+        reference.pos,
+        format!(
+          "`when:` refers to step `{}`, which comes later",
+          reference.value
+        ),
+        Some("a condition can only use the result of an earlier step".into()),
+      ),
+      None => c.error(
+        reference.pos,
+        format!("`when:` refers to unknown step `{}`", reference.value),
+        did_you_mean(
+          &reference.value,
+          earlier.iter().map(|s| s.id.value.as_str()),
+        ),
+      ),
+    }
+  }
+}
+
+fn step(c: &mut Collector, node: &Node) -> Option<Step> {
+  let f = Fields::new(c, node, "step", STEP_KEYS)?;
+  let id = f.req_string(c, "id");
+  if let Some(id) = id.as_ref().filter(|id| !is_id(id)) {
+    c.error(
+      id.pos,
+      format!("step id `{}` is not valid", id.value),
+      Some("step ids use lowercase letters, digits and `-`, e.g. `restart-redis`".into()),
+    );
+  }
+  let title = f.req_string(c, "title");
+  let kinds: Vec<&str> = ["check", "action", "manual"]
+    .into_iter()
+    .filter(|k| f.has(k))
+    .collect();
+  let kind = match kinds.as_slice() {
+    [one] => step_kind(c, one, f.get(one)?),
+    [] => {
+      c.error(
+        f.pos,
+        "a step needs one of `check`, `action` or `manual`",
+        Some(
+          "`check` diagnoses, `action` changes something after asking, `manual` is for a human"
+            .into(),
+        ),
+      );
+      None
+    }
+    _ => {
+      c.error(
+        f.pos,
+        format!(
+          "a step is exactly one of check, action or manual; this one has {}",
+          kinds.join(" and ")
+        ),
+        Some("split it into separate steps".into()),
+      );
+      None
+    }
+  };
+  let targets = f.string_list(c, "targets");
+  if targets.is_empty() && !matches!(kind, Some(StepKind::Manual { .. }) | None) {
+    let pos = f.get("targets").map_or(f.pos, |n| n.pos);
+    c.error(
+      pos,
+      "this step needs `targets`: host names, group names, or `local`",
+      Some("e.g. `targets: [redis-master-01]`".into()),
+    );
+  }
+  let when = f.get("when").map(|n| when(c, n)).unwrap_or_default();
+  let sudo = f.opt_bool(c, "sudo").unwrap_or(false);
+  let timeout = f
+    .opt_duration(c, "timeout")
+    .map_or(DEFAULT_TIMEOUT, |d| d.value);
+  let retry = f.get("retry").and_then(|n| retry(c, n)).unwrap_or_default();
+  let on_failure = f.get("on_failure").and_then(|n| on_failure(c, n));
+  let kind = kind?;
+  let on_failure = on_failure.unwrap_or(match kind {
+    StepKind::Check { .. } => OnFailure::Continue,
+    _ => OnFailure::Ask,
+  });
+  Some(Step {
+    id: id?,
+    title: title?.value,
+    targets,
+    kind,
+    when,
+    sudo,
+    timeout,
+    retry,
+    on_failure,
+    pos: node.pos,
+  })
+}
+
+fn step_kind(c: &mut Collector, kind: &str, node: &Node) -> Option<StepKind> {
+  match kind {
+    "check" => {
+      let f = Fields::new(c, node, "check", CHECK_KEYS)?;
+      let command = f.req_string(c, "command");
+      let expect = match f.get("expect") {
+        Some(n) => expect(c, n, true),
+        None => {
+          c.error(
+            f.pos,
+            "a check needs expectations (`expect:`)",
+            Some("e.g. `expect: {exit_code: 0}`, a regex, or a threshold".into()),
+          );
+          None
+        }
+      };
+      Some(StepKind::Check {
+        command: command?,
+        expect: expect?,
+      })
+    }
+    "action" => {
+      let f = Fields::new(c, node, "action", ACTION_KEYS)?;
+      let command = f.req_string(c, "command");
+      let confirm = f.opt_string(c, "confirm");
+      let destructive = f.opt_bool(c, "destructive").unwrap_or(false);
+      let expect = match f.get("expect") {
+        Some(n) => expect(c, n, false)?,
+        None => Expect::default(),
+      };
+      Some(StepKind::Action {
+        command: command?,
+        confirm,
+        destructive,
+        expect,
+      })
+    }
+    _ => {
+      let f = Fields::new(c, node, "manual step", MANUAL_KEYS)?;
+      Some(StepKind::Manual {
+        instructions: f.req_string(c, "instructions")?,
+      })
+    }
+  }
+}
+
+fn expect(c: &mut Collector, node: &Node, in_check: bool) -> Option<Expect> {
+  let empty = Node {
+    pos: node.pos,
+    value: Value::Map(Vec::new()),
+  };
+  let node = if matches!(node.value, Value::Null) {
+    &empty
+  } else {
+    node
+  };
+  let f = Fields::new(c, node, "expect", EXPECT_KEYS)?;
+  if in_check && EXPECT_KEYS.iter().all(|k| !f.has(k)) {
+    c.error(
+      node.pos,
+      "a check needs at least one expectation",
+      Some("e.g. `exit_code: 0`, `stdout_matches: '^PONG'`, or a threshold".into()),
+    );
+  }
+  let exit_code = f
+    .get("exit_code")
+    .map(|n| exit_codes(c, n))
+    .unwrap_or_default();
+  let thresholds = f
+    .get("thresholds")
+    .map(|n| thresholds(c, n))
+    .unwrap_or_default();
+  Some(Expect {
+    exit_code,
+    stdout_matches: f.opt_string(c, "stdout_matches"),
+    stdout_not_matches: f.opt_string(c, "stdout_not_matches"),
+    stderr_matches: f.opt_string(c, "stderr_matches"),
+    stderr_not_matches: f.opt_string(c, "stderr_not_matches"),
+    thresholds,
+  })
+}
+
+fn exit_codes(c: &mut Collector, node: &Node) -> ExitCodes {
+  let code = |c: &mut Collector, n: &Node| {
+    schema::integer(c, n, "exit_code").and_then(|i| match i32::try_from(i) {
+      Ok(v) if (0..=255).contains(&v) => Some(v),
+      _ => {
+        c.error(n.pos, format!("exit code {i} is outside 0..=255"), None);
+        None
+      }
+    })
+  };
+  match &node.value {
+    Value::Str(s) if s == "any" => ExitCodes::Any,
+    Value::Seq(items) => ExitCodes::OneOf(items.iter().filter_map(|n| code(c, n)).collect()),
+    Value::Int(_) => ExitCodes::OneOf(code(c, node).into_iter().collect()),
+    _ => {
+      c.error(
+        node.pos,
+        format!(
+          "`exit_code` must be an integer, a list of integers or `any`, found {}",
+          node.kind()
+        ),
+        None,
+      );
+      ExitCodes::default()
+    }
+  }
+}
+
+fn thresholds(c: &mut Collector, node: &Node) -> Vec<Threshold> {
+  let Value::Seq(items) = &node.value else {
+    c.error(
+      node.pos,
+      format!("`thresholds` must be a list, found {}", node.kind()),
+      None,
+    );
+    return Vec::new();
+  };
+  items
+    .iter()
+    .filter_map(|item| {
+      let f = Fields::new(c, item, "threshold", THRESHOLD_KEYS)?;
+      let name = f.req_string(c, "name");
+      let regex = f.req_string(c, "regex");
+      let stream = match f.opt_string(c, "stream") {
+        None => Some(Stream::Stdout),
+        Some(s) if s.value == "stdout" => Some(Stream::Stdout),
+        Some(s) if s.value == "stderr" => Some(Stream::Stderr),
+        Some(s) => {
+          c.error(
+            s.pos,
+            format!("unknown stream `{}`", s.value),
+            did_you_mean(&s.value, ["stdout", "stderr"])
+              .or(Some("stream is stdout or stderr".into())),
+          );
+          None
+        }
+      };
+      let min = f.get("min").and_then(|n| schema::number(c, n, "min"));
+      let max = f.get("max").and_then(|n| schema::number(c, n, "max"));
+      if min.is_none() && max.is_none() && !f.has("min") && !f.has("max") {
+        c.error(item.pos, "a threshold needs `min`, `max` or both", None);
+      }
+      if let (Some(lo), Some(hi)) = (min, max) {
+        if lo > hi {
+          c.error(
+            item.pos,
+            format!("threshold min {lo} is above max {hi}"),
+            None,
+          );
+        }
+      }
+      let unit = f.opt_string(c, "unit").map(|u| u.value);
+      Some(Threshold {
+        name: name?.value,
+        regex: regex?,
+        stream: stream?,
+        min,
+        max,
+        unit,
+      })
+    })
+    .collect()
+}
+
+fn when(c: &mut Collector, node: &Node) -> When {
+  let Some(f) = Fields::new(c, node, "when", WHEN_KEYS) else {
+    return When::default();
+  };
+  let when = When {
+    failed: f.string_list(c, "failed"),
+    passed: f.string_list(c, "passed"),
+  };
+  if when.is_empty() {
+    c.error(
+      node.pos,
+      "`when:` needs `failed:` or `passed:` with step ids",
+      None,
+    );
+  }
+  when
+}
+
+fn retry(c: &mut Collector, node: &Node) -> Option<Retry> {
+  let f = Fields::new(c, node, "retry", RETRY_KEYS)?;
+  let attempts = f.required(c, "attempts").and_then(|n| {
+    let value = schema::integer(c, n, "attempts")?;
+    if !(1..=100).contains(&value) {
+      c.error(
+        n.pos,
+        format!("`attempts` must be between 1 and 100, found {value}"),
+        None,
+      );
+      return None;
+    }
+    Some(value as u32)
+  })?;
+  let delay = f
+    .opt_duration(c, "delay")
+    .map_or(Retry::default().delay, |d| d.value);
+  Some(Retry { attempts, delay })
+}
+
+fn on_failure(c: &mut Collector, node: &Node) -> Option<OnFailure> {
+  let text: Loc<String> = schema::string(c, node, "on_failure")?;
+  match text.value.as_str() {
+    "abort" => Some(OnFailure::Abort),
+    "continue" => Some(OnFailure::Continue),
+    "ask" => Some(OnFailure::Ask),
+    other => {
+      c.error(
+        node.pos,
+        format!("unknown on_failure policy `{other}`"),
+        did_you_mean(other, ["abort", "continue", "ask"])
+          .or(Some("on_failure is abort, continue or ask".into())),
+      );
+      None
+    }
+  }
+}

@@ -1,0 +1,207 @@
+//! Checks that need more than the file's structure: hosts and groups from the inventory,
+//! parameters used in templates, regexes, and commands that would never end.
+
+use crate::diagnostic::{Collector, did_you_mean};
+use crate::inventory::Inventory;
+use crate::runbook::model::*;
+use crate::runbook::template;
+
+pub fn validate(c: &mut Collector, runbook: &Runbook, inventory: &Inventory) {
+  let known_params: Vec<&str> = runbook
+    .parameters
+    .iter()
+    .map(|p| p.name.value.as_str())
+    .chain(["host"])
+    .collect();
+  for step in &runbook.steps {
+    for target in &step.targets {
+      if inventory.resolve(target).is_none() {
+        c.error(
+          target.pos,
+          format!(
+            "unknown host or group `{}` in step `{}`",
+            target.value, step.id.value
+          ),
+          inventory
+            .suggest(target)
+            .or_else(|| Some("see `megacity hosts list`".into())),
+        );
+      }
+    }
+    let texts = match &step.kind {
+      StepKind::Check { command, .. } => vec![command],
+      StepKind::Action {
+        command, confirm, ..
+      } => std::iter::once(command).chain(confirm).collect(),
+      StepKind::Manual { instructions } => vec![instructions],
+    };
+    for text in texts {
+      for (name, _) in template::placeholders(text) {
+        if !known_params.contains(&name) {
+          let pos = c.locate(text.pos, &format!("{{{{{name}"));
+          let pos = if pos == text.pos {
+            c.locate(text.pos, "{{")
+          } else {
+            pos
+          };
+          c.error(
+            pos,
+            format!("undefined parameter `{name}` in step `{}`", step.id.value),
+            did_you_mean(name, known_params.iter().copied())
+              .or_else(|| Some(format!("declare it under `parameters:` as `{name}:`"))),
+          );
+        }
+      }
+    }
+    if let Some(command) = step.command() {
+      check_sudo(c, step, command);
+      for found in unbounded(command) {
+        let pos = c.locate(command.pos, &found.program);
+        c.warning(
+          pos,
+          format!(
+            "`{}` never ends on its own (step `{}`)",
+            found.label, step.id.value
+          ),
+          Some(found.hint.to_string()),
+        );
+      }
+    }
+    let expect = match &step.kind {
+      StepKind::Check { expect, .. } | StepKind::Action { expect, .. } => Some(expect),
+      StepKind::Manual { .. } => None,
+    };
+    for (key, pattern) in expect.into_iter().flat_map(Expect::patterns) {
+      match regex::Regex::new(pattern) {
+        Err(e) => c.error(
+          pattern.pos,
+          format!(
+            "invalid regex in `{key}`: {}",
+            first_line_of_regex_error(&e)
+          ),
+          Some("regexes use Rust `regex` syntax; write them in single quotes in YAML".into()),
+        ),
+        Ok(re) if key == "regex" && re.captures_len() < 2 => c.error(
+          pattern.pos,
+          "a threshold regex needs a capture group around the number",
+          Some(format!("e.g. `{}`", r"used=(\d+(?:\.\d+)?)")),
+        ),
+        Ok(_) => {}
+      }
+    }
+  }
+}
+
+fn check_sudo(c: &mut Collector, step: &Step, command: &crate::schema::Loc<String>) {
+  if step.sudo && command.trim_start().starts_with("sudo ") {
+    let pos = c.locate(command.pos, "sudo");
+    c.warning(
+      pos,
+      format!(
+        "step `{}` has `sudo: true` and also starts its command with sudo",
+        step.id.value
+      ),
+      Some("drop `sudo` from the command; `sudo: true` runs it as `sudo -n`".into()),
+    );
+  }
+}
+
+fn first_line_of_regex_error(e: &regex::Error) -> String {
+  let text = e.to_string();
+  text
+    .lines()
+    .rev()
+    .find(|l| l.starts_with("error:"))
+    .unwrap_or(text.lines().next().unwrap_or(""))
+    .trim()
+    .to_string()
+}
+
+/// A command that runs until interrupted: what to call it, where it starts, what to use instead.
+pub struct Unbounded {
+  pub label: String,
+  pub program: String,
+  pub hint: &'static str,
+}
+
+/// A rough shell-word scan for the usual never-ending commands; never used for execution.
+pub fn unbounded(command: &str) -> Vec<Unbounded> {
+  let mut found = Vec::new();
+  for segment in command.split(['|', ';', '&', '\n', '(', ')', '`']) {
+    let words: Vec<&str> = segment
+      .split_whitespace()
+      .skip_while(|w| w.contains('=') || matches!(*w, "sudo" | "-n" | "exec" | "nohup"))
+      .collect();
+    let Some(&program) = words.first() else {
+      continue;
+    };
+    let args = &words[1..];
+    let has = |long: &str, short: char| {
+      args.iter().any(|a| {
+        *a == long || (a.starts_with('-') && !a.starts_with("--") && a[1..].contains(short))
+      })
+    };
+    let (label, hint) = match program {
+      "tail" if has("--follow", 'f') || has("--follow", 'F') => {
+        ("tail -f", "use `tail -n 200 FILE`")
+      }
+      "journalctl" if has("--follow", 'f') => (
+        "journalctl -f",
+        "use `journalctl -u UNIT -n 200 --no-pager`",
+      ),
+      "watch" => (
+        "watch",
+        "run the command once; use `retry:` to poll until it holds",
+      ),
+      "htop" => ("htop", "use `ps aux --sort=-%mem | head -n 20`"),
+      "top" if !has("--batch", 'b') => ("top without -b", "use `top -b -n 1 | head -n 20`"),
+      "ping" if !has("--count", 'c') => ("ping without -c", "use `ping -c 3 HOST`"),
+      "tcpdump" if !has("--count", 'c') => ("tcpdump without -c", "use `tcpdump -c 100 …`"),
+      "docker" | "kubectl" if args.first() == Some(&"logs") && has("--follow", 'f') => {
+        ("logs -f", "use `docker logs --tail 100 NAME`")
+      }
+      "less" | "more" | "vi" | "vim" | "nano" => (
+        "an interactive program",
+        "interactive programs wait for a terminal; use `cat` or `head`",
+      ),
+      _ => continue,
+    };
+    found.push(Unbounded {
+      label: label.to_string(),
+      program: program.to_string(),
+      hint,
+    });
+  }
+  found
+}
+
+#[cfg(test)]
+mod tests {
+  use super::unbounded;
+
+  #[test]
+  fn flags_unbounded_commands() {
+    let flagged = |c: &str| {
+      unbounded(c)
+        .into_iter()
+        .map(|u| u.label)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(flagged("tail -f /var/log/x"), vec!["tail -f"]);
+    assert_eq!(flagged("tail -n 100 /var/log/x"), Vec::<String>::new());
+    assert_eq!(flagged("sudo tail -F x | grep y"), vec!["tail -F"]);
+    assert_eq!(flagged("watch -n1 df"), vec!["watch"]);
+    assert_eq!(flagged("top"), vec!["top without -b"]);
+    assert_eq!(flagged("top -b -n 1 | head"), Vec::<String>::new());
+    assert_eq!(flagged("top -bn1"), Vec::<String>::new());
+    assert_eq!(flagged("htop"), vec!["htop"]);
+    assert_eq!(flagged("journalctl -u x -f"), vec!["journalctl -f"]);
+    assert_eq!(
+      flagged("journalctl -u x -n 10 --no-pager"),
+      Vec::<String>::new()
+    );
+    assert_eq!(flagged("ping db"), vec!["ping without -c"]);
+    assert_eq!(flagged("ping -c 3 db"), Vec::<String>::new());
+    assert_eq!(flagged("docker logs -f api"), vec!["logs -f"]);
+  }
+}

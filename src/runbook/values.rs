@@ -1,0 +1,182 @@
+//! Parameter values for one run or rendering: `--var`, defaults, secrets from the environment.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use crate::diagnostic::did_you_mean;
+use crate::error::Error;
+use crate::runbook::Runbook;
+use crate::runbook::template::{self, Mode};
+
+/// What a secret looks like wherever it would be shown.
+pub const MASK: &str = "********";
+
+#[derive(Clone, Debug)]
+pub struct Value {
+  pub text: String,
+  pub secret: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Values {
+  values: BTreeMap<String, Value>,
+}
+
+/// Splits `name=value`.
+pub fn parse_var(s: &str) -> Result<(String, String), String> {
+  let (name, value) = s
+    .split_once('=')
+    .ok_or_else(|| format!("`{s}` is not name=value"))?;
+  Ok((name.trim().to_string(), value.to_string()))
+}
+
+impl Values {
+  /// Resolves values. With `complete`, every required parameter (and every parameter without a
+  /// default) must have a value; without it, missing values stay placeholders (for `show`).
+  pub fn resolve(
+    runbook: &Runbook,
+    vars: &[(String, String)],
+    complete: bool,
+  ) -> Result<Values, Error> {
+    let mut values = BTreeMap::new();
+    for (name, text) in vars {
+      let Some(parameter) = runbook.parameter(name) else {
+        let names = runbook.parameters.iter().map(|p| p.name.value.as_str());
+        return Err(Error::Parameter {
+          message: format!("runbook `{}` has no parameter `{name}`", runbook.id),
+          hint: did_you_mean(name, names).or_else(|| Some(parameter_list(runbook))),
+        });
+      };
+      if let Some(env) = &parameter.secret_env {
+        return Err(Error::Parameter {
+          message: format!("`{name}` is a secret and cannot be given with --var"),
+          hint: Some(format!(
+            "set the environment variable `{env}` instead, so it stays out of shell history"
+          )),
+        });
+      }
+      if !parameter.choices.is_empty() && !parameter.choices.iter().any(|c| c.value == *text) {
+        let choices: Vec<&str> = parameter.choices.iter().map(|c| c.value.as_str()).collect();
+        return Err(Error::Parameter {
+          message: format!("`{text}` is not a valid value for `{name}`"),
+          hint: did_you_mean(text, choices.iter().copied())
+            .or_else(|| Some(format!("choices: {}", choices.join(", ")))),
+        });
+      }
+      values.insert(
+        name.clone(),
+        Value {
+          text: text.clone(),
+          secret: false,
+        },
+      );
+    }
+    for parameter in &runbook.parameters {
+      let name = &parameter.name.value;
+      if values.contains_key(name) {
+        continue;
+      }
+      if let Some(env) = &parameter.secret_env {
+        match std::env::var(env) {
+          Ok(text) if !text.is_empty() => {
+            values.insert(name.clone(), Value { text, secret: true });
+          }
+          _ if complete && parameter.required => {
+            return Err(Error::Parameter {
+              message: format!("secret parameter `{name}` needs the environment variable `{env}`"),
+              hint: Some(format!("export {env}=… before the run")),
+            });
+          }
+          _ => {}
+        }
+      } else if let Some(default) = &parameter.default {
+        values.insert(
+          name.clone(),
+          Value {
+            text: default.value.clone(),
+            secret: false,
+          },
+        );
+      } else if complete {
+        return Err(Error::Parameter {
+          message: format!("runbook `{}` needs a value for `{name}`", runbook.id),
+          hint: Some(format!(
+            "pass --var {name}=…{}",
+            parameter
+              .help
+              .as_ref()
+              .map(|h| format!(" ({h})"))
+              .unwrap_or_default()
+          )),
+        });
+      }
+    }
+    Ok(Values { values })
+  }
+
+  pub fn get(&self, name: &str) -> Option<&Value> {
+    self.values.get(name)
+  }
+
+  /// Secret values, for masking anything that might echo them (a command's own output).
+  pub fn secrets(&self) -> impl Iterator<Item = &str> {
+    self
+      .values
+      .values()
+      .filter(|v| v.secret)
+      .map(|v| v.text.as_str())
+  }
+
+  /// A command as it will run on `host`: every value shell-quoted.
+  pub fn command(&self, template: &str, host: &str) -> Result<String, String> {
+    template::render(template, Mode::Shell, |name| self.lookup(name, host, false))
+  }
+
+  /// Text for a human (or a command for display): secrets masked, missing values left as
+  /// `{{name}}`, values in commands quoted exactly as they will run.
+  pub fn display(&self, template: &str, host: Option<&str>, mode: Mode) -> String {
+    let mut out = String::new();
+    for piece in template::pieces(template) {
+      match piece {
+        template::Piece::Text(text) => out.push_str(text),
+        template::Piece::Placeholder { name, .. } => {
+          match self
+            .lookup(name, host.unwrap_or(""), true)
+            .filter(|_| host.is_some() || name != "host")
+          {
+            Some(value) if mode == Mode::Shell => {
+              out.push_str(&template::quote(&value).unwrap_or(Cow::Borrowed("'<invalid>'")))
+            }
+            Some(value) => out.push_str(&value),
+            None => out.push_str(&format!("{{{{{name}}}}}")),
+          }
+        }
+      }
+    }
+    out
+  }
+
+  fn lookup(&self, name: &str, host: &str, masked: bool) -> Option<Cow<'_, str>> {
+    if name == "host" {
+      return Some(Cow::Owned(host.to_string()));
+    }
+    let value = self.values.get(name)?;
+    Some(if masked && value.secret {
+      Cow::Borrowed(MASK)
+    } else {
+      Cow::Borrowed(&value.text)
+    })
+  }
+}
+
+fn parameter_list(runbook: &Runbook) -> String {
+  if runbook.parameters.is_empty() {
+    return "this runbook takes no parameters".into();
+  }
+  let names: Vec<&str> = runbook
+    .parameters
+    .iter()
+    .map(|p| p.name.value.as_str())
+    .collect();
+  format!("parameters: {}", names.join(", "))
+}
