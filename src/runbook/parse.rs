@@ -114,10 +114,12 @@ pub fn parse(c: &mut Collector, text: &str, expected_id: Option<&str>) -> Option
     .map(|n| steps(c, n))
     .unwrap_or_default();
 
+  // Missing or invalid keys have been reported; placeholders let validation carry on and find
+  // the rest of the problems in the same pass. The collector marks the runbook invalid.
   Some(Runbook {
-    id: id?.value,
-    title: title?.value,
-    severity: severity?,
+    id: id.map(|i| i.value).unwrap_or_default(),
+    title: title.map(|t| t.value).unwrap_or_default(),
+    severity: severity.unwrap_or(Severity::P1),
     source,
     description,
     symptoms,
@@ -323,7 +325,7 @@ fn steps(c: &mut Collector, node: &Node) -> Vec<Step> {
           None,
         );
       }
-      check_when(c, &step, index, &out, &all_ids);
+      check_when(c, &step, index, &all_ids);
       out.push(step);
     }
   }
@@ -342,18 +344,12 @@ fn step_id_of(node: &Node) -> Option<String> {
     })
 }
 
-fn check_when(
-  c: &mut Collector,
-  step: &Step,
-  index: usize,
-  earlier: &[Step],
-  all_ids: &HashMap<String, usize>,
-) {
+/// `all_ids` holds every step id with its index, including steps that failed to parse, so a
+/// broken step is not reported a second time as "unknown" by the steps that depend on it.
+fn check_when(c: &mut Collector, step: &Step, index: usize, all_ids: &HashMap<String, usize>) {
   for reference in step.when.references() {
-    if earlier.iter().any(|s| s.id.value == reference.value) {
-      continue;
-    }
     match all_ids.get(&reference.value) {
+      Some(&at) if at < index => {}
       Some(&at) if at == index => {
         c.error(
           reference.pos,
@@ -374,7 +370,10 @@ fn check_when(
         format!("`when:` refers to unknown step `{}`", reference.value),
         did_you_mean(
           &reference.value,
-          earlier.iter().map(|s| s.id.value.as_str()),
+          all_ids
+            .iter()
+            .filter(|(_, at)| **at < index)
+            .map(|(id, _)| id.as_str()),
         ),
       ),
     }

@@ -103,10 +103,9 @@ mod tests {
   #[test]
   fn shell_mode_quotes_every_value() {
     let cmd = render("redis-cli -p {{port}} get {{evil}}", Mode::Shell, lookup).unwrap();
-    assert_eq!(
-      cmd,
-      "redis-cli -p 6379 get '$(touch x); `id` '\\''q'\\'' \"d\"\nrm -rf /'"
-    );
+    let words = shlex::split(&cmd).unwrap();
+    let evil = lookup("evil").unwrap().into_owned();
+    assert_eq!(words, ["redis-cli", "-p", "6379", "get", evil.as_str()]);
   }
 
   #[test]

@@ -189,7 +189,7 @@ mod tests {
     };
     assert_eq!(flagged("tail -f /var/log/x"), vec!["tail -f"]);
     assert_eq!(flagged("tail -n 100 /var/log/x"), Vec::<String>::new());
-    assert_eq!(flagged("sudo tail -F x | grep y"), vec!["tail -F"]);
+    assert_eq!(flagged("sudo tail -F x | grep y"), vec!["tail -f"]);
     assert_eq!(flagged("watch -n1 df"), vec!["watch"]);
     assert_eq!(flagged("top"), vec!["top without -b"]);
     assert_eq!(flagged("top -b -n 1 | head"), Vec::<String>::new());

@@ -15,29 +15,34 @@ pub fn render(d: &Diagnostic) -> String {
   } else {
     d.file.clone()
   };
-  out.push_str(&format!("  {} {location}\n", style::dim("-->")));
+  // Laid out like rustc: the gutter is as wide as the line number.
+  let number = d.line.to_string();
+  let pad = " ".repeat(number.len());
+  out.push_str(&format!("{pad}{} {location}\n", style::dim("-->")));
   if let Some(line) = &d.source_line {
-    let number = d.line.to_string();
-    let pad = " ".repeat(number.len());
     let caret_pad: String = line
       .chars()
       .take(d.column.saturating_sub(1) as usize)
       .map(|c| if c == '\t' { '\t' } else { ' ' })
       .collect();
-    out.push_str(&format!("  {pad} {}\n", style::dim("|")));
+    out.push_str(&format!("{pad} {}\n", style::dim("|")));
     out.push_str(&format!(
-      "  {number} {} {}\n",
+      "{number} {} {}\n",
       style::dim("|"),
       sanitize(line)
     ));
     out.push_str(&format!(
-      "  {pad} {} {caret_pad}{}\n",
+      "{pad} {} {caret_pad}{}\n",
       style::dim("|"),
       style::error("^")
     ));
   }
   if let Some(hint) = &d.hint {
-    out.push_str(&format!("  {} {}\n", style::hint("hint:"), sanitize(hint)));
+    out.push_str(&format!(
+      "{pad} {} {}\n",
+      style::dim("="),
+      style::hint(&format!("hint: {}", sanitize(hint)))
+    ));
   }
   out
 }

@@ -1,0 +1,351 @@
+//! Discovery and overrides of runbooks and inventory; list, show and hosts output.
+
+use crate::test::Test;
+
+/// Every scenario the seeds describe, shipped and embedded.
+const SHIPPED: &[&str] = &[
+  "ai-inference-latency",
+  "api-down",
+  "data-corruption",
+  "db-connection-pool",
+  "db-primary-failure",
+  "db-slow-query",
+  "ddos",
+  "disk-full",
+  "dr-failover",
+  "external-api-timeout",
+  "gpu-failure",
+  "memory-leak",
+  "network-outage",
+  "proxy-outage",
+  "redis-outage",
+  "ssl-expiry",
+  "zone-api-outage",
+];
+
+fn runbook(id: &str, title: &str) -> String {
+  format!(
+    "id: {id}\ntitle: {title}\nseverity: P3\nsteps:\n  - id: look\n    title: Look\n    targets: [local]\n    check:\n      command: 'true'\n      expect: {{exit_code: 0}}\n"
+  )
+}
+
+#[test]
+fn list_works_from_an_unrelated_directory_and_json_parses() {
+  let test = Test::new();
+  let run = test
+    .args(["--format", "json", "runbook", "list"])
+    .expect_code(0);
+  let rows = run.json();
+  let rows = rows.as_array().unwrap();
+  let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+  for id in SHIPPED {
+    assert!(ids.contains(id), "{id} missing from {ids:?}");
+  }
+  for row in rows {
+    assert_eq!(row["origin"], "embedded", "{row}");
+    assert!(row["steps"].as_u64().unwrap() >= 3, "{row}");
+    assert!(
+      ["P1", "P2", "P3", "P4"].contains(&row["severity"].as_str().unwrap()),
+      "{row}"
+    );
+    assert!(!row["hosts"].as_array().unwrap().is_empty(), "{row}");
+  }
+}
+
+#[test]
+fn list_text_has_a_row_per_runbook() {
+  let run = Test::new()
+    .args(["--color", "never", "runbook", "list"])
+    .expect_code(0);
+  let mut lines = run.stdout.lines();
+  assert!(lines.next().unwrap().starts_with("ID"), "{}", run.stdout);
+  let redis = run
+    .stdout
+    .lines()
+    .find(|l| l.starts_with("redis-outage "))
+    .expect("redis-outage row");
+  assert!(redis.contains("redis-master-01"), "{redis}");
+  assert_eq!(
+    run.stdout.lines().count(),
+    SHIPPED.len() + 1,
+    "{}",
+    run.stdout
+  );
+}
+
+fn origin_and_title(test: Test) -> (String, String) {
+  let run = test
+    .args(["--format", "json", "runbook", "show", "redis-outage"])
+    .expect_code(0);
+  let json = run.json();
+  (
+    json["origin"].as_str().unwrap().to_string(),
+    json["title"].as_str().unwrap().to_string(),
+  )
+}
+
+#[test]
+fn runbook_directories_override_in_order() {
+  let build = || {
+    Test::new()
+      .write(
+        "xdg-config/megacity/runbooks/redis-outage.yaml",
+        &runbook("redis-outage", "from xdg"),
+      )
+      .write(
+        "runbooks/redis-outage.yaml",
+        &runbook("redis-outage", "from cwd"),
+      )
+      .write(
+        "env/redis-outage.yaml",
+        &runbook("redis-outage", "from env"),
+      )
+      .write(
+        "flag/redis-outage.yaml",
+        &runbook("redis-outage", "from flag"),
+      )
+  };
+  // Embedded only: a scratch HOME and cwd with nothing in them.
+  let (origin, _) = origin_and_title(Test::new());
+  assert_eq!(origin, "embedded");
+
+  let t = build();
+  std::fs::remove_dir_all(t.path("runbooks")).unwrap();
+  assert_eq!(origin_and_title(t).1, "from xdg");
+
+  let t = build();
+  assert_eq!(origin_and_title(t).1, "from cwd");
+
+  let t = build();
+  let env = t.path("env");
+  let t = t.env("MEGACITY_RUNBOOKS", env.to_str().unwrap());
+  assert_eq!(origin_and_title(t).1, "from env");
+
+  let t = build();
+  let (env, flag) = (t.path("env"), t.path("flag"));
+  let t = t
+    .env("MEGACITY_RUNBOOKS", env.to_str().unwrap())
+    .args(["--runbooks", flag.to_str().unwrap()]);
+  let (origin, title) = origin_and_title(t);
+  assert_eq!(title, "from flag");
+  assert!(origin.ends_with("flag/redis-outage.yaml"), "{origin}");
+
+  // Overriding one id leaves the others embedded, and adds new ids.
+  let t = Test::new().write("runbooks/my-own.yaml", &runbook("my-own", "mine"));
+  let rows = t
+    .args(["--format", "json", "runbook", "list"])
+    .expect_code(0)
+    .json();
+  let rows = rows.as_array().unwrap();
+  assert_eq!(rows.len(), SHIPPED.len() + 1);
+  assert!(
+    rows
+      .iter()
+      .any(|r| r["id"] == "my-own" && r["origin"] == "runbooks/my-own.yaml")
+  );
+}
+
+#[test]
+fn missing_explicit_runbook_directory_is_an_error() {
+  let run = Test::new()
+    .args(["--runbooks", "/nonexistent/megacity", "runbook", "list"])
+    .expect_code(4);
+  assert!(
+    run.stderr.contains("/nonexistent/megacity"),
+    "{}",
+    run.stderr
+  );
+}
+
+#[test]
+fn an_invalid_user_runbook_does_not_hide_the_others() {
+  let t = Test::new().write("runbooks/broken.yaml", "id: broken\ntitle: [\n");
+  let run = t
+    .args(["--format", "json", "runbook", "list"])
+    .expect_code(0);
+  assert_eq!(run.json().as_array().unwrap().len(), SHIPPED.len());
+  assert!(
+    run.stderr.contains("skipped 1 invalid runbook(s): broken"),
+    "{}",
+    run.stderr
+  );
+}
+
+const INVENTORY: &str = "hosts:\n  - name: alpha-01\n    groups: [alpha]\n";
+
+fn hosts(test: Test) -> Vec<String> {
+  let json = test
+    .args(["--format", "json", "hosts", "list"])
+    .expect_code(0)
+    .json();
+  json["hosts"]
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|h| h["name"].as_str().unwrap().to_string())
+    .collect()
+}
+
+#[test]
+fn inventory_override_order() {
+  let embedded = hosts(Test::new());
+  assert_eq!(embedded.len(), 10);
+  assert!(embedded.contains(&"redis-master-01".to_string()));
+
+  let xdg = Test::new().write("xdg-config/megacity/inventory.yaml", INVENTORY);
+  assert_eq!(hosts(xdg), vec!["alpha-01"]);
+
+  let env = Test::new()
+    .write(
+      "xdg-config/megacity/inventory.yaml",
+      "hosts:\n  - name: from-xdg\n",
+    )
+    .write("env.yaml", "hosts:\n  - name: from-env\n");
+  let path = env.path("env.yaml");
+  assert_eq!(
+    hosts(env.env("MEGACITY_INVENTORY", path.to_str().unwrap())),
+    vec!["from-env"]
+  );
+
+  let flag = Test::new()
+    .write("env.yaml", "hosts:\n  - name: from-env\n")
+    .write("flag.yaml", INVENTORY);
+  let (env_path, flag_path) = (flag.path("env.yaml"), flag.path("flag.yaml"));
+  let flag = flag
+    .env("MEGACITY_INVENTORY", env_path.to_str().unwrap())
+    .args(["--inventory", flag_path.to_str().unwrap()]);
+  assert_eq!(hosts(flag), vec!["alpha-01"]);
+}
+
+#[test]
+fn shipped_runbooks_fail_validation_against_an_inventory_without_their_hosts() {
+  let t = Test::new().write("inv.yaml", INVENTORY);
+  let run = t
+    .args([
+      "--inventory",
+      "inv.yaml",
+      "runbook",
+      "validate",
+      "redis-outage",
+    ])
+    .expect_code(2);
+  assert!(
+    run.stdout.contains("unknown host or group `redis"),
+    "{}",
+    run.stdout
+  );
+}
+
+#[test]
+fn invalid_inventory_reports_positions() {
+  let t = Test::new().write("inv.yaml", "hosts:\n  - name: a\n    gropus: [x]\n");
+  let run = t
+    .args([
+      "--color",
+      "never",
+      "--inventory",
+      "inv.yaml",
+      "hosts",
+      "list",
+    ])
+    .expect_code(2);
+  assert!(run.stderr.contains("inv.yaml:3:5"), "{}", run.stderr);
+  assert!(
+    run.stderr.contains("did you mean `groups`?"),
+    "{}",
+    run.stderr
+  );
+}
+
+#[test]
+fn hosts_list_filters_by_group_and_rejects_unknown_names() {
+  let json = Test::new()
+    .args(["--format", "json", "hosts", "list", "redis"])
+    .expect_code(0)
+    .json();
+  let names: Vec<&str> = json["hosts"]
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|h| h["name"].as_str().unwrap())
+    .collect();
+  assert_eq!(names, vec!["redis-master-01", "redis-replica-01"]);
+  let run = Test::new().args(["hosts", "list", "reddis"]).expect_code(2);
+  assert!(
+    run.stderr.contains("did you mean `redis`?"),
+    "{}",
+    run.stderr
+  );
+}
+
+#[test]
+fn show_lists_every_step_with_targets_and_commands() {
+  let json = Test::new()
+    .args(["--format", "json", "runbook", "show", "redis-outage"])
+    .expect_code(0)
+    .json();
+  let steps = json["steps"].as_array().unwrap();
+  let plan = json["plan"].as_array().unwrap();
+  assert_eq!(steps.len(), plan.len());
+  assert!(steps.iter().any(|s| s["kind"] == "check"));
+  assert!(steps.iter().any(|s| s["kind"] == "action"));
+  assert!(plan.iter().any(|p| {
+    p["hosts"]
+      .as_array()
+      .unwrap()
+      .iter()
+      .any(|h| h == "redis-master-01")
+  }));
+  assert!(plan.iter().any(|p| {
+    p["command"]
+      .as_str()
+      .is_some_and(|c| c.contains("redis-cli"))
+  }));
+  let text = Test::new()
+    .args(["--color", "never", "runbook", "show", "redis-outage"])
+    .expect_code(0);
+  assert!(text.stdout.contains("severity P2"), "{}", text.stdout);
+  assert!(text.stdout.contains("redis-cli"), "{}", text.stdout);
+}
+
+#[test]
+fn show_renders_parameter_values_quoted_and_masks_secrets() {
+  let t = Test::new()
+    .write(
+      "runbooks/demo.yaml",
+      "id: demo\ntitle: Demo\nseverity: P3\nparameters:\n  name:\n    default: x\n  token:\n    secret_env: DEMO_TOKEN\nsteps:\n  - id: a\n    title: A\n    targets: [local]\n    check:\n      command: echo {{name}} {{token}}\n      expect: {exit_code: 0}\n",
+    )
+    .env("DEMO_TOKEN", "hunter2");
+  let run = t
+    .args([
+      "--format",
+      "json",
+      "runbook",
+      "show",
+      "demo",
+      "--var",
+      "name=$(touch pwned)",
+    ])
+    .expect_code(0);
+  assert_eq!(
+    run.json()["plan"][0]["command"],
+    "echo '$(touch pwned)' '********'"
+  );
+  assert!(!run.stdout.contains("hunter2"));
+}
+
+#[test]
+fn show_rejects_unknown_parameters_and_steps_with_suggestions() {
+  let run = Test::new()
+    .args(["runbook", "show", "redis-outage", "--step", "pnig"])
+    .expect_code(2);
+  assert!(run.stderr.contains("unknown step `pnig`"), "{}", run.stderr);
+  let run = Test::new()
+    .args(["runbook", "show", "redis-outag"])
+    .expect_code(2);
+  assert!(
+    run.stderr.contains("did you mean `redis-outage`?"),
+    "{}",
+    run.stderr
+  );
+}

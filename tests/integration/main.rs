@@ -1,0 +1,6 @@
+//! Integration tests: each drives the real `megacity` binary.
+
+mod catalog;
+mod completions;
+mod test;
+mod validate;

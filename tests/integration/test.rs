@@ -1,0 +1,118 @@
+//! `Test`: runs the real `megacity` binary in a scratch directory with a clean environment.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_megacity");
+
+pub struct Test {
+  pub dir: tempfile::TempDir,
+  args: Vec<String>,
+  env: Vec<(String, String)>,
+  cwd: Option<PathBuf>,
+}
+
+pub struct Run {
+  pub code: i32,
+  pub stdout: String,
+  pub stderr: String,
+}
+
+impl Test {
+  pub fn new() -> Test {
+    Test {
+      dir: tempfile::tempdir().unwrap(),
+      args: Vec::new(),
+      env: Vec::new(),
+      cwd: None,
+    }
+  }
+
+  pub fn path(&self, relative: &str) -> PathBuf {
+    self.dir.path().join(relative)
+  }
+
+  /// Writes a file under the scratch directory, creating parent directories.
+  pub fn write(self, relative: &str, content: &str) -> Test {
+    let path = self.path(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+    self
+  }
+
+  pub fn arg(mut self, arg: impl AsRef<str>) -> Test {
+    self.args.push(arg.as_ref().to_string());
+    self
+  }
+
+  pub fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Test {
+    self
+      .args
+      .extend(args.into_iter().map(|a| a.as_ref().to_string()));
+    self
+  }
+
+  pub fn env(mut self, key: &str, value: impl AsRef<str>) -> Test {
+    self.env.push((key.to_string(), value.as_ref().to_string()));
+    self
+  }
+
+  pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Test {
+    self.cwd = Some(dir.as_ref().to_path_buf());
+    self
+  }
+
+  pub fn command(&self) -> Command {
+    let mut command = Command::new(BIN);
+    command
+      .args(&self.args)
+      .current_dir(
+        self
+          .cwd
+          .clone()
+          .unwrap_or_else(|| self.dir.path().to_path_buf()),
+      )
+      .env_remove("MEGACITY_RUNBOOKS")
+      .env_remove("MEGACITY_INVENTORY")
+      .env_remove("COMPLETE")
+      .env_remove("NO_COLOR")
+      .env("HOME", self.dir.path())
+      .env("XDG_CONFIG_HOME", self.path("xdg-config"))
+      .env("XDG_STATE_HOME", self.path("xdg-state"));
+    for (k, v) in &self.env {
+      command.env(k, v);
+    }
+    command
+  }
+
+  pub fn run(&self) -> Run {
+    let Output {
+      status,
+      stdout,
+      stderr,
+    } = self.command().output().expect("megacity runs");
+    Run {
+      code: status.code().unwrap_or(-1),
+      stdout: String::from_utf8_lossy(&stdout).into_owned(),
+      stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+  }
+
+  /// Runs and asserts the exit code, showing all output when it differs.
+  pub fn expect_code(&self, code: i32) -> Run {
+    let run = self.run();
+    assert_eq!(
+      run.code, code,
+      "exit code {} (wanted {code}) for {:?}\n--- stdout\n{}\n--- stderr\n{}",
+      run.code, self.args, run.stdout, run.stderr
+    );
+    run
+  }
+}
+
+impl Run {
+  pub fn json(&self) -> serde_json::Value {
+    serde_json::from_str(&self.stdout)
+      .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
+  }
+}
