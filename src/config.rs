@@ -23,7 +23,6 @@ pub struct Config {
   /// The inventory file; `None` means the embedded default.
   pub inventory: Option<PathBuf>,
   pub format: Format,
-  pub color: bool,
 }
 
 impl Config {
@@ -78,11 +77,11 @@ impl Config {
           .map(|d| d.join("inventory.yaml"))
           .filter(|p| Path::new(p).is_file())
       });
+    decide_color(color);
     Config {
       runbook_dirs,
       inventory,
       format,
-      color: decide_color(color),
     }
   }
 }
@@ -97,7 +96,7 @@ pub fn config_dir() -> Option<PathBuf> {
 }
 
 /// Color is decided once: `--color`, then `NO_COLOR`, then whether stdout is a terminal.
-fn decide_color(choice: ColorChoice) -> bool {
+fn decide_color(choice: ColorChoice) {
   let decided = match choice {
     ColorChoice::Always => true,
     ColorChoice::Never => false,
@@ -107,5 +106,4 @@ fn decide_color(choice: ColorChoice) -> bool {
   };
   console::set_colors_enabled(decided);
   console::set_colors_enabled_stderr(decided);
-  decided
 }

@@ -154,6 +154,27 @@ fn is_host_name(s: &str) -> bool {
       .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
 }
 
+/// The inventory from `path`, or the embedded default; invalid files are an error.
+pub fn load(path: Option<&std::path::Path>) -> Result<Inventory, crate::error::Error> {
+  use crate::source::Source;
+  let source = match path {
+    Some(path) => Source::read(path)?,
+    None => Source::embedded(
+      "<embedded>/inventory.yaml".into(),
+      crate::runbook::catalog::embedded_inventory(),
+    ),
+  };
+  let mut c = Collector::new(&source.display, &source.text);
+  let inventory = Inventory::parse(&mut c, &source.text);
+  if c.has_errors() {
+    return Err(crate::error::Error::Invalid {
+      what: format!("inventory {}", source.display),
+      diagnostics: c.items,
+    });
+  }
+  Ok(inventory)
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;
@@ -196,25 +217,4 @@ mod tests {
       ]
     );
   }
-}
-
-/// The inventory from `path`, or the embedded default; invalid files are an error.
-pub fn load(path: Option<&std::path::Path>) -> Result<Inventory, crate::error::Error> {
-  use crate::source::Source;
-  let source = match path {
-    Some(path) => Source::read(path)?,
-    None => Source::embedded(
-      "<embedded>/inventory.yaml".into(),
-      crate::runbook::catalog::embedded_inventory(),
-    ),
-  };
-  let mut c = Collector::new(&source.display, &source.text);
-  let inventory = Inventory::parse(&mut c, &source.text);
-  if c.has_errors() {
-    return Err(crate::error::Error::Invalid {
-      what: format!("inventory {}", source.display),
-      diagnostics: c.items,
-    });
-  }
-  Ok(inventory)
 }

@@ -21,9 +21,8 @@ impl fmt::Display for Origin {
   }
 }
 
-/// A loaded file: its origin, a name for messages, and its text.
+/// A loaded file: a name for messages, and its text.
 pub struct Source {
-  pub origin: Origin,
   pub display: String,
   pub text: Cow<'static, str>,
 }
@@ -31,7 +30,6 @@ pub struct Source {
 impl Source {
   pub fn embedded(display: String, text: &'static str) -> Source {
     Source {
-      origin: Origin::Embedded,
       display,
       text: Cow::Borrowed(text),
     }
@@ -52,7 +50,6 @@ impl Source {
     }
     let text = std::fs::read_to_string(path).map_err(io)?;
     Ok(Source {
-      origin: Origin::File(path.to_path_buf()),
       display: path.display().to_string(),
       text: Cow::Owned(text),
     })

@@ -94,7 +94,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     strict_booleans: true,
   };
   serde_saphyr::from_str_with_options::<Spanned<Tree>>(text, options)
-    .map(|spanned| to_node(spanned))
+    .map(to_node)
     .map_err(|error| syntax_error(&error))
 }
 

@@ -24,14 +24,8 @@ pub fn run(config: &Config) -> Result<i32, Error> {
   let mut broken = Vec::new();
   for entry in catalog.entries() {
     let source = entry.source()?;
-    let loaded = runbook::load(&source, Some(&entry.id), None);
-    match loaded.runbook.filter(|_| {
-      loaded
-        .diagnostics
-        .iter()
-        .all(|d| d.level != crate::diagnostic::Level::Error)
-    }) {
-      Some(runbook) => rows.push(Row {
+    match runbook::load(&source, Some(&entry.id), None).valid() {
+      Ok(runbook) => rows.push(Row {
         hosts: hosts(&runbook, &inventory),
         id: runbook.id,
         severity: runbook.severity,
@@ -39,7 +33,7 @@ pub fn run(config: &Config) -> Result<i32, Error> {
         steps: runbook.steps.len(),
         origin: entry.origin.to_string(),
       }),
-      None => broken.push(entry.id.clone()),
+      Err(_) => broken.push(entry.id.clone()),
     }
   }
   if !broken.is_empty() {

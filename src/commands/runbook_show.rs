@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::cli::{Format, ShowArgs};
 use crate::config::Config;
-use crate::diagnostic::{Level, did_you_mean};
+use crate::diagnostic::did_you_mean;
 use crate::error::Error;
 use crate::inventory::{self, Inventory, Target};
 use crate::runbook::model::{ExitCodes, Expect, Runbook, Step, StepKind};
@@ -39,16 +39,12 @@ pub fn run(config: &Config, args: &ShowArgs) -> Result<i32, Error> {
   let entry = catalog.get(&args.id)?;
   let inventory = inventory::load(config.inventory.as_deref())?;
   let source = entry.source()?;
-  let loaded = runbook::load(&source, Some(&entry.id), None);
-  let runbook = match loaded.runbook {
-    Some(r) if loaded.diagnostics.iter().all(|d| d.level != Level::Error) => r,
-    _ => {
-      return Err(Error::Invalid {
-        what: format!("runbook `{}`", entry.id),
-        diagnostics: loaded.diagnostics,
-      });
-    }
-  };
+  let runbook = runbook::load(&source, Some(&entry.id), None)
+    .valid()
+    .map_err(|diagnostics| Error::Invalid {
+      what: format!("runbook `{}`", entry.id),
+      diagnostics,
+    })?;
   for step in &args.steps {
     if runbook.step(step).is_none() {
       return Err(Error::UnknownStep {

@@ -44,7 +44,8 @@ pub fn run(config: &Config, args: &ValidateArgs) -> Result<i32, Error> {
   for target in &args.targets {
     let path = Path::new(target);
     let is_path = target.contains('/') || target.ends_with(".yaml") || target.ends_with(".yml");
-    if !is_path && !(path.is_file() && catalog.get(target).is_err()) {
+    let is_file = is_path || (path.is_file() && catalog.get(target).is_err());
+    if !is_file {
       let entry = catalog.get(target)?;
       items.push(Item::Source(entry.source()?, Some(entry.id.clone())));
       continue;

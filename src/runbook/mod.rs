@@ -20,8 +20,12 @@ pub struct Loaded {
 }
 
 impl Loaded {
-  pub fn is_valid(&self) -> bool {
-    self.runbook.is_some() && !self.diagnostics.iter().any(|d| d.level == Level::Error)
+  /// The runbook, when it has no errors.
+  pub fn valid(self) -> Result<Runbook, Vec<Diagnostic>> {
+    match self.runbook {
+      Some(r) if !self.diagnostics.iter().any(|d| d.level == Level::Error) => Ok(r),
+      _ => Err(self.diagnostics),
+    }
   }
 }
 

@@ -5,7 +5,6 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use crate::schema::Loc;
-use crate::yaml::Pos;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -123,19 +122,11 @@ pub struct Parameter {
   pub secret_env: Option<String>,
 }
 
-impl Parameter {
-  pub fn is_secret(&self) -> bool {
-    self.secret_env.is_some()
-  }
-}
-
 #[derive(Clone, Debug, Serialize)]
 pub struct Rung {
   #[serde(serialize_with = "ser_duration")]
   pub after: Duration,
   pub to: String,
-  #[serde(skip)]
-  pub pos: Pos,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -152,8 +143,6 @@ pub struct Step {
   pub timeout: Duration,
   pub retry: Retry,
   pub on_failure: OnFailure,
-  #[serde(skip)]
-  pub pos: Pos,
 }
 
 impl Step {
@@ -237,15 +226,6 @@ pub enum ExitCodes {
 impl Default for ExitCodes {
   fn default() -> Self {
     ExitCodes::OneOf(vec![0])
-  }
-}
-
-impl ExitCodes {
-  pub fn accepts(&self, code: i32) -> bool {
-    match self {
-      ExitCodes::Any => true,
-      ExitCodes::OneOf(codes) => codes.contains(&code),
-    }
   }
 }
 

@@ -200,19 +200,19 @@ fn parameters(c: &mut Collector, node: &Node) -> Vec<Parameter> {
     let required = f.opt_bool(c, "required").unwrap_or(false);
     let choices = f.string_list(c, "choices");
     let secret_env = f.opt_string(c, "secret_env");
-    if let (Some(default), false) = (&default, choices.is_empty()) {
-      if !choices.iter().any(|ch| ch.value == default.value) {
-        let hint = did_you_mean(&default.value, choices.iter().map(|ch| ch.value.as_str()))
-          .unwrap_or_else(|| {
-            let all: Vec<&str> = choices.iter().map(|ch| ch.value.as_str()).collect();
-            format!("choices are: {}", all.join(", "))
-          });
-        c.error(
-          default.pos,
-          format!("default `{}` is not one of the choices", default.value),
-          Some(hint),
-        );
-      }
+    if let (Some(default), false) = (&default, choices.is_empty())
+      && !choices.iter().any(|ch| ch.value == default.value)
+    {
+      let hint = did_you_mean(&default.value, choices.iter().map(|ch| ch.value.as_str()))
+        .unwrap_or_else(|| {
+          let all: Vec<&str> = choices.iter().map(|ch| ch.value.as_str()).collect();
+          format!("choices are: {}", all.join(", "))
+        });
+      c.error(
+        default.pos,
+        format!("default `{}` is not one of the choices", default.value),
+        Some(hint),
+      );
     }
     if let (Some(secret), Some(default)) = (&secret_env, &default) {
       c.error(
@@ -291,7 +291,6 @@ fn escalation(c: &mut Collector, node: &Node) -> Vec<Rung> {
     rungs.push(Rung {
       after: after.value,
       to: to.value,
-      pos: item.pos,
     });
   }
   rungs
@@ -451,7 +450,6 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
     timeout,
     retry,
     on_failure,
-    pos: node.pos,
   })
 }
 
@@ -599,14 +597,14 @@ fn thresholds(c: &mut Collector, node: &Node) -> Vec<Threshold> {
       if min.is_none() && max.is_none() && !f.has("min") && !f.has("max") {
         c.error(item.pos, "a threshold needs `min`, `max` or both", None);
       }
-      if let (Some(lo), Some(hi)) = (min, max) {
-        if lo > hi {
-          c.error(
-            item.pos,
-            format!("threshold min {lo} is above max {hi}"),
-            None,
-          );
-        }
+      if let (Some(lo), Some(hi)) = (min, max)
+        && lo > hi
+      {
+        c.error(
+          item.pos,
+          format!("threshold min {lo} is above max {hi}"),
+          None,
+        );
       }
       let unit = f.opt_string(c, "unit").map(|u| u.value);
       Some(Threshold {

@@ -118,20 +118,6 @@ impl Values {
     self.values.get(name)
   }
 
-  /// Secret values, for masking anything that might echo them (a command's own output).
-  pub fn secrets(&self) -> impl Iterator<Item = &str> {
-    self
-      .values
-      .values()
-      .filter(|v| v.secret)
-      .map(|v| v.text.as_str())
-  }
-
-  /// A command as it will run on `host`: every value shell-quoted.
-  pub fn command(&self, template: &str, host: &str) -> Result<String, String> {
-    template::render(template, Mode::Shell, |name| self.lookup(name, host, false))
-  }
-
   /// Text for a human (or a command for display): secrets masked, missing values left as
   /// `{{name}}`, values in commands quoted exactly as they will run.
   pub fn display(&self, template: &str, host: Option<&str>, mode: Mode) -> String {

@@ -1,6 +1,6 @@
 //! `Test`: runs the real `megacity` binary in a scratch directory with a clean environment.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_megacity");
@@ -9,7 +9,6 @@ pub struct Test {
   pub dir: tempfile::TempDir,
   args: Vec<String>,
   env: Vec<(String, String)>,
-  cwd: Option<PathBuf>,
 }
 
 pub struct Run {
@@ -24,7 +23,6 @@ impl Test {
       dir: tempfile::tempdir().unwrap(),
       args: Vec::new(),
       env: Vec::new(),
-      cwd: None,
     }
   }
 
@@ -57,21 +55,11 @@ impl Test {
     self
   }
 
-  pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Test {
-    self.cwd = Some(dir.as_ref().to_path_buf());
-    self
-  }
-
   pub fn command(&self) -> Command {
     let mut command = Command::new(BIN);
     command
       .args(&self.args)
-      .current_dir(
-        self
-          .cwd
-          .clone()
-          .unwrap_or_else(|| self.dir.path().to_path_buf()),
-      )
+      .current_dir(self.dir.path())
       .env_remove("MEGACITY_RUNBOOKS")
       .env_remove("MEGACITY_INVENTORY")
       .env_remove("COMPLETE")
