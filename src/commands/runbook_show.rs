@@ -358,7 +358,12 @@ pub fn describe_expect(expect: &Expect) -> String {
     }
   }
   for t in &expect.thresholds {
-    let unit = t.unit.as_deref().unwrap_or("");
+    // "90%" and "85°C" read well glued to the number; "30 days" does not.
+    let unit = match t.unit.as_deref() {
+      Some(u) if u.starts_with(char::is_alphabetic) => format!(" {u}"),
+      Some(u) => u.to_string(),
+      None => String::new(),
+    };
     let bound = match (t.min, t.max) {
       (Some(lo), Some(hi)) => format!("{lo}{unit} ≤ {} ≤ {hi}{unit}", t.name),
       (Some(lo), None) => format!("{} ≥ {lo}{unit}", t.name),
