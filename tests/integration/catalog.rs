@@ -349,3 +349,66 @@ fn show_rejects_unknown_parameters_and_steps_with_suggestions() {
     run.stderr
   );
 }
+
+fn shipped_steps(id: &str) -> Vec<serde_json::Value> {
+  let json = Test::new()
+    .args(["--format", "json", "runbook", "show", id])
+    .expect_code(0)
+    .json();
+  json["steps"].as_array().unwrap().clone()
+}
+
+#[test]
+fn every_shipped_runbook_verifies_after_its_last_action() {
+  for id in SHIPPED {
+    let steps = shipped_steps(id);
+    // Actions change hosts; when a runbook has none, its manual steps are the changes.
+    let last_change = steps
+      .iter()
+      .rposition(|s| s["kind"] == "action")
+      .or_else(|| steps.iter().rposition(|s| s["kind"] == "manual"));
+    let has_check_after = |from: usize| steps[from..].iter().any(|s| s["kind"] == "check");
+    assert!(
+      last_change.is_some_and(|i| has_check_after(i + 1)),
+      "{id}: no verification check after the last change"
+    );
+    assert!(
+      steps
+        .iter()
+        .any(|s| s["kind"] == "check" && s["when"].is_null()),
+      "{id}: no unconditional check"
+    );
+  }
+}
+
+#[test]
+fn shipped_actions_that_lose_data_are_marked_destructive() {
+  let lossy = [
+    "pg_terminate_backend",
+    "prune",
+    "promote",
+    "pg_restore",
+    "rm -",
+    "-delete",
+    "truncate",
+    "failover",
+  ];
+  let mut seen = 0;
+  for id in SHIPPED {
+    for step in shipped_steps(id).iter().filter(|s| s["kind"] == "action") {
+      let command = step["command"].as_str().unwrap();
+      if let Some(word) = lossy.iter().find(|w| command.contains(*w)) {
+        seen += 1;
+        assert_eq!(
+          step["destructive"], true,
+          "{id}/{}: `{word}` but not destructive",
+          step["id"]
+        );
+      }
+    }
+  }
+  assert!(
+    seen >= 5,
+    "the check looked at {seen} lossy actions; the word list is out of date"
+  );
+}
