@@ -77,6 +77,59 @@ pub enum RunbookCommand {
   Show(ShowArgs),
   /// Check runbooks and report every problem with file:line:column
   Validate(ValidateArgs),
+  /// Run a runbook: checks run, actions ask first, everything is summarized
+  Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+  /// An ssh_config file to use instead of ~/.ssh/config (passed to ssh as -F)
+  #[arg(long, value_name = "FILE")]
+  pub ssh_config: Option<PathBuf>,
+  /// Accept host keys not yet in known_hosts (ssh's accept-new); strict checking otherwise
+  #[arg(long)]
+  pub accept_new_host_keys: bool,
+  /// How long to wait for a host to answer
+  #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+  pub connect_timeout: std::time::Duration,
+  /// Hosts worked on at once
+  #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+  pub concurrency: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+  /// Runbook id
+  #[arg(add = ArgValueCompleter::new(complete::runbook_ids))]
+  pub id: String,
+  /// Rehearse: connect nowhere, run nothing; walk the prompts (or print the plan with --yes)
+  #[arg(long, conflicts_with = "checks_only")]
+  pub dry_run: bool,
+  /// Triage: run the checks for real, never an action or manual step
+  #[arg(long)]
+  pub checks_only: bool,
+  /// Confirm ordinary actions without asking (for runs without a terminal)
+  #[arg(long, short = 'y')]
+  pub yes: bool,
+  /// With --yes, also run destructive actions without asking
+  #[arg(long, requires = "yes")]
+  pub yes_destructive: bool,
+  /// A parameter value
+  #[arg(
+    long = "var",
+    value_name = "NAME=VALUE",
+    value_parser = crate::runbook::values::parse_var,
+    add = ArgValueCompleter::new(complete::parameters)
+  )]
+  pub vars: Vec<(String, String)>,
+  /// Only these hosts or groups (local steps still run)
+  #[arg(long = "host", value_name = "HOST|GROUP", add = ArgValueCompleter::new(complete::targets))]
+  pub hosts: Vec<String>,
+  /// Start at this step; conditions on earlier steps count as met
+  #[arg(long, value_name = "STEP", add = ArgValueCompleter::new(complete::step_ids))]
+  pub from: Option<String>,
+  #[command(flatten)]
+  pub ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +164,17 @@ pub struct ValidateArgs {
 pub enum HostsCommand {
   /// Hosts with their roles and groups
   List(HostsListArgs),
+  /// Connect to hosts in parallel and report which answer
+  Check(HostsCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HostsCheckArgs {
+  /// Hosts or groups (default: every host)
+  #[arg(value_name = "HOST|GROUP", add = ArgValueCompleter::new(complete::targets))]
+  pub targets: Vec<String>,
+  #[command(flatten)]
+  pub ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]

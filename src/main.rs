@@ -6,6 +6,7 @@ mod complete;
 mod config;
 mod diagnostic;
 mod error;
+mod exec;
 mod exit_code;
 mod inventory;
 mod runbook;

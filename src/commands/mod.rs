@@ -1,8 +1,11 @@
 //! One file per subcommand; each takes the resolved config and returns an exit code.
 
 mod completions;
+mod connection;
+mod hosts_check;
 mod hosts_list;
 mod runbook_list;
+mod runbook_run;
 mod runbook_show;
 mod runbook_validate;
 
@@ -17,6 +20,8 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
     Command::Runbook(RunbookCommand::Show(args)) => runbook_show::run(&config, &args),
     Command::Runbook(RunbookCommand::Validate(args)) => runbook_validate::run(&config, &args),
     Command::Hosts(HostsCommand::List(args)) => hosts_list::run(&config, &args),
+    Command::Hosts(HostsCommand::Check(args)) => hosts_check::run(&config, &args),
+    Command::Runbook(RunbookCommand::Run(args)) => runbook_run::run(&config, &args),
     Command::Completions(args) => completions::run(&args),
   }
 }

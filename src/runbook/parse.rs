@@ -457,7 +457,7 @@ fn step_kind(c: &mut Collector, kind: &str, node: &Node) -> Option<StepKind> {
   match kind {
     "check" => {
       let f = Fields::new(c, node, "check", CHECK_KEYS)?;
-      let command = f.req_string(c, "command");
+      let command = f.req_string(c, "command").map(trim_command);
       let expect = match f.get("expect") {
         Some(n) => expect(c, n, true),
         None => {
@@ -476,7 +476,7 @@ fn step_kind(c: &mut Collector, kind: &str, node: &Node) -> Option<StepKind> {
     }
     "action" => {
       let f = Fields::new(c, node, "action", ACTION_KEYS)?;
-      let command = f.req_string(c, "command");
+      let command = f.req_string(c, "command").map(trim_command);
       let confirm = f.opt_string(c, "confirm");
       let destructive = f.opt_bool(c, "destructive").unwrap_or(false);
       let expect = match f.get("expect") {
@@ -497,6 +497,12 @@ fn step_kind(c: &mut Collector, kind: &str, node: &Node) -> Option<StepKind> {
       })
     }
   }
+}
+
+/// A block scalar (`|`) ends in a newline that is not part of the command.
+fn trim_command(mut command: Loc<String>) -> Loc<String> {
+  command.value.truncate(command.value.trim_end().len());
+  command
 }
 
 fn expect(c: &mut Collector, node: &Node, in_check: bool) -> Option<Expect> {

@@ -54,9 +54,8 @@ pub enum Mode {
   Text,
 }
 
-/// Renders a template for execution; the executor's entry point, unit-tested here. `lookup` returns the value for a name; unknown names are an error
+/// Renders a template for execution. `lookup` returns the value for a name; unknown names are an error
 /// (validation has already reported them, so this only guards against misuse).
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn render<'v>(
   template: &str,
   mode: Mode,

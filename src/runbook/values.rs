@@ -118,6 +118,21 @@ impl Values {
     self.values.get(name)
   }
 
+  /// A command as it will run on `host`: every value shell-quoted, secrets in clear.
+  pub fn command(&self, template: &str, host: &str) -> Result<String, String> {
+    template::render(template, Mode::Shell, |name| self.lookup(name, host, false))
+  }
+
+  /// Secret values, for masking anything that might echo them (a command's own output).
+  pub fn secrets(&self) -> Vec<&str> {
+    self
+      .values
+      .values()
+      .filter(|v| v.secret)
+      .map(|v| v.text.as_str())
+      .collect()
+  }
+
   /// Text for a human (or a command for display): secrets masked, missing values left as
   /// `{{name}}`, values in commands quoted exactly as they will run.
   pub fn display(&self, template: &str, host: Option<&str>, mode: Mode) -> String {

@@ -1,6 +1,8 @@
 //! Everything the operator sees: styles, tables, diagnostics and errors. Colors live here only.
 
 pub mod diagnostics;
+pub mod prompt;
+pub mod reporter;
 pub mod style;
 pub mod text;
 

@@ -1,0 +1,102 @@
+//! The command line a step runs, wrapped so that it dies with its connection.
+//!
+//! Closing an SSH channel does not stop the remote process (no PTY, no signal forwarding), and a
+//! daemonized master never sees Ctrl-C. So every command runs under a small `sh` watchdog: the
+//! command gets /dev/null as stdin, its own process group (`setsid`) and a server-side
+//! `timeout --kill-after`; the watchdog reads our stdin, and when it ends — because megacity
+//! timed out, was interrupted, or died — it kills the whole group.
+
+use std::time::Duration;
+
+use crate::runbook::template::quote;
+
+pub const WATCHDOG: &str = r#"exec 3<&0 </dev/null
+if command -v timeout >/dev/null 2>&1; then set -- timeout -k 5 "$2" sh -c "$1"; else set -- sh -c "$1"; fi
+if command -v setsid >/dev/null 2>&1; then setsid "$@" & else "$@" & fi
+p=$!
+( cat <&3 >/dev/null 2>&1; kill -TERM -- -$p 2>/dev/null || kill -TERM $p 2>/dev/null; sleep 2; kill -KILL -- -$p 2>/dev/null ) >/dev/null 2>&1 &
+w=$!
+exec 3<&-
+wait $p; s=$?
+kill $w 2>/dev/null
+exit $s"#;
+
+/// The arguments after `sh -c WATCHDOG`: `$0`, the command, and the timeout in seconds.
+pub fn watchdog_args(command: &str, timeout: Duration) -> [String; 3] {
+  // The server-side limit trails ours, so our own timeout reports first.
+  let seconds = timeout.as_secs() + 2;
+  ["megacity".into(), command.into(), format!("{seconds}s")]
+}
+
+/// A step's command as it is handed to the watchdog: as root through non-interactive sudo
+/// (megacity never types a password), the whole line under one `sh -c` so pipelines and
+/// `if … fi` run as root throughout.
+pub fn with_privilege(command: &str, sudo: bool) -> Result<String, String> {
+  if sudo {
+    Ok(format!("sudo -n sh -c {}", quote(command)?))
+  } else {
+    Ok(command.to_string())
+  }
+}
+
+/// What sudo says when it would need a password: the step fails with an explanation.
+pub fn sudo_wants_password(stderr: &str) -> bool {
+  stderr.contains("sudo: a password is required") || stderr.contains("sudo: a terminal is required")
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn run_local(command: &str) -> std::process::Output {
+    let args = watchdog_args(command, Duration::from_secs(10));
+    std::process::Command::new("sh")
+      .arg("-c")
+      .arg(WATCHDOG)
+      .args(&args)
+      .stdin(std::process::Stdio::null())
+      .output()
+      .unwrap()
+  }
+
+  #[test]
+  fn passes_exit_code_and_output_through() {
+    let out = run_local("echo out; echo err >&2; exit 3");
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+  }
+
+  #[test]
+  fn closing_stdin_kills_the_command_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("survived");
+    let command = format!(
+      "sleep 3 && touch {}",
+      quote(marker.to_str().unwrap()).unwrap()
+    );
+    let args = watchdog_args(&command, Duration::from_secs(30));
+    let mut child = std::process::Command::new("sh")
+      .arg("-c")
+      .arg(WATCHDOG)
+      .args(&args)
+      .stdin(std::process::Stdio::piped())
+      .spawn()
+      .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(child.stdin.take());
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(!marker.exists(), "the command outlived its watchdog");
+  }
+
+  #[test]
+  fn sudo_wraps_the_whole_line() {
+    assert_eq!(
+      with_privilege("a | b", true).unwrap(),
+      "sudo -n sh -c 'a | b'"
+    );
+    assert_eq!(with_privilege("a | b", false).unwrap(), "a | b");
+  }
+}

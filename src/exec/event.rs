@@ -1,0 +1,203 @@
+//! What the engine tells the operator, and what it asks. The engine knows these types only;
+//! the UI implements `Reporter` and `Operator`.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::exec::expect::Verdict;
+use crate::exec::plan::{Mode, Plan, PlannedStep};
+use crate::exec::transport::{BoxFuture, Output};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+  Passed,
+  Failed,
+  /// Its `when:` did not hold, or it comes before `--from`.
+  Skipped,
+  /// The operator said skip (or an unattended run could not confirm it).
+  Declined,
+  /// The host could not be reached; it sits out the rest of the run.
+  Unreachable,
+  /// A dry run walked it; nothing ran.
+  Rehearsed,
+  /// `--checks-only`: an action or manual step that was not run.
+  NotRun,
+  /// A manual step shown to an unattended run: nobody confirmed it was done.
+  Unconfirmed,
+}
+
+#[derive(Clone, Debug)]
+pub struct HostResult {
+  pub host: String,
+  pub outcome: Outcome,
+  pub verdict: Option<Verdict>,
+  /// Output with secrets masked.
+  pub output: Option<Output>,
+  /// Why it could not run (connection, timeout, interruption, sudo).
+  pub error: Option<String>,
+  pub duration: Duration,
+  pub attempts: u32,
+}
+
+impl HostResult {
+  pub fn new(host: &str, outcome: Outcome) -> HostResult {
+    HostResult {
+      host: host.to_string(),
+      outcome,
+      verdict: None,
+      output: None,
+      error: None,
+      duration: Duration::ZERO,
+      attempts: 0,
+    }
+  }
+}
+
+pub struct StepRecord {
+  pub id: String,
+  pub kind: &'static str,
+  pub results: Vec<HostResult>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunEnd {
+  /// Every step was walked.
+  Completed,
+  /// A step failed and its policy (or the operator after it) said abort.
+  Stopped,
+  /// The operator aborted.
+  Aborted,
+  /// Ctrl-C twice, or a signal.
+  Interrupted,
+}
+
+pub enum Event<'a> {
+  Start {
+    plan: &'a Plan<'a>,
+  },
+  Preflight {
+    host: &'a str,
+    problem: Option<String>,
+  },
+  StepStart {
+    planned: &'a PlannedStep<'a>,
+    hosts: &'a [String],
+  },
+  StepSkipped {
+    planned: &'a PlannedStep<'a>,
+    reason: String,
+  },
+  HostRunning {
+    planned: &'a PlannedStep<'a>,
+    host: &'a str,
+    attempt: u32,
+  },
+  HostDone {
+    planned: &'a PlannedStep<'a>,
+    result: &'a HostResult,
+  },
+  /// A dry run or checks-only run shows what would run instead of running it.
+  WouldRun {
+    planned: &'a PlannedStep<'a>,
+    host: &'a str,
+    command: &'a str,
+    note: Option<String>,
+  },
+  Manual {
+    planned: &'a PlannedStep<'a>,
+    instructions: &'a str,
+  },
+  Notice(String),
+  Finish {
+    plan: &'a Plan<'a>,
+    records: &'a [StepRecord],
+    end: RunEnd,
+    elapsed: Duration,
+  },
+}
+
+pub trait Reporter: Send + Sync {
+  fn event(&self, event: Event<'_>);
+  /// Ends any live display (progress lines) before a prompt takes the terminal.
+  fn pause(&self) {}
+}
+
+pub enum Request<'a> {
+  /// Run this action on this host? Destructive ones need the host name typed.
+  Confirm {
+    planned: &'a PlannedStep<'a>,
+    host: &'a str,
+    text: String,
+    command: &'a str,
+    destructive: bool,
+  },
+  /// The step failed on this host: retry, skip or abort (the UI may show the output first).
+  AfterFailure {
+    planned: &'a PlannedStep<'a>,
+    result: &'a HostResult,
+  },
+  /// A manual step: done, skip or abort.
+  Manual {
+    planned: &'a PlannedStep<'a>,
+    instructions: &'a str,
+  },
+  /// Ctrl-C stopped the running step: retry it, skip it, or abort.
+  Interrupted { planned: &'a PlannedStep<'a> },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Answer {
+  Yes,
+  Skip,
+  Retry,
+  Abort,
+}
+
+pub trait Operator: Send + Sync {
+  fn decide<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Answer>;
+  /// Whether decisions come from a person (so a dry run walks prompts rather than printing).
+  fn interactive(&self) -> bool;
+}
+
+/// Decisions for a run nobody attends: `--yes` confirms ordinary actions, `--yes-destructive`
+/// destructive ones too; everything else that would need a person stops or skips.
+pub struct Unattended {
+  pub yes: bool,
+  pub destructive: bool,
+}
+
+impl Operator for Unattended {
+  fn decide<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Answer> {
+    let answer = match request {
+      Request::Confirm {
+        destructive: true, ..
+      } if self.yes && self.destructive => Answer::Yes,
+      Request::Confirm {
+        destructive: true, ..
+      } => Answer::Skip,
+      Request::Confirm { .. } if self.yes => Answer::Yes,
+      Request::Confirm { .. } => Answer::Skip,
+      Request::AfterFailure { .. } | Request::Interrupted { .. } => Answer::Abort,
+      Request::Manual { .. } => Answer::Skip,
+    };
+    Box::pin(async move { answer })
+  }
+
+  fn interactive(&self) -> bool {
+    false
+  }
+}
+
+impl Mode {
+  pub fn label(self) -> &'static str {
+    match self {
+      Mode::Live => "live",
+      Mode::ChecksOnly => "checks only",
+      Mode::DryRun => "dry run",
+    }
+  }
+}

@@ -1,0 +1,209 @@
+//! Judging a command's result against a step's expectations.
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::runbook::model::{ExitCodes, Expect, Stream};
+
+/// A number pulled out of the output and the bounds it was held to.
+#[derive(Clone, Debug, Serialize)]
+pub struct Measurement {
+  pub name: String,
+  pub value: Option<f64>,
+  pub min: Option<f64>,
+  pub max: Option<f64>,
+  pub unit: Option<String>,
+  pub ok: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Verdict {
+  pub passed: bool,
+  /// Why it failed, one line each; empty when it passed.
+  pub reasons: Vec<String>,
+  pub measurements: Vec<Measurement>,
+}
+
+/// Regexes compiled once per step, not once per host.
+pub struct Compiled {
+  expect: Expect,
+  stdout_matches: Option<Regex>,
+  stdout_not_matches: Option<Regex>,
+  stderr_matches: Option<Regex>,
+  stderr_not_matches: Option<Regex>,
+  thresholds: Vec<Regex>,
+}
+
+fn compile(p: &Option<crate::schema::Loc<String>>) -> Option<Regex> {
+  // Validation compiled these already; a failure here would be a bug, so it is loud.
+  p.as_ref().map(|p| Regex::new(p).expect("validated regex"))
+}
+
+impl Compiled {
+  pub fn new(expect: &Expect) -> Compiled {
+    Compiled {
+      stdout_matches: compile(&expect.stdout_matches),
+      stdout_not_matches: compile(&expect.stdout_not_matches),
+      stderr_matches: compile(&expect.stderr_matches),
+      stderr_not_matches: compile(&expect.stderr_not_matches),
+      thresholds: expect
+        .thresholds
+        .iter()
+        .map(|t| Regex::new(&t.regex).expect("validated regex"))
+        .collect(),
+      expect: expect.clone(),
+    }
+  }
+
+  pub fn judge(&self, exit_code: Option<i32>, stdout: &str, stderr: &str) -> Verdict {
+    let mut reasons = Vec::new();
+    match (&self.expect.exit_code, exit_code) {
+      (ExitCodes::Any, _) => {}
+      (ExitCodes::OneOf(codes), Some(code)) if codes.contains(&code) => {}
+      (ExitCodes::OneOf(codes), Some(code)) => reasons.push(format!(
+        "exit code {code}, expected {}",
+        codes
+          .iter()
+          .map(|c| c.to_string())
+          .collect::<Vec<_>>()
+          .join(" or ")
+      )),
+      (ExitCodes::OneOf(_), None) => reasons.push("killed by a signal, no exit code".into()),
+    }
+    let regexes = [
+      (&self.stdout_matches, stdout, "stdout", true),
+      (&self.stdout_not_matches, stdout, "stdout", false),
+      (&self.stderr_matches, stderr, "stderr", true),
+      (&self.stderr_not_matches, stderr, "stderr", false),
+    ];
+    for (regex, text, stream, must) in regexes {
+      let Some(regex) = regex else { continue };
+      match (must, regex.find(text)) {
+        (true, None) => reasons.push(format!("{stream} does not match /{}/", regex.as_str())),
+        (false, Some(m)) => reasons.push(format!(
+          "{stream} matches /{}/: {:?}",
+          regex.as_str(),
+          truncate(m.as_str(), 80)
+        )),
+        _ => {}
+      }
+    }
+    let mut measurements = Vec::new();
+    for (threshold, regex) in self.expect.thresholds.iter().zip(&self.thresholds) {
+      let text = match threshold.stream {
+        Stream::Stdout => stdout,
+        Stream::Stderr => stderr,
+      };
+      let value = regex
+        .captures(text)
+        .and_then(|c| c.get(1).or_else(|| c.get(0)))
+        .and_then(|m| m.as_str().trim().parse::<f64>().ok());
+      let ok = match value {
+        None => {
+          reasons.push(format!(
+            "{}: no number found by /{}/",
+            threshold.name,
+            regex.as_str()
+          ));
+          false
+        }
+        Some(v) => {
+          let low = threshold.min.is_some_and(|min| v < min);
+          let high = threshold.max.is_some_and(|max| v > max);
+          let unit = threshold.unit.as_deref().unwrap_or("");
+          if low {
+            reasons.push(format!(
+              "{} = {v}{unit}, below the minimum {}{unit}",
+              threshold.name,
+              threshold.min.unwrap()
+            ));
+          }
+          if high {
+            reasons.push(format!(
+              "{} = {v}{unit}, above the maximum {}{unit}",
+              threshold.name,
+              threshold.max.unwrap()
+            ));
+          }
+          !low && !high
+        }
+      };
+      measurements.push(Measurement {
+        name: threshold.name.clone(),
+        value,
+        min: threshold.min,
+        max: threshold.max,
+        unit: threshold.unit.clone(),
+        ok,
+      });
+    }
+    Verdict {
+      passed: reasons.is_empty(),
+      reasons,
+      measurements,
+    }
+  }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+  if s.chars().count() <= max {
+    s.to_string()
+  } else {
+    s.chars().take(max).collect::<String>() + "…"
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::runbook::model::Threshold;
+  use crate::schema::Loc;
+  use crate::yaml::Pos;
+
+  fn loc(s: &str) -> Option<Loc<String>> {
+    Some(Loc {
+      value: s.to_string(),
+      pos: Pos::default(),
+    })
+  }
+
+  #[test]
+  fn exit_code_and_regexes() {
+    let expect = Expect {
+      stdout_matches: loc("^PONG"),
+      stderr_not_matches: loc("(?i)error"),
+      ..Expect::default()
+    };
+    let c = Compiled::new(&expect);
+    assert!(c.judge(Some(0), "PONG\n", "").passed);
+    let v = c.judge(Some(1), "nope", "ERROR: x");
+    assert_eq!(v.reasons.len(), 3, "{:?}", v.reasons);
+    assert!(!c.judge(None, "PONG", "").passed);
+  }
+
+  #[test]
+  fn thresholds_measure_and_bound() {
+    let expect = Expect {
+      thresholds: vec![Threshold {
+        name: "disk".into(),
+        regex: Loc {
+          value: r"(\d+)%".into(),
+          pos: Pos::default(),
+        },
+        stream: Stream::Stdout,
+        min: None,
+        max: Some(80.0),
+        unit: Some("%".into()),
+      }],
+      ..Expect::default()
+    };
+    let c = Compiled::new(&expect);
+    let ok = c.judge(Some(0), "45%\n", "");
+    assert!(ok.passed);
+    assert_eq!(ok.measurements[0].value, Some(45.0));
+    let high = c.judge(Some(0), "91%\n", "");
+    assert_eq!(high.reasons, vec!["disk = 91%, above the maximum 80%"]);
+    let missing = c.judge(Some(0), "n/a", "");
+    assert!(!missing.passed && missing.reasons[0].contains("no number"));
+  }
+}

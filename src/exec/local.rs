@@ -1,0 +1,60 @@
+//! `local` steps: the operator's own machine.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use crate::exec::command::{WATCHDOG, watchdog_args};
+use crate::exec::transport::{
+  BoxFuture, Interrupts, Output, Transport, TransportError, bounded, read_bounded,
+};
+
+pub struct Local;
+
+impl Transport for Local {
+  fn connect<'a>(&'a self, _host: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
+    Box::pin(async { Ok(()) })
+  }
+
+  fn run<'a>(
+    &'a self,
+    _host: &'a str,
+    command: &'a str,
+    timeout: Duration,
+    interrupts: Interrupts,
+  ) -> BoxFuture<'a, Result<Output, TransportError>> {
+    Box::pin(async move {
+      let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(WATCHDOG)
+        .args(watchdog_args(command, timeout))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| TransportError::Failed(format!("cannot start sh: {e}")))?;
+      let work = async {
+        // Held open for as long as the command may run: dropping it is the kill signal.
+        let _stdin = child.stdin.take();
+        let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let (stdout, stderr) = tokio::join!(read_bounded(stdout), read_bounded(stderr));
+        let status = child
+          .wait()
+          .await
+          .map_err(|e| TransportError::Failed(e.to_string()))?;
+        Ok(Output {
+          exit_code: status.code(),
+          stdout,
+          stderr,
+        })
+      };
+      bounded(work, timeout, interrupts).await
+    })
+  }
+
+  fn close(&self) -> BoxFuture<'_, Vec<String>> {
+    Box::pin(async { Vec::new() })
+  }
+}

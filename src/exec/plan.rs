@@ -1,0 +1,184 @@
+//! The plan: which steps run on which hosts, with the exact command for each host.
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::exec::command::with_privilege;
+use crate::inventory::{Inventory, Target};
+use crate::runbook::Runbook;
+use crate::runbook::model::{LOCAL, Step};
+use crate::runbook::template::Mode as TextMode;
+use crate::runbook::values::Values;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+  Live,
+  ChecksOnly,
+  DryRun,
+}
+
+#[derive(Clone, Debug)]
+pub struct Command {
+  pub host: String,
+  /// What runs: values quoted, secrets in clear, sudo applied. Never shown or recorded.
+  pub exec: String,
+  /// What is shown: the same with secrets masked.
+  pub display: String,
+}
+
+pub struct PlannedStep<'r> {
+  pub number: usize,
+  pub step: &'r Step,
+  /// Hosts in inventory order (`local` last); empty for a manual step without targets.
+  pub hosts: Vec<String>,
+  pub commands: Vec<Command>,
+  /// Before `--from`: not run, and conditions on it count as met.
+  pub before_start: bool,
+}
+
+impl PlannedStep<'_> {
+  pub fn command(&self, host: &str) -> Option<&Command> {
+    self.commands.iter().find(|c| c.host == host)
+  }
+}
+
+pub struct Plan<'r> {
+  pub runbook: &'r Runbook,
+  pub mode: Mode,
+  pub steps: Vec<PlannedStep<'r>>,
+  pub values: Values,
+}
+
+impl<'r> Plan<'r> {
+  pub fn new(
+    runbook: &'r Runbook,
+    inventory: &Inventory,
+    values: Values,
+    mode: Mode,
+    only_hosts: &[String],
+    from: Option<&str>,
+  ) -> Result<Plan<'r>, Error> {
+    let mut narrowed: Vec<&str> = Vec::new();
+    for name in only_hosts {
+      match inventory.resolve(name) {
+        Some(Target::Host(h)) => narrowed.push(h),
+        Some(Target::Group(_, members)) => narrowed.extend(members),
+        Some(Target::Local) => narrowed.push(LOCAL),
+        None => {
+          return Err(Error::UnknownTarget {
+            name: name.clone(),
+            suggestion: inventory.suggest(name),
+          });
+        }
+      }
+    }
+    let start = match from {
+      None => 0,
+      Some(id) => runbook
+        .steps
+        .iter()
+        .position(|s| s.id.value == id)
+        .ok_or_else(|| Error::UnknownStep {
+          runbook: runbook.id.clone(),
+          step: id.to_string(),
+          suggestion: crate::diagnostic::did_you_mean(
+            id,
+            runbook.steps.iter().map(|s| s.id.value.as_str()),
+          ),
+        })?,
+    };
+    let mut steps = Vec::new();
+    for (index, step) in runbook.steps.iter().enumerate() {
+      let mut hosts = resolve(step, inventory);
+      if !narrowed.is_empty() {
+        hosts.retain(|h| h == LOCAL || narrowed.contains(&h.as_str()));
+      }
+      let mut commands = Vec::new();
+      if let Some(template) = step.command() {
+        for host in &hosts {
+          let rendered = values
+            .command(template, host)
+            .map_err(|m| Error::Parameter {
+              message: m,
+              hint: None,
+            })?;
+          let exec = with_privilege(&rendered, step.sudo).map_err(|m| Error::Parameter {
+            message: m,
+            hint: None,
+          })?;
+          // Shown as written; the UI marks root steps with `#`.
+          let display = values.display(template, Some(host), TextMode::Shell);
+          commands.push(Command {
+            host: host.clone(),
+            exec,
+            display,
+          });
+        }
+      }
+      steps.push(PlannedStep {
+        number: index + 1,
+        step,
+        hosts,
+        commands,
+        before_start: index < start,
+      });
+    }
+    Ok(Plan {
+      runbook,
+      mode,
+      steps,
+      values,
+    })
+  }
+
+  /// Every remote host the plan may touch, in order: what the preflight connects to.
+  pub fn remote_hosts(&self) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for step in self.steps.iter().filter(|s| !s.before_start) {
+      for host in &step.hosts {
+        if host != LOCAL && !out.contains(host) {
+          out.push(host.clone());
+        }
+      }
+    }
+    out
+  }
+
+  /// Hosts where some step runs as root: the preflight checks that sudo works there.
+  pub fn sudo_hosts(&self) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for step in self.steps.iter().filter(|s| !s.before_start && s.step.sudo) {
+      for host in &step.hosts {
+        if host != LOCAL && !out.contains(host) {
+          out.push(host.clone());
+        }
+      }
+    }
+    out
+  }
+}
+
+/// A step's targets as hosts, in inventory order, each once, `local` last.
+pub fn resolve(step: &Step, inventory: &Inventory) -> Vec<String> {
+  let mut names: Vec<&str> = Vec::new();
+  let mut local = false;
+  for target in &step.targets {
+    match inventory.resolve(target) {
+      Some(Target::Host(h)) => names.push(h),
+      Some(Target::Group(_, members)) => names.extend(members),
+      Some(Target::Local) => local = true,
+      None => {}
+    }
+  }
+  let mut out: Vec<String> = inventory
+    .hosts
+    .iter()
+    .filter(|h| names.contains(&h.name.as_str()))
+    .map(|h| h.name.clone())
+    .collect();
+  if local {
+    out.push(LOCAL.to_string());
+  }
+  out
+}

@@ -1,0 +1,211 @@
+//! SSH through the system OpenSSH (the `openssh` crate): one multiplexed master per host, opened
+//! by the preflight or on first use and reused by every later step, closed at the end.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio as SshStdio};
+use tokio::sync::{Mutex, OnceCell, Semaphore};
+
+use crate::exec::command::{WATCHDOG, watchdog_args};
+use crate::exec::transport::{
+  BoxFuture, Interrupts, Output, Transport, TransportError, bounded, read_bounded,
+};
+
+/// sshd allows `MaxSessions` (default 10) channels per connection; stay under it.
+pub const PER_HOST_CHANNELS: usize = 8;
+
+#[derive(Clone, Debug)]
+pub struct SshOptions {
+  pub config_file: Option<PathBuf>,
+  /// Accept unknown host keys (ssh's accept-new). Off by default: strict checking.
+  pub accept_new_host_keys: bool,
+  pub connect_timeout: Duration,
+  /// Where this run's control sockets live (short: Unix socket paths are limited).
+  pub control_dir: PathBuf,
+  /// Login user per host, from the inventory.
+  pub users: HashMap<String, String>,
+}
+
+struct Host {
+  session: OnceCell<Result<Arc<Session>, String>>,
+  channels: Semaphore,
+}
+
+pub struct Ssh {
+  options: SshOptions,
+  hosts: Mutex<HashMap<String, Arc<Host>>>,
+  /// Concurrent connection attempts (sshd's and a bastion's MaxStartups).
+  connects: Semaphore,
+}
+
+impl Ssh {
+  pub fn new(options: SshOptions, max_connects: usize) -> Ssh {
+    Ssh {
+      options,
+      hosts: Mutex::new(HashMap::new()),
+      connects: Semaphore::new(max_connects.max(1)),
+    }
+  }
+
+  async fn host(&self, name: &str) -> Arc<Host> {
+    let mut hosts = self.hosts.lock().await;
+    hosts
+      .entry(name.to_string())
+      .or_insert_with(|| {
+        Arc::new(Host {
+          session: OnceCell::new(),
+          channels: Semaphore::new(PER_HOST_CHANNELS),
+        })
+      })
+      .clone()
+  }
+
+  async fn session(&self, name: &str) -> Result<Arc<Session>, TransportError> {
+    let host = self.host(name).await;
+    let result = host
+      .session
+      .get_or_init(|| async {
+        let _permit = self
+          .connects
+          .acquire()
+          .await
+          .expect("semaphore is never closed");
+        let mut builder = SessionBuilder::default();
+        builder
+          .known_hosts_check(if self.options.accept_new_host_keys {
+            KnownHosts::Add
+          } else {
+            KnownHosts::Strict
+          })
+          .connect_timeout(self.options.connect_timeout)
+          .server_alive_interval(Duration::from_secs(15))
+          .control_directory(&self.options.control_dir)
+          // A safety net: should megacity die without closing, the master exits when idle.
+          .control_persist(ControlPersist::IdleFor(
+            std::num::NonZeroUsize::new(60).unwrap(),
+          ));
+        if let Some(file) = &self.options.config_file {
+          builder.config_file(file);
+        }
+        if let Some(user) = self.options.users.get(name) {
+          builder.user(user.clone());
+        }
+        // The crate's own connect timeout covers the TCP connect; this covers everything else
+        // (a server that accepts and then says nothing).
+        let limit = self.options.connect_timeout + Duration::from_secs(5);
+        match tokio::time::timeout(limit, builder.connect_mux(name)).await {
+          Ok(Ok(session)) => Ok(Arc::new(session)),
+          Ok(Err(e)) => Err(describe(&e)),
+          Err(_) => Err(format!("no answer within {limit:?}")),
+        }
+      })
+      .await;
+    result.clone().map_err(TransportError::Connect)
+  }
+}
+
+/// The whole error chain: the crate's top-level message alone ("failed to connect") hides the
+/// useful part (ssh's own "Host key verification failed", "Connection refused").
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+  let mut text = error.to_string();
+  let mut source = error.source();
+  while let Some(s) = source {
+    let line = s.to_string();
+    if !line.trim().is_empty() && !text.contains(line.trim()) {
+      text.push_str(": ");
+      text.push_str(line.trim());
+    }
+    source = s.source();
+  }
+  text
+}
+
+impl Transport for Ssh {
+  fn connect<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
+    Box::pin(async move { self.session(host).await.map(|_| ()) })
+  }
+
+  fn run<'a>(
+    &'a self,
+    host: &'a str,
+    command: &'a str,
+    timeout: Duration,
+    interrupts: Interrupts,
+  ) -> BoxFuture<'a, Result<Output, TransportError>> {
+    Box::pin(async move {
+      let session = self.session(host).await?;
+      let slot = self.host(host).await;
+      let _channel = slot
+        .channels
+        .acquire()
+        .await
+        .expect("semaphore is never closed");
+      let work = async {
+        let mut child = session
+          .command("sh")
+          .arg("-c")
+          .arg(WATCHDOG)
+          .args(watchdog_args(command, timeout))
+          // Never the terminal's stdin: a pipe we hold open is the watchdog's lifeline.
+          .stdin(SshStdio::piped())
+          .stdout(SshStdio::piped())
+          .stderr(SshStdio::piped())
+          .spawn()
+          .await
+          .map_err(|e| TransportError::Failed(describe(&e)))?;
+        let _stdin = child.stdin().take();
+        let stdout = child.stdout().take().expect("piped");
+        let stderr = child.stderr().take().expect("piped");
+        let (stdout, stderr) = tokio::join!(read_bounded(stdout), read_bounded(stderr));
+        match child.wait().await {
+          Ok(status) => Ok(Output {
+            exit_code: status.code(),
+            stdout,
+            stderr,
+          }),
+          Err(openssh::Error::RemoteProcessTerminated) => Ok(Output {
+            exit_code: None,
+            stdout,
+            stderr,
+          }),
+          Err(e) => Err(TransportError::Failed(describe(&e))),
+        }
+      };
+      bounded(work, timeout, interrupts).await
+    })
+  }
+
+  fn close(&self) -> BoxFuture<'_, Vec<String>> {
+    Box::pin(async move {
+      let hosts: Vec<(String, Arc<Host>)> = self.hosts.lock().await.drain().collect();
+      let mut closing = tokio::task::JoinSet::new();
+      for (name, host) in hosts {
+        // Every command has finished by now, so these are the last references.
+        let Some(Ok(session)) = Arc::try_unwrap(host)
+          .ok()
+          .and_then(|h| h.session.into_inner())
+        else {
+          continue;
+        };
+        let Ok(session) = Arc::try_unwrap(session) else {
+          continue;
+        };
+        closing.spawn(async move { (name, session.close().await) });
+      }
+      let mut warnings = Vec::new();
+      while let Some(done) = closing.join_next().await {
+        match done {
+          Ok((_, Ok(()))) => {}
+          Ok((name, Err(e))) => {
+            warnings.push(format!("{name}: closing the connection: {}", describe(&e)))
+          }
+          Err(e) => warnings.push(format!("closing a connection: {e}")),
+        }
+      }
+      warnings
+    })
+  }
+}

@@ -1,0 +1,326 @@
+//! Renders engine events: a line per host result, grouped per step; spinners per host on a
+//! terminal; plain prefixed lines otherwise. Every line of a dry run says so.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::exec::event::{Event, HostResult, Outcome, Reporter, RunEnd, StepRecord};
+use crate::exec::plan::{Mode, Plan};
+use crate::runbook::model::StepKind;
+use crate::schema::format_duration;
+use crate::ui::style;
+use crate::ui::text::sanitize;
+
+/// Lines of output shown under a host's result (the full output is one prompt away).
+const TAIL_LINES: usize = 8;
+
+pub struct Lines {
+  dry: bool,
+  progress: Option<MultiProgress>,
+  bars: Mutex<HashMap<String, ProgressBar>>,
+  total: AtomicUsize,
+}
+
+impl Lines {
+  pub fn new(mode: Mode, terminal: bool) -> Lines {
+    let progress = terminal.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+    Lines {
+      dry: mode == Mode::DryRun,
+      progress,
+      bars: Mutex::new(HashMap::new()),
+      total: AtomicUsize::new(0),
+    }
+  }
+
+  fn print(&self, text: &str) {
+    let prefix = if self.dry {
+      format!("{} ", style::warning("[dry-run]"))
+    } else {
+      String::new()
+    };
+    let mut block = String::new();
+    for line in text.lines() {
+      block.push_str(&prefix);
+      block.push_str(line);
+      block.push('\n');
+    }
+    match &self.progress {
+      // Printed above the live bars so they never tear the text.
+      Some(multi) if !self.bars.lock().unwrap().is_empty() => {
+        let _ = multi.println(block.trim_end_matches('\n'));
+      }
+      _ => {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(block.as_bytes());
+        let _ = out.flush();
+      }
+    }
+  }
+
+  fn outcome(outcome: Outcome) -> String {
+    match outcome {
+      Outcome::Passed => style::hint("✔ passed").to_string(),
+      Outcome::Failed => style::error("✘ failed").to_string(),
+      Outcome::Skipped => style::dim("- skipped").to_string(),
+      Outcome::Declined => style::warning("- declined").to_string(),
+      Outcome::Unreachable => style::error("✘ unreachable").to_string(),
+      Outcome::Rehearsed => style::dim("~ rehearsed").to_string(),
+      Outcome::NotRun => style::dim("- not run").to_string(),
+      Outcome::Unconfirmed => style::warning("? unconfirmed").to_string(),
+    }
+  }
+
+  fn host_block(&self, kind: &StepKind, result: &HostResult) -> String {
+    let mut text = format!("[{}] {}", result.host, Self::outcome(result.outcome));
+    if !result.duration.is_zero() {
+      text.push_str(&format!(" {}", style::dim(&seconds(result.duration))));
+    }
+    if result.attempts > 1 {
+      text.push_str(&format!(" after {} attempts", result.attempts));
+    }
+    if let Some(error) = &result.error {
+      text.push_str(&format!(": {}", sanitize(error)));
+    }
+    if let Some(verdict) = &result.verdict {
+      for m in &verdict.measurements {
+        let unit = m.unit.as_deref().unwrap_or("");
+        let value = m
+          .value
+          .map(|v| format!("{v}{unit}"))
+          .unwrap_or_else(|| "?".into());
+        let bounds = match (m.min, m.max) {
+          (Some(lo), Some(hi)) => format!("{lo}{unit}..{hi}{unit}"),
+          (Some(lo), None) => format!("≥ {lo}{unit}"),
+          (None, Some(hi)) => format!("≤ {hi}{unit}"),
+          _ => String::new(),
+        };
+        text.push_str(&format!(
+          "\n[{}]   {} = {value} (wanted {bounds})",
+          result.host, m.name
+        ));
+      }
+      for reason in &verdict.reasons {
+        text.push_str(&format!("\n[{}]   {}", result.host, sanitize(reason)));
+      }
+    }
+    // Checks show what they found; anything that failed shows why.
+    let show_output = matches!(kind, StepKind::Check { .. }) || result.outcome == Outcome::Failed;
+    if let (true, Some(output)) = (show_output, &result.output) {
+      for line in tail(&output.stdout, &output.stderr, TAIL_LINES) {
+        text.push_str(&format!(
+          "\n[{}]   {} {}",
+          result.host,
+          style::dim("|"),
+          sanitize(&line)
+        ));
+      }
+    }
+    text
+  }
+
+  fn summary(
+    &self,
+    plan: &Plan<'_>,
+    records: &[StepRecord],
+    end: RunEnd,
+    elapsed: Duration,
+  ) -> String {
+    let mut rows = vec![vec!["STEP".to_string(), "KIND".into(), "RESULT".into()]];
+    for record in records {
+      let mut cells: Vec<String> = Vec::new();
+      for r in &record.results {
+        let label = match r.outcome {
+          Outcome::Passed => "passed",
+          Outcome::Failed => "FAILED",
+          Outcome::Skipped => "skipped",
+          Outcome::Declined => "declined",
+          Outcome::Unreachable => "UNREACHABLE",
+          Outcome::Rehearsed => "rehearsed",
+          Outcome::NotRun => "not run",
+          Outcome::Unconfirmed => "unconfirmed",
+        };
+        cells.push(if r.host == "-" {
+          label.to_string()
+        } else {
+          format!("{}={label}", r.host)
+        });
+      }
+      if cells.is_empty() {
+        cells.push("skipped".into());
+      }
+      rows.push(vec![
+        record.id.clone(),
+        record.kind.to_string(),
+        cells.join(" "),
+      ]);
+    }
+    let walked = records.len();
+    let total = plan.steps.len();
+    let end_text = match end {
+      RunEnd::Completed => "completed".to_string(),
+      RunEnd::Stopped => "stopped by a failed step".to_string(),
+      RunEnd::Aborted => "aborted by the operator".to_string(),
+      RunEnd::Interrupted => "interrupted".to_string(),
+    };
+    format!(
+      "\n{}\n{}{end_text}: {walked} of {total} steps in {}\n",
+      style::bold("Summary"),
+      crate::ui::text::table(&rows),
+      seconds(elapsed)
+    )
+  }
+}
+
+fn seconds(d: Duration) -> String {
+  format!("{:.2}s", d.as_secs_f64())
+}
+
+/// The last `n` lines of a command's output, stderr after stdout.
+pub fn tail(stdout: &str, stderr: &str, n: usize) -> Vec<String> {
+  let lines: Vec<&str> = stdout
+    .lines()
+    .chain(stderr.lines())
+    .filter(|l| !l.trim().is_empty())
+    .collect();
+  let start = lines.len().saturating_sub(n);
+  let mut out: Vec<String> = lines[start..].iter().map(|l| l.to_string()).collect();
+  if start > 0 {
+    out.insert(0, format!("… {start} more line(s)"));
+  }
+  out
+}
+
+impl Reporter for Lines {
+  fn event(&self, event: Event<'_>) {
+    match event {
+      Event::Start { plan } => {
+        self.total.store(plan.steps.len(), Ordering::Relaxed);
+        let r = plan.runbook;
+        let (respond, _) = r.severity.targets();
+        self.print(&format!(
+          "{} — {}\nseverity {} ({}): respond within {}, recover within {} · mode: {} · {} steps",
+          style::bold(&r.id),
+          sanitize(&r.title),
+          style::severity(r.severity),
+          r.severity.label(),
+          format_duration(respond),
+          format_duration(r.recovery_target()),
+          plan.mode.label(),
+          plan.steps.len()
+        ));
+        let hosts = plan.remote_hosts();
+        if !hosts.is_empty() {
+          self.print(&format!("hosts: {}", hosts.join(", ")));
+        }
+      }
+      Event::Preflight { host, problem } => match problem {
+        None => self.print(&format!("[{host}] {} connected", style::hint("✔"))),
+        Some(p) => self.print(&format!("[{host}] {} {}", style::error("✘"), sanitize(&p))),
+      },
+      Event::StepStart { planned, hosts } => {
+        let step = planned.step;
+        let on = if hosts.is_empty() {
+          String::new()
+        } else {
+          format!(" on {}", hosts.join(", "))
+        };
+        self.print(&format!(
+          "\n[{}/{}] {} — {} ({}){on}",
+          planned.number,
+          self.total.load(Ordering::Relaxed),
+          style::bold(&step.id),
+          sanitize(&step.title),
+          step.kind_name()
+        ));
+      }
+      Event::StepSkipped { planned, reason } => {
+        self.print(&format!(
+          "\n[{}/{}] {} — skipped: {}",
+          planned.number,
+          self.total.load(Ordering::Relaxed),
+          style::dim(&planned.step.id),
+          reason
+        ));
+      }
+      Event::HostRunning {
+        planned,
+        host,
+        attempt,
+      } => {
+        let Some(multi) = &self.progress else { return };
+        let mut bars = self.bars.lock().unwrap();
+        let bar = bars.entry(host.to_string()).or_insert_with(|| {
+          let bar = multi.add(ProgressBar::new_spinner());
+          bar.set_style(
+            ProgressStyle::with_template("  {spinner} [{prefix}] {msg} {elapsed}").unwrap(),
+          );
+          bar.enable_steady_tick(Duration::from_millis(120));
+          bar
+        });
+        bar.set_prefix(host.to_string());
+        let again = if attempt > 1 {
+          format!(" (attempt {attempt})")
+        } else {
+          String::new()
+        };
+        bar.set_message(format!("{}{again}", planned.step.id.value));
+      }
+      Event::HostDone { planned, result } => {
+        if let Some(bar) = self.bars.lock().unwrap().remove(&result.host) {
+          bar.finish_and_clear();
+          if let Some(multi) = &self.progress {
+            multi.remove(&bar);
+          }
+        }
+        self.print(&self.host_block(&planned.step.kind, result));
+      }
+      Event::WouldRun {
+        host,
+        command,
+        note,
+        planned,
+      } => {
+        let prompt = if planned.step.sudo { "#" } else { "$" };
+        let mut text = format!("[{host}] would run: {prompt} {}", sanitize(command));
+        if let Some(note) = note {
+          text.push_str(&format!("  ({})", sanitize(&note)));
+        }
+        self.print(&text);
+      }
+      Event::Manual { instructions, .. } => {
+        let text: Vec<String> = instructions
+          .lines()
+          .map(|l| format!("  | {}", sanitize(l)))
+          .collect();
+        self.print(&text.join("\n"));
+      }
+      Event::Notice(text) => {
+        self.print(&format!("{} {}", style::warning("note:"), sanitize(&text)))
+      }
+      Event::Finish {
+        plan,
+        records,
+        end,
+        elapsed,
+      } => {
+        self.pause();
+        self.print(&self.summary(plan, records, end, elapsed));
+      }
+    }
+  }
+
+  fn pause(&self) {
+    let mut bars = self.bars.lock().unwrap();
+    for (_, bar) in bars.drain() {
+      bar.finish_and_clear();
+    }
+    if let Some(multi) = &self.progress {
+      let _ = multi.clear();
+    }
+  }
+}
