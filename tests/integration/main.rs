@@ -2,5 +2,7 @@
 
 mod catalog;
 mod completions;
+mod run;
+mod sshd;
 mod test;
 mod validate;

@@ -55,6 +55,12 @@ impl Test {
     self
   }
 
+  /// The same scratch directory and environment, without the arguments.
+  pub fn reset(mut self) -> Test {
+    self.args.clear();
+    self
+  }
+
   pub fn command(&self) -> Command {
     let mut command = Command::new(BIN);
     command

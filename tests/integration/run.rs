@@ -1,0 +1,416 @@
+//! `runbook run` and `hosts check` over a real sshd.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::sshd::Sshd;
+use crate::test::{Run, Test};
+
+pub const HOSTS: &[&str] = &["host-a", "host-b", "host-c", "host-d", "host-e"];
+
+const INVENTORY: &str = "hosts:
+  - name: host-a
+    groups: [web, five]
+  - name: host-b
+    groups: [web, five]
+  - name: host-c
+    groups: [five]
+  - name: host-d
+    groups: [five]
+  - name: host-e
+    groups: [five]
+  - name: stranger-01
+  - name: refused-01
+";
+
+/// A scratch project wired to a fresh sshd: inventory, ssh_config, a short runtime dir.
+pub struct Fleet {
+  pub sshd: Sshd,
+  pub test: Test,
+}
+
+impl Fleet {
+  pub fn new() -> Fleet {
+    let sshd = Sshd::start(HOSTS);
+    let runtime = sshd.dir.path().join("rt");
+    std::fs::create_dir_all(&runtime).unwrap();
+    let test = Test::new().write("inventory.yaml", INVENTORY);
+    let inventory = test.path("inventory.yaml");
+    let test = test
+      .env("MEGACITY_INVENTORY", inventory.to_str().unwrap())
+      .env("XDG_RUNTIME_DIR", runtime.to_str().unwrap());
+    Fleet { sshd, test }
+  }
+
+  pub fn runbook(self, id: &str, body: &str) -> Fleet {
+    let text = format!("id: {id}\ntitle: {id}\nseverity: P2\n{body}");
+    Fleet { test: self.test.write(&format!("runbooks/{id}.yaml"), &text), sshd: self.sshd }
+  }
+
+  pub fn path(&self, relative: &str) -> String {
+    self.test.path(relative).to_str().unwrap().to_string()
+  }
+
+  /// `megacity runbook run ID --ssh-config … ARGS…` with stdin not a terminal.
+  pub fn run(self, id: &str, args: &[&str]) -> (Fleet, Run) {
+    let config = self.sshd.ssh_config();
+    let test = self.test.args(["--color", "never", "runbook", "run", id, "--ssh-config", config.to_str().unwrap()]).args(args);
+    let run = test.run();
+    let test = test.reset();
+    (Fleet { sshd: self.sshd, test }, run)
+  }
+
+  /// Processes that mention this fleet's directory (ssh masters, stray commands), sshd aside.
+  pub fn leftovers(&self) -> Vec<String> {
+    std::thread::sleep(Duration::from_millis(300));
+    let dir = self.sshd.dir.path().to_str().unwrap().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+      let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+      let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+      if cmdline.contains(&dir) && !cmdline.contains("sshd_config") {
+        found.push(cmdline);
+      }
+    }
+    found
+  }
+
+  /// The control directory megacity uses must be gone after every run.
+  pub fn control_dirs(&self) -> Vec<String> {
+    let base = self.sshd.dir.path().join("rt/megacity");
+    std::fs::read_dir(base).map(|d| d.flatten().map(|e| e.path().display().to_string()).collect()).unwrap_or_default()
+  }
+
+  pub fn assert_clean(&self) {
+    assert_eq!(self.leftovers(), Vec::<String>::new(), "ssh processes left behind");
+    assert_eq!(self.control_dirs(), Vec::<String>::new(), "control directories left behind");
+  }
+}
+
+fn exists(path: &str) -> bool {
+  Path::new(path).exists()
+}
+
+#[test]
+fn checks_pass_and_fail_with_every_kind_of_expectation() {
+  let fleet = Fleet::new().runbook(
+    "checks",
+    r#"steps:
+  - id: exit-ok
+    title: exit code
+    targets: [host-a]
+    check: {command: 'exit 0', expect: {exit_code: 0}}
+  - id: exit-bad
+    title: exit code fails
+    targets: [host-a]
+    check: {command: 'exit 3', expect: {exit_code: 0}}
+  - id: stdout-ok
+    title: stdout matches
+    targets: [host-a]
+    check: {command: 'echo PONG', expect: {stdout_matches: '^PONG'}}
+  - id: stdout-bad
+    title: stdout must not match
+    targets: [host-a]
+    check: {command: 'echo LOADING', expect: {stdout_not_matches: 'LOADING'}}
+  - id: stderr-ok
+    title: stderr matches
+    targets: [host-a]
+    check: {command: 'echo warn >&2', expect: {stderr_matches: 'warn'}}
+  - id: stderr-bad
+    title: stderr must not match
+    targets: [host-a]
+    check: {command: 'echo denied >&2', expect: {stderr_not_matches: 'denied'}}
+  - id: disk-ok
+    title: threshold holds
+    targets: [host-a]
+    check:
+      command: echo 42%
+      expect: {thresholds: [{name: disk, regex: '(\d+)%', max: 80, unit: '%'}]}
+  - id: disk-bad
+    title: threshold breached
+    targets: [host-a]
+    check:
+      command: echo 91%
+      expect: {thresholds: [{name: disk, regex: '(\d+)%', max: 80, unit: '%'}]}
+"#,
+  );
+  let (fleet, run) = fleet.run("checks", &["--yes"]);
+  assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+  let line = |id: &str| run.stdout.lines().skip_while(|l| !l.contains(&format!("] {id} "))).nth(1).unwrap_or("").to_string();
+  for id in ["exit-ok", "stdout-ok", "stderr-ok", "disk-ok"] {
+    assert!(line(id).contains("passed"), "{id}: {}\n{}", line(id), run.stdout);
+  }
+  for id in ["exit-bad", "stdout-bad", "stderr-bad", "disk-bad"] {
+    assert!(line(id).contains("failed"), "{id}: {}\n{}", line(id), run.stdout);
+  }
+  assert!(run.stdout.contains("exit code 3, expected 0"), "{}", run.stdout);
+  assert!(run.stdout.contains("disk = 91%, above the maximum 80%"), "{}", run.stdout);
+  assert!(run.stdout.contains("disk = 42% (wanted ≤ 80%)"), "{}", run.stdout);
+  fleet.assert_clean();
+}
+
+#[test]
+fn failed_check_leads_to_action_then_verification() {
+  let fleet = Fleet::new();
+  let flag = fleet.path("healthy");
+  let fleet = fleet.runbook(
+    "heal",
+    &format!(
+      r#"steps:
+  - id: probe
+    title: healthy?
+    targets: [web]
+    check: {{command: 'test -e {flag}', expect: {{exit_code: 0}}}}
+  - id: fix
+    title: make healthy
+    targets: [web]
+    when: {{failed: probe}}
+    action: {{command: 'touch {flag}'}}
+  - id: verify
+    title: healthy now
+    targets: [web]
+    check: {{command: 'test -e {flag}', expect: {{exit_code: 0}}}}
+"#
+    ),
+  );
+  let (fleet, run) = fleet.run("heal", &["--yes"]);
+  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert!(exists(&flag));
+  // The action ran once per failing host; both hosts share this machine, so the second may
+  // already be healthy — but the first must have failed and been fixed.
+  assert!(run.stdout.contains("[host-a] ✘ failed"), "{}", run.stdout);
+  assert!(run.stdout.contains("verify"), "{}", run.stdout);
+  fleet.assert_clean();
+}
+
+fn marker_runbook(fleet: Fleet, destructive: bool) -> (Fleet, String) {
+  let marker = fleet.path("marker");
+  let fleet = fleet.runbook(
+    "mark",
+    &format!(
+      r#"steps:
+  - id: look
+    title: look
+    targets: [host-a]
+    check: {{command: 'true', expect: {{exit_code: 0}}}}
+  - id: change
+    title: change something
+    targets: [host-a]
+    action: {{command: 'touch {marker}', confirm: 'Touch it on {{{{host}}}}?', destructive: {destructive}}}
+"#
+    ),
+  );
+  (fleet, marker)
+}
+
+#[test]
+fn refuses_without_a_terminal_and_without_yes_before_connecting() {
+  let (fleet, marker) = marker_runbook(Fleet::new(), false);
+  let before = fleet.sshd.connections();
+  let (fleet, run) = fleet.run("mark", &[]);
+  assert_eq!(run.code, 2, "{}", run.stderr);
+  assert!(run.stderr.contains("pass --yes"), "{}", run.stderr);
+  assert!(!exists(&marker));
+  assert_eq!(fleet.sshd.connections(), before, "it connected before refusing");
+  fleet.assert_clean();
+}
+
+#[test]
+fn yes_runs_ordinary_actions() {
+  let (fleet, marker) = marker_runbook(Fleet::new(), false);
+  let (fleet, run) = fleet.run("mark", &["--yes"]);
+  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert!(exists(&marker));
+  fleet.assert_clean();
+}
+
+#[test]
+fn destructive_actions_need_their_own_flag_when_unattended() {
+  let (fleet, marker) = marker_runbook(Fleet::new(), true);
+  let (fleet, run) = fleet.run("mark", &["--yes"]);
+  assert!(!exists(&marker), "a destructive action ran with --yes alone");
+  assert!(run.stdout.contains("--yes-destructive"), "{}", run.stdout);
+  assert!(run.stdout.contains("declined"), "{}", run.stdout);
+  let (fleet, run) = fleet.run("mark", &["--yes", "--yes-destructive"]);
+  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert!(exists(&marker));
+  fleet.assert_clean();
+}
+
+#[test]
+fn dry_run_opens_no_connection_and_runs_nothing() {
+  let (fleet, marker) = marker_runbook(Fleet::new(), true);
+  let before = (fleet.sshd.connections(), fleet.sshd.logins());
+  let (fleet, run) = fleet.run("mark", &["--dry-run", "--yes"]);
+  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert!(!exists(&marker));
+  assert_eq!((fleet.sshd.connections(), fleet.sshd.logins()), before, "sshd saw a connection");
+  assert!(run.stdout.lines().filter(|l| !l.trim().is_empty()).all(|l| l.starts_with("[dry-run]")), "{}", run.stdout);
+  assert!(run.stdout.contains(&format!("would run: $ touch {marker}")), "{}", run.stdout);
+  fleet.assert_clean();
+}
+
+#[test]
+fn checks_only_never_runs_an_action_and_says_what_would_have_run() {
+  let fleet = Fleet::new();
+  let marker = fleet.path("marker");
+  let fleet = fleet.runbook(
+    "triage",
+    &format!(
+      r#"steps:
+  - id: probe
+    title: probe
+    targets: [host-a]
+    check: {{command: 'false', expect: {{exit_code: 0}}}}
+  - id: fix
+    title: fix
+    targets: [host-a]
+    when: {{failed: probe}}
+    action: {{command: 'touch {marker}'}}
+"#
+    ),
+  );
+  let (fleet, run) = fleet.run("triage", &["--checks-only"]);
+  assert_eq!(run.code, 1, "a failed check is a finding: {}", run.stdout);
+  assert!(!exists(&marker));
+  assert!(run.stdout.contains("would run: $ touch"), "{}", run.stdout);
+  assert!(run.stdout.contains("when probe failed"), "{}", run.stdout);
+  fleet.assert_clean();
+}
+
+#[test]
+fn a_timed_out_command_is_gone_from_the_host() {
+  let fleet = Fleet::new();
+  let marker = fleet.path("late");
+  let token = format!("megacity-timeout-{}", std::process::id());
+  let fleet = fleet.runbook(
+    "slow",
+    &format!(
+      r#"steps:
+  - id: slow
+    title: slow
+    targets: [host-a]
+    timeout: 1s
+    check: {{command: 'sleep 5 && touch {marker} # {token}', expect: {{exit_code: 0}}}}
+"#
+    ),
+  );
+  let (fleet, run) = fleet.run("slow", &["--yes"]);
+  assert_eq!(run.code, 1, "{}", run.stdout);
+  assert!(run.stdout.contains("timed out"), "{}", run.stdout);
+  std::thread::sleep(Duration::from_secs(6));
+  assert!(!exists(&marker), "the command kept running after its timeout");
+  let ps = std::process::Command::new("pgrep").args(["-f", &token]).output().unwrap();
+  assert!(ps.stdout.is_empty(), "still running: {}", String::from_utf8_lossy(&ps.stdout));
+  fleet.assert_clean();
+}
+
+#[test]
+fn unreachable_hosts_fail_alone() {
+  let fleet = Fleet::new().runbook(
+    "reach",
+    r#"steps:
+  - id: hello
+    title: hello
+    targets: [host-a, refused-01, stranger-01]
+    check: {command: 'echo hi', expect: {stdout_matches: hi}}
+"#,
+  );
+  let (fleet, run) = fleet.run("reach", &["--yes"]);
+  assert_eq!(run.code, 1, "{}", run.stdout);
+  assert!(run.stdout.contains("[host-a] ✔ passed"), "{}", run.stdout);
+  let refused = run.stdout.lines().find(|l| l.starts_with("[refused-01] ✘")).expect("refused line");
+  assert!(refused.to_lowercase().contains("refused"), "{refused}");
+  let stranger = run.stdout.lines().find(|l| l.starts_with("[stranger-01] ✘")).expect("stranger line");
+  assert!(stranger.to_lowercase().contains("host key"), "{stranger}");
+  fleet.assert_clean();
+}
+
+#[test]
+fn hostile_parameter_values_run_nothing() {
+  let fleet = Fleet::new();
+  let dir = fleet.path("");
+  let fleet = fleet.runbook(
+    "hostile",
+    r#"parameters:
+  name:
+    required: true
+steps:
+  - id: echo
+    title: echo the value
+    targets: [host-a, local]
+    check: {command: 'printf "%s" {{name}}', expect: {exit_code: 0}}
+"#,
+  );
+  let mut fleet = fleet;
+  for (i, value) in [
+    "$(touch {d}pwned1)",
+    "`touch {d}pwned2`",
+    "x; touch {d}pwned3",
+    "x' ; touch {d}pwned4 ; '",
+    "x\" ; touch {d}pwned5 ; \"",
+    "x\ntouch {d}pwned6",
+    "x && touch {d}pwned7 || touch {d}pwned7",
+  ]
+  .iter()
+  .enumerate()
+  {
+    let value = value.replace("{d}", &dir);
+    let (f, run) = fleet.run("hostile", &["--yes", "--var", &format!("name={value}")]);
+    fleet = f;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(!exists(&format!("{dir}pwned{}", i + 1)), "value {value:?} ran a command");
+  }
+  fleet.assert_clean();
+}
+
+#[test]
+fn a_step_on_five_hosts_runs_them_concurrently() {
+  let fleet = Fleet::new();
+  let log = fleet.path("spans");
+  let fleet = fleet.runbook(
+    "five",
+    &format!(
+      r#"steps:
+  - id: overlap
+    title: overlap
+    targets: [five]
+    check:
+      command: 'echo "{{{{host}}}} start $(date +%s%N)" >> {log}; sleep 1; echo "{{{{host}}}} end $(date +%s%N)" >> {log}'
+      expect: {{exit_code: 0}}
+"#
+    ),
+  );
+  let (fleet, run) = fleet.run("five", &["--yes", "--concurrency", "5"]);
+  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  let spans = std::fs::read_to_string(&log).unwrap();
+  let times = |kind: &str| -> Vec<u128> {
+    spans.lines().filter(|l| l.contains(kind)).map(|l| l.rsplit(' ').next().unwrap().parse().unwrap()).collect()
+  };
+  let (starts, ends) = (times(" start "), times(" end "));
+  assert_eq!(starts.len(), 5, "{spans}");
+  assert!(starts.iter().max() < ends.iter().min(), "some host started only after another finished:\n{spans}");
+  fleet.assert_clean();
+}
+
+#[test]
+fn hosts_check_reports_each_host() {
+  let fleet = Fleet::new();
+  let config = fleet.sshd.ssh_config();
+  let test = fleet.test.args(["--format", "json", "hosts", "check", "web", "refused-01", "--ssh-config", config.to_str().unwrap()]);
+  let run = test.run();
+  assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+  let rows = run.json();
+  let reachable: Vec<(String, bool)> = rows
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|r| (r["host"].as_str().unwrap().to_string(), r["reachable"].as_bool().unwrap()))
+    .collect();
+  assert_eq!(
+    reachable,
+    vec![("host-a".into(), true), ("host-b".into(), true), ("refused-01".into(), false)]
+  );
+  let fleet = Fleet { sshd: fleet.sshd, test: test.reset() };
+  fleet.assert_clean();
+}
