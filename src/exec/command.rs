@@ -31,13 +31,19 @@ pub fn watchdog_args(command: &str, timeout: Duration) -> [String; 3] {
 /// A step's command as it is handed to the watchdog: as root through non-interactive sudo
 /// (megacity never types a password), the whole line under one `sh -c` so pipelines and
 /// `if … fi` run as root throughout.
+/// A login that already is root needs no sudo (and may not have it installed).
 pub fn with_privilege(command: &str, sudo: bool) -> Result<String, String> {
-  if sudo {
-    Ok(format!("sudo -n sh -c {}", quote(command)?))
-  } else {
-    Ok(command.to_string())
+  if !sudo {
+    return Ok(command.to_string());
   }
+  let quoted = quote(command)?;
+  Ok(format!(
+    "if [ \"$(id -u)\" -eq 0 ]; then sh -c {quoted}; else sudo -n sh -c {quoted}; fi"
+  ))
 }
+
+/// The preflight's question: may this login run commands as root without a password?
+pub const SUDO_PROBE: &str = "[ \"$(id -u)\" -eq 0 ] || sudo -n true";
 
 /// What sudo says when it would need a password: the step fails with an explanation.
 pub fn sudo_wants_password(stderr: &str) -> bool {
@@ -93,10 +99,25 @@ mod tests {
 
   #[test]
   fn sudo_wraps_the_whole_line() {
-    assert_eq!(
-      with_privilege("a | b", true).unwrap(),
-      "sudo -n sh -c 'a | b'"
+    let wrapped = with_privilege("echo a | tr a b", true).unwrap();
+    assert!(
+      wrapped.contains("sudo -n sh -c 'echo a | tr a b'"),
+      "{wrapped}"
     );
     assert_eq!(with_privilege("a | b", false).unwrap(), "a | b");
+    if std::process::Command::new("id")
+      .arg("-u")
+      .output()
+      .unwrap()
+      .stdout
+      == b"0\n"
+    {
+      let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&wrapped)
+        .output()
+        .unwrap();
+      assert_eq!(out.stdout, b"b\n", "as root the line runs without sudo");
+    }
   }
 }

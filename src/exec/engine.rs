@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use futures_util::stream;
 use tokio::sync::watch;
 
-use crate::exec::command::sudo_wants_password;
+use crate::exec::command::{SUDO_PROBE, sudo_wants_password};
 use crate::exec::event::*;
 use crate::exec::expect::Compiled;
 use crate::exec::plan::{Mode, Plan, PlannedStep};
@@ -112,7 +112,7 @@ impl Engine<'_> {
   async fn sudo_problem(&self, host: &str) -> Option<String> {
     let probe = self.transport.run(
       host,
-      "sudo -n true",
+      SUDO_PROBE,
       Duration::from_secs(15),
       self.interrupts.clone(),
     );
@@ -412,6 +412,14 @@ impl Engine<'_> {
             .await
           {
             Answer::Retry => retry.push(result.host.clone()),
+            Answer::Abort if !self.operator.interactive() => {
+              self.reporter.event(Event::Notice(format!(
+                "`{}` failed on {}; nobody is here to decide, so the run stops (on_failure: ask)",
+                planned.step.id.value, result.host
+              )));
+              record.results.push(result);
+              return Next::End(RunEnd::Stopped);
+            }
             Answer::Abort => {
               record.results.push(result);
               return Next::End(self.abort_kind());

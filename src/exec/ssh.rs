@@ -171,6 +171,15 @@ impl Transport for Ssh {
             stdout,
             stderr,
           }),
+          // The crate turns exit status 127 into an error; it is an exit code like any other
+          // (the command was not found, and its stderr says which).
+          Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Output {
+              exit_code: Some(127),
+              stdout,
+              stderr,
+            })
+          }
           Err(e) => Err(TransportError::Failed(describe(&e))),
         }
       };

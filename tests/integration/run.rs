@@ -44,7 +44,10 @@ impl Fleet {
 
   pub fn runbook(self, id: &str, body: &str) -> Fleet {
     let text = format!("id: {id}\ntitle: {id}\nseverity: P2\n{body}");
-    Fleet { test: self.test.write(&format!("runbooks/{id}.yaml"), &text), sshd: self.sshd }
+    Fleet {
+      test: self.test.write(&format!("runbooks/{id}.yaml"), &text),
+      sshd: self.sshd,
+    }
   }
 
   pub fn path(&self, relative: &str) -> String {
@@ -54,10 +57,27 @@ impl Fleet {
   /// `megacity runbook run ID --ssh-config … ARGS…` with stdin not a terminal.
   pub fn run(self, id: &str, args: &[&str]) -> (Fleet, Run) {
     let config = self.sshd.ssh_config();
-    let test = self.test.args(["--color", "never", "runbook", "run", id, "--ssh-config", config.to_str().unwrap()]).args(args);
+    let test = self
+      .test
+      .args([
+        "--color",
+        "never",
+        "runbook",
+        "run",
+        id,
+        "--ssh-config",
+        config.to_str().unwrap(),
+      ])
+      .args(args);
     let run = test.run();
     let test = test.reset();
-    (Fleet { sshd: self.sshd, test }, run)
+    (
+      Fleet {
+        sshd: self.sshd,
+        test,
+      },
+      run,
+    )
   }
 
   /// Processes that mention this fleet's directory (ssh masters, stray commands), sshd aside.
@@ -66,7 +86,9 @@ impl Fleet {
     let dir = self.sshd.dir.path().to_str().unwrap().to_string();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-      let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+      let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+        continue;
+      };
       let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
       if cmdline.contains(&dir) && !cmdline.contains("sshd_config") {
         found.push(cmdline);
@@ -78,12 +100,26 @@ impl Fleet {
   /// The control directory megacity uses must be gone after every run.
   pub fn control_dirs(&self) -> Vec<String> {
     let base = self.sshd.dir.path().join("rt/megacity");
-    std::fs::read_dir(base).map(|d| d.flatten().map(|e| e.path().display().to_string()).collect()).unwrap_or_default()
+    std::fs::read_dir(base)
+      .map(|d| {
+        d.flatten()
+          .map(|e| e.path().display().to_string())
+          .collect()
+      })
+      .unwrap_or_default()
   }
 
   pub fn assert_clean(&self) {
-    assert_eq!(self.leftovers(), Vec::<String>::new(), "ssh processes left behind");
-    assert_eq!(self.control_dirs(), Vec::<String>::new(), "control directories left behind");
+    assert_eq!(
+      self.leftovers(),
+      Vec::<String>::new(),
+      "ssh processes left behind"
+    );
+    assert_eq!(
+      self.control_dirs(),
+      Vec::<String>::new(),
+      "control directories left behind"
+    );
   }
 }
 
@@ -136,16 +172,46 @@ fn checks_pass_and_fail_with_every_kind_of_expectation() {
   );
   let (fleet, run) = fleet.run("checks", &["--yes"]);
   assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-  let line = |id: &str| run.stdout.lines().skip_while(|l| !l.contains(&format!("] {id} "))).nth(1).unwrap_or("").to_string();
+  let line = |id: &str| {
+    run
+      .stdout
+      .lines()
+      .skip_while(|l| !l.contains(&format!("] {id} ")))
+      .nth(1)
+      .unwrap_or("")
+      .to_string()
+  };
   for id in ["exit-ok", "stdout-ok", "stderr-ok", "disk-ok"] {
-    assert!(line(id).contains("passed"), "{id}: {}\n{}", line(id), run.stdout);
+    assert!(
+      line(id).contains("passed"),
+      "{id}: {}\n{}",
+      line(id),
+      run.stdout
+    );
   }
   for id in ["exit-bad", "stdout-bad", "stderr-bad", "disk-bad"] {
-    assert!(line(id).contains("failed"), "{id}: {}\n{}", line(id), run.stdout);
+    assert!(
+      line(id).contains("failed"),
+      "{id}: {}\n{}",
+      line(id),
+      run.stdout
+    );
   }
-  assert!(run.stdout.contains("exit code 3, expected 0"), "{}", run.stdout);
-  assert!(run.stdout.contains("disk = 91%, above the maximum 80%"), "{}", run.stdout);
-  assert!(run.stdout.contains("disk = 42% (wanted ≤ 80%)"), "{}", run.stdout);
+  assert!(
+    run.stdout.contains("exit code 3, expected 0"),
+    "{}",
+    run.stdout
+  );
+  assert!(
+    run.stdout.contains("disk = 91%, above the maximum 80%"),
+    "{}",
+    run.stdout
+  );
+  assert!(
+    run.stdout.contains("disk = 42% (wanted ≤ 80%)"),
+    "{}",
+    run.stdout
+  );
   fleet.assert_clean();
 }
 
@@ -211,7 +277,11 @@ fn refuses_without_a_terminal_and_without_yes_before_connecting() {
   assert_eq!(run.code, 2, "{}", run.stderr);
   assert!(run.stderr.contains("pass --yes"), "{}", run.stderr);
   assert!(!exists(&marker));
-  assert_eq!(fleet.sshd.connections(), before, "it connected before refusing");
+  assert_eq!(
+    fleet.sshd.connections(),
+    before,
+    "it connected before refusing"
+  );
   fleet.assert_clean();
 }
 
@@ -228,7 +298,10 @@ fn yes_runs_ordinary_actions() {
 fn destructive_actions_need_their_own_flag_when_unattended() {
   let (fleet, marker) = marker_runbook(Fleet::new(), true);
   let (fleet, run) = fleet.run("mark", &["--yes"]);
-  assert!(!exists(&marker), "a destructive action ran with --yes alone");
+  assert!(
+    !exists(&marker),
+    "a destructive action ran with --yes alone"
+  );
   assert!(run.stdout.contains("--yes-destructive"), "{}", run.stdout);
   assert!(run.stdout.contains("declined"), "{}", run.stdout);
   let (fleet, run) = fleet.run("mark", &["--yes", "--yes-destructive"]);
@@ -244,9 +317,25 @@ fn dry_run_opens_no_connection_and_runs_nothing() {
   let (fleet, run) = fleet.run("mark", &["--dry-run", "--yes"]);
   assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
   assert!(!exists(&marker));
-  assert_eq!((fleet.sshd.connections(), fleet.sshd.logins()), before, "sshd saw a connection");
-  assert!(run.stdout.lines().filter(|l| !l.trim().is_empty()).all(|l| l.starts_with("[dry-run]")), "{}", run.stdout);
-  assert!(run.stdout.contains(&format!("would run: $ touch {marker}")), "{}", run.stdout);
+  assert_eq!(
+    (fleet.sshd.connections(), fleet.sshd.logins()),
+    before,
+    "sshd saw a connection"
+  );
+  assert!(
+    run
+      .stdout
+      .lines()
+      .filter(|l| !l.trim().is_empty())
+      .all(|l| l.starts_with("[dry-run]")),
+    "{}",
+    run.stdout
+  );
+  assert!(
+    run.stdout.contains(&format!("would run: $ touch {marker}")),
+    "{}",
+    run.stdout
+  );
   fleet.assert_clean();
 }
 
@@ -299,9 +388,19 @@ fn a_timed_out_command_is_gone_from_the_host() {
   assert_eq!(run.code, 1, "{}", run.stdout);
   assert!(run.stdout.contains("timed out"), "{}", run.stdout);
   std::thread::sleep(Duration::from_secs(6));
-  assert!(!exists(&marker), "the command kept running after its timeout");
-  let ps = std::process::Command::new("pgrep").args(["-f", &token]).output().unwrap();
-  assert!(ps.stdout.is_empty(), "still running: {}", String::from_utf8_lossy(&ps.stdout));
+  assert!(
+    !exists(&marker),
+    "the command kept running after its timeout"
+  );
+  let ps = std::process::Command::new("pgrep")
+    .args(["-f", &token])
+    .output()
+    .unwrap();
+  assert!(
+    ps.stdout.is_empty(),
+    "still running: {}",
+    String::from_utf8_lossy(&ps.stdout)
+  );
   fleet.assert_clean();
 }
 
@@ -319,9 +418,17 @@ fn unreachable_hosts_fail_alone() {
   let (fleet, run) = fleet.run("reach", &["--yes"]);
   assert_eq!(run.code, 1, "{}", run.stdout);
   assert!(run.stdout.contains("[host-a] ✔ passed"), "{}", run.stdout);
-  let refused = run.stdout.lines().find(|l| l.starts_with("[refused-01] ✘")).expect("refused line");
+  let refused = run
+    .stdout
+    .lines()
+    .find(|l| l.starts_with("[refused-01] ✘"))
+    .expect("refused line");
   assert!(refused.to_lowercase().contains("refused"), "{refused}");
-  let stranger = run.stdout.lines().find(|l| l.starts_with("[stranger-01] ✘")).expect("stranger line");
+  let stranger = run
+    .stdout
+    .lines()
+    .find(|l| l.starts_with("[stranger-01] ✘"))
+    .expect("stranger line");
   assert!(stranger.to_lowercase().contains("host key"), "{stranger}");
   fleet.assert_clean();
 }
@@ -359,7 +466,10 @@ steps:
     let (f, run) = fleet.run("hostile", &["--yes", "--var", &format!("name={value}")]);
     fleet = f;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(!exists(&format!("{dir}pwned{}", i + 1)), "value {value:?} ran a command");
+    assert!(
+      !exists(&format!("{dir}pwned{}", i + 1)),
+      "value {value:?} ran a command"
+    );
   }
   fleet.assert_clean();
 }
@@ -385,11 +495,18 @@ fn a_step_on_five_hosts_runs_them_concurrently() {
   assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
   let spans = std::fs::read_to_string(&log).unwrap();
   let times = |kind: &str| -> Vec<u128> {
-    spans.lines().filter(|l| l.contains(kind)).map(|l| l.rsplit(' ').next().unwrap().parse().unwrap()).collect()
+    spans
+      .lines()
+      .filter(|l| l.contains(kind))
+      .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+      .collect()
   };
   let (starts, ends) = (times(" start "), times(" end "));
   assert_eq!(starts.len(), 5, "{spans}");
-  assert!(starts.iter().max() < ends.iter().min(), "some host started only after another finished:\n{spans}");
+  assert!(
+    starts.iter().max() < ends.iter().min(),
+    "some host started only after another finished:\n{spans}"
+  );
   fleet.assert_clean();
 }
 
@@ -397,7 +514,16 @@ fn a_step_on_five_hosts_runs_them_concurrently() {
 fn hosts_check_reports_each_host() {
   let fleet = Fleet::new();
   let config = fleet.sshd.ssh_config();
-  let test = fleet.test.args(["--format", "json", "hosts", "check", "web", "refused-01", "--ssh-config", config.to_str().unwrap()]);
+  let test = fleet.test.args([
+    "--format",
+    "json",
+    "hosts",
+    "check",
+    "web",
+    "refused-01",
+    "--ssh-config",
+    config.to_str().unwrap(),
+  ]);
   let run = test.run();
   assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
   let rows = run.json();
@@ -405,12 +531,24 @@ fn hosts_check_reports_each_host() {
     .as_array()
     .unwrap()
     .iter()
-    .map(|r| (r["host"].as_str().unwrap().to_string(), r["reachable"].as_bool().unwrap()))
+    .map(|r| {
+      (
+        r["host"].as_str().unwrap().to_string(),
+        r["reachable"].as_bool().unwrap(),
+      )
+    })
     .collect();
   assert_eq!(
     reachable,
-    vec![("host-a".into(), true), ("host-b".into(), true), ("refused-01".into(), false)]
+    vec![
+      ("host-a".into(), true),
+      ("host-b".into(), true),
+      ("refused-01".into(), false)
+    ]
   );
-  let fleet = Fleet { sshd: fleet.sshd, test: test.reset() };
+  let fleet = Fleet {
+    sshd: fleet.sshd,
+    test: test.reset(),
+  };
   fleet.assert_clean();
 }

@@ -16,17 +16,32 @@ pub struct Sshd {
 
 fn require(program: &str, install: &str) {
   let found = Path::new(program).exists()
-    || Command::new("sh").arg("-c").arg(format!("command -v {program}")).output().is_ok_and(|o| o.status.success());
-  assert!(found, "`{program}` is missing; these tests need it: {install}");
+    || Command::new("sh")
+      .arg("-c")
+      .arg(format!("command -v {program}"))
+      .output()
+      .is_ok_and(|o| o.status.success());
+  assert!(
+    found,
+    "`{program}` is missing; these tests need it: {install}"
+  );
 }
 
 fn run(program: &str, args: &[&str]) {
-  let status = Command::new(program).args(args).stdout(Stdio::null()).status().unwrap();
+  let status = Command::new(program)
+    .args(args)
+    .stdout(Stdio::null())
+    .status()
+    .unwrap();
   assert!(status.success(), "{program} {args:?} failed");
 }
 
 fn free_port() -> u16 {
-  TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+  TcpListener::bind("127.0.0.1:0")
+    .unwrap()
+    .local_addr()
+    .unwrap()
+    .port()
 }
 
 fn user() -> String {
@@ -41,11 +56,20 @@ impl Sshd {
     require("ssh", "apt-get install -y openssh-client");
     require("ssh-keygen", "apt-get install -y openssh-client");
     // A short path: control sockets live under it in some tests.
-    let dir = tempfile::Builder::new().prefix("mc").tempdir_in("/tmp").unwrap();
+    let dir = tempfile::Builder::new()
+      .prefix("mc")
+      .tempdir_in("/tmp")
+      .unwrap();
     let d = dir.path();
     let path = |name: &str| d.join(name).to_str().unwrap().to_string();
-    run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", &path("host_key")]);
-    run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", &path("client_key")]);
+    run(
+      "ssh-keygen",
+      &["-q", "-t", "ed25519", "-N", "", "-f", &path("host_key")],
+    );
+    run(
+      "ssh-keygen",
+      &["-q", "-t", "ed25519", "-N", "", "-f", &path("client_key")],
+    );
     std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
     // sshd wants its privilege-separation directory when started as root.
     let _ = std::fs::create_dir_all("/run/sshd");
@@ -66,7 +90,11 @@ impl Sshd {
       .expect("sshd starts");
     let host_key = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
     let key: Vec<&str> = host_key.split_whitespace().take(2).collect();
-    std::fs::write(d.join("known_hosts"), format!("[127.0.0.1]:{port} {}\n", key.join(" "))).unwrap();
+    std::fs::write(
+      d.join("known_hosts"),
+      format!("[127.0.0.1]:{port} {}\n", key.join(" ")),
+    )
+    .unwrap();
     std::fs::write(d.join("empty_known_hosts"), "").unwrap();
     let mut ssh_config = String::new();
     let user = user();
@@ -100,7 +128,11 @@ impl Sshd {
   fn wait_until_listening(&self) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-      assert!(Instant::now() < deadline, "sshd did not start: {}", self.log());
+      assert!(
+        Instant::now() < deadline,
+        "sshd did not start: {}",
+        self.log()
+      );
       std::thread::sleep(Duration::from_millis(50));
     }
     // That probe was a connection too; wait until sshd has logged it so counts start clean.
@@ -117,12 +149,20 @@ impl Sshd {
 
   /// Sessions opened (public-key logins) so far.
   pub fn logins(&self) -> usize {
-    self.log().lines().filter(|l| l.contains("Accepted publickey")).count()
+    self
+      .log()
+      .lines()
+      .filter(|l| l.contains("Accepted publickey"))
+      .count()
   }
 
   /// Connections made so far, including the readiness probe.
   pub fn connections(&self) -> usize {
-    self.log().lines().filter(|l| l.contains("Connection from")).count()
+    self
+      .log()
+      .lines()
+      .filter(|l| l.contains("Connection from"))
+      .count()
   }
 }
 
