@@ -81,6 +81,7 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
         reporter: &reporter,
         interrupts,
         concurrency: usize::from(args.ssh.concurrency),
+        prompt_interrupted: Default::default(),
       };
       return Ok::<RunResult, Error>(engine.run().await);
     }
@@ -96,6 +97,7 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
       reporter: &reporter,
       interrupts,
       concurrency: usize::from(args.ssh.concurrency),
+      prompt_interrupted: Default::default(),
     };
     let result = engine.run().await;
     // Every master is closed whatever happened; a failed close is only a warning.

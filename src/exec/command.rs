@@ -55,14 +55,21 @@ mod tests {
   use super::*;
 
   fn run_local(command: &str) -> std::process::Output {
-    let args = watchdog_args(command, Duration::from_secs(10));
-    std::process::Command::new("sh")
+        let args = watchdog_args(command, Duration::from_secs(10));
+    let mut child = std::process::Command::new("sh")
       .arg("-c")
       .arg(WATCHDOG)
       .args(&args)
-      .stdin(std::process::Stdio::null())
-      .output()
-      .unwrap()
+            .stdin(std::process::Stdio::piped())
+      .stdout(std::process::Stdio::piped())
+      .stderr(std::process::Stdio::piped())
+      .spawn()
+      .unwrap();
+    // Our end of stdin stays open while the command runs: closing it means "kill".
+    let stdin = child.stdin.take();
+    let output = child.wait_with_output().unwrap();
+    drop(stdin);
+    output
   }
 
   #[test]

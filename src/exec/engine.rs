@@ -27,12 +27,13 @@ pub struct Engine<'a> {
   pub interrupts: watch::Receiver<u32>,
   /// Hosts worked on at once within one step.
   pub concurrency: usize,
+  /// Ctrl-C was pressed at a prompt.
+  pub prompt_interrupted: std::sync::atomic::AtomicBool,
 }
 
 pub struct RunResult {
   pub records: Vec<StepRecord>,
   pub end: RunEnd,
-  pub elapsed: Duration,
 }
 
 /// What to do after a step.
@@ -70,11 +71,7 @@ impl Engine<'_> {
       end,
       elapsed,
     });
-    RunResult {
-      records,
-      end,
-      elapsed,
-    }
+    RunResult { records, end }
   }
 
   fn interrupt_count(&self) -> u32 {
@@ -262,8 +259,12 @@ impl Engine<'_> {
     (record, next)
   }
 
+  /// How a run that the operator ended ends: Ctrl-C twice (or at a prompt) is an interruption.
   fn abort_kind(&self) -> RunEnd {
-    if self.interrupt_count() >= 2 {
+    let at_prompt = self
+      .prompt_interrupted
+      .load(std::sync::atomic::Ordering::Relaxed);
+    if at_prompt || self.interrupt_count() >= 2 {
       RunEnd::Interrupted
     } else {
       RunEnd::Aborted
@@ -272,7 +273,15 @@ impl Engine<'_> {
 
   async fn ask(&self, request: Request<'_>) -> Answer {
     self.reporter.pause();
-    self.operator.decide(request).await
+    match self.operator.decide(request).await {
+      Answer::Interrupt => {
+        self
+          .prompt_interrupted
+          .store(true, std::sync::atomic::Ordering::Relaxed);
+        Answer::Abort
+      }
+      answer => answer,
+    }
   }
 
   fn rehearse(&self, planned: &PlannedStep<'_>, hosts: &[String], record: &mut StepRecord) {
@@ -315,7 +324,6 @@ impl Engine<'_> {
       hosts: &[],
     });
     self.reporter.event(Event::Manual {
-      planned,
       instructions: &text,
     });
     if self.plan.mode == Mode::ChecksOnly {
@@ -323,12 +331,7 @@ impl Engine<'_> {
       return (record, Next::Continue);
     }
     let started = Instant::now();
-    let answer = self
-      .ask(Request::Manual {
-        planned,
-        instructions: &text,
-      })
-      .await;
+    let answer = self.ask(Request::Manual { planned }).await;
     let outcome = match (answer, self.operator.interactive(), self.plan.mode) {
       (Answer::Abort, ..) => {
         record
@@ -555,10 +558,10 @@ impl Engine<'_> {
         return None; // conditions on steps before --from count as met
       }
       let record = records.iter().find(|r| r.id == id)?;
-      if let Some(on_host) = host.and_then(|h| record.results.iter().find(|r| r.host == h)) {
-        if on_host.outcome != Outcome::Skipped {
-          return Some(on_host.outcome == wanted);
-        }
+      if let Some(on_host) = host.and_then(|h| record.results.iter().find(|r| r.host == h))
+        && on_host.outcome != Outcome::Skipped
+      {
+        return Some(on_host.outcome == wanted);
       }
       let ran: Vec<&HostResult> = record
         .results

@@ -107,7 +107,6 @@ pub enum Event<'a> {
     note: Option<String>,
   },
   Manual {
-    planned: &'a PlannedStep<'a>,
     instructions: &'a str,
   },
   Notice(String),
@@ -139,11 +138,8 @@ pub enum Request<'a> {
     planned: &'a PlannedStep<'a>,
     result: &'a HostResult,
   },
-  /// A manual step: done, skip or abort.
-  Manual {
-    planned: &'a PlannedStep<'a>,
-    instructions: &'a str,
-  },
+  /// A manual step (its instructions were just shown): done, skip or abort.
+  Manual { planned: &'a PlannedStep<'a> },
   /// Ctrl-C stopped the running step: retry it, skip it, or abort.
   Interrupted { planned: &'a PlannedStep<'a> },
 }
@@ -155,6 +151,8 @@ pub enum Answer {
   Skip,
   Retry,
   Abort,
+  /// Ctrl-C at a prompt: stop the run now.
+  Interrupt,
 }
 
 pub trait Operator: Send + Sync {

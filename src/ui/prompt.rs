@@ -129,11 +129,14 @@ fn choose(colors: bool, prompt: &str, choices: &[(&str, Answer)]) -> Option<Answ
   let theme = theme(colors);
   let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
   loop {
-    let typed: String = Input::with_theme(theme.as_ref())
+    let typed: String = match Input::with_theme(theme.as_ref())
       .with_prompt(format!("{prompt} [{}]", words.join("/")))
       .allow_empty(true)
       .interact_text()
-      .ok()?;
+    {
+      Ok(typed) => typed,
+      Err(e) => return interrupted(e),
+    };
     let typed = typed.trim().to_lowercase();
     if let Some((_, answer)) = choices.iter().find(|(w, _)| {
       *w == typed || (!typed.is_empty() && w.starts_with(&typed[..1]) && typed.len() == 1)
@@ -144,11 +147,18 @@ fn choose(colors: bool, prompt: &str, choices: &[(&str, Answer)]) -> Option<Answ
   }
 }
 
+/// A prompt that could not be answered: Ctrl-C stops the run, anything else (a closed
+/// terminal) aborts it.
+fn interrupted(error: dialoguer::Error) -> Option<Answer> {
+  let dialoguer::Error::IO(e) = &error;
+  (e.kind() == std::io::ErrorKind::Interrupted).then_some(Answer::Interrupt)
+}
+
 fn ask_blocking(ask: &Ask, colors: bool) -> Answer {
   let answer = match ask {
     Ask::Confirm {
       header,
-      host,
+      host: _,
       destructive: false,
     } => {
       eprintln!("{header}");
@@ -170,14 +180,17 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Answer {
       eprintln!("{header}");
       let theme = theme(colors);
       loop {
-        let typed: Option<String> = Input::with_theme(theme.as_ref())
+        let typed: Result<String, _> = Input::with_theme(theme.as_ref())
           .with_prompt(format!(
             "Type the host name `{host}` to run it (or skip / abort)"
           ))
           .allow_empty(true)
-          .interact_text()
-          .ok();
-        match typed.as_deref().map(str::trim) {
+          .interact_text();
+        let typed = match typed {
+          Ok(t) => t,
+          Err(e) => break interrupted(e),
+        };
+        match Some(typed.trim()) {
           None => break None,
           Some(t) if t == host => break Some(Answer::Yes),
           Some("skip") => break Some(Answer::Skip),

@@ -1,0 +1,203 @@
+//! Real prompts answered through a pseudo-terminal (dialoguer reads the terminal, not stdin).
+
+use std::path::Path;
+use std::time::Duration;
+
+use rexpect::process::WaitStatus;
+use rexpect::session::{PtySession, spawn_command};
+
+use crate::run::Fleet;
+
+fn spawn(fleet: &Fleet, id: &str, extra: &[&str]) -> PtySession {
+  let mut command = fleet.test.command();
+  let config = fleet.sshd.ssh_config();
+  command
+    .args([
+      "--color",
+      "never",
+      "runbook",
+      "run",
+      id,
+      "--ssh-config",
+      config.to_str().unwrap(),
+    ])
+    .args(extra);
+  spawn_command(command, Some(30_000)).expect("megacity starts in a pty")
+}
+
+fn exit_code(mut session: PtySession) -> (i32, String) {
+  let rest = session.exp_eof().unwrap_or_default();
+  match session.process().wait().unwrap() {
+    WaitStatus::Exited(_, code) => (code, rest),
+    other => panic!("megacity did not exit normally: {other:?}\n{rest}"),
+  }
+}
+
+fn with_action(destructive: bool) -> (Fleet, String) {
+  let fleet = Fleet::new();
+  let marker = fleet.path("marker");
+  let fleet = fleet.runbook(
+    "ask",
+    &format!(
+      r#"steps:
+  - id: change
+    title: change something
+    targets: [host-a]
+    action: {{command: 'touch {marker}', confirm: 'Touch the marker on {{{{host}}}}?', destructive: {destructive}}}
+  - id: tell
+    title: tell someone
+    manual: {{instructions: 'Post in #incident'}}
+"#
+    ),
+  );
+  (fleet, marker)
+}
+
+#[test]
+fn an_action_runs_when_confirmed() {
+  let (fleet, marker) = with_action(false);
+  let mut s = spawn(&fleet, "ask", &[]);
+  s.exp_string("Touch the marker on host-a?").unwrap();
+  s.exp_string("Run it? [yes/skip/abort]").unwrap();
+  s.send_line("yes").unwrap();
+  s.exp_string("Post in #incident").unwrap();
+  s.exp_string("Done? [done/skip/abort]").unwrap();
+  s.send_line("done").unwrap();
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, 0, "{rest}");
+  assert!(Path::new(&marker).exists());
+  fleet.assert_clean();
+}
+
+#[test]
+fn a_skipped_action_does_not_run() {
+  let (fleet, marker) = with_action(false);
+  let mut s = spawn(&fleet, "ask", &[]);
+  s.exp_string("Run it?").unwrap();
+  s.send_line("s").unwrap();
+  s.exp_string("Done?").unwrap();
+  s.send_line("skip").unwrap();
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, 0, "{rest}");
+  assert!(!Path::new(&marker).exists());
+  fleet.assert_clean();
+}
+
+#[test]
+fn abort_stops_the_run_with_its_exit_code() {
+  let (fleet, marker) = with_action(false);
+  let mut s = spawn(&fleet, "ask", &[]);
+  s.exp_string("Run it?").unwrap();
+  s.send_line("abort").unwrap();
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, 3, "{rest}");
+  assert!(!Path::new(&marker).exists());
+  fleet.assert_clean();
+}
+
+#[test]
+fn a_destructive_action_wants_the_host_name_and_refuses_a_wrong_one() {
+  let (fleet, marker) = with_action(true);
+  let mut s = spawn(&fleet, "ask", &[]);
+  s.exp_string("DESTRUCTIVE").unwrap();
+  s.exp_string("Type the host name `host-a`").unwrap();
+  s.send_line("host-b").unwrap();
+  s.exp_string("`host-b` is not `host-a`; nothing was run")
+    .unwrap();
+  assert!(!Path::new(&marker).exists());
+  s.exp_string("Type the host name `host-a`").unwrap();
+  s.send_line("host-a").unwrap();
+  s.exp_string("Done?").unwrap();
+  s.send_line("done").unwrap();
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, 0, "{rest}");
+  assert!(Path::new(&marker).exists());
+  fleet.assert_clean();
+}
+
+#[test]
+fn a_dry_run_walks_the_same_prompts_and_runs_nothing() {
+  let (fleet, marker) = with_action(true);
+  let before = fleet.sshd.connections();
+  let mut s = spawn(&fleet, "ask", &["--dry-run"]);
+  s.exp_string("Type the host name `host-a`").unwrap();
+  s.send_line("host-a").unwrap();
+  s.exp_string("would run: $ touch").unwrap();
+  s.exp_string("Done?").unwrap();
+  s.send_line("done").unwrap();
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, 0, "{rest}");
+  assert!(!Path::new(&marker).exists());
+  assert_eq!(fleet.sshd.connections(), before);
+}
+
+fn slow(fleet: Fleet, token: &str) -> (Fleet, String) {
+  let marker = fleet.path("late");
+  let fleet = fleet.runbook(
+    "slow",
+    &format!(
+      r#"steps:
+  - id: wait
+    title: wait a long time
+    targets: [host-a, host-b]
+    timeout: 60s
+    check: {{command: 'sleep 20 && touch {marker} # {token}', expect: {{exit_code: 0}}}}
+"#
+    ),
+  );
+  (fleet, marker)
+}
+
+fn still_running(token: &str) -> String {
+  let ps = std::process::Command::new("pgrep")
+    .args(["-af", token])
+    .output()
+    .unwrap();
+  String::from_utf8_lossy(&ps.stdout)
+    .lines()
+    .filter(|l| !l.contains("pgrep"))
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+#[test]
+fn ctrl_c_stops_the_step_and_asks_then_abort_cleans_up() {
+  let token = format!("mc-ctrlc-{}", std::process::id());
+  let (fleet, marker) = slow(Fleet::new(), &token);
+  let mut s = spawn(&fleet, "slow", &[]);
+  s.exp_string("[1/1] wait").unwrap();
+  // Let both hosts start their command before interrupting.
+  std::thread::sleep(Duration::from_millis(1500));
+  assert!(
+    !still_running(&token).is_empty(),
+    "the command should be running"
+  );
+  s.send_control('c').unwrap();
+  s.exp_string("Interrupted `wait`; its commands were stopped.")
+    .unwrap();
+  s.exp_string("Retry, skip or abort?").unwrap();
+  s.send_line("abort").unwrap();
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, 3, "{rest}");
+  std::thread::sleep(Duration::from_secs(3));
+  assert_eq!(still_running(&token), "", "remote commands survived Ctrl-C");
+  assert!(!Path::new(&marker).exists());
+  fleet.assert_clean();
+}
+
+#[test]
+fn a_second_ctrl_c_aborts_as_interrupted() {
+  let token = format!("mc-ctrlc2-{}", std::process::id());
+  let (fleet, _) = slow(Fleet::new(), &token);
+  let mut s = spawn(&fleet, "slow", &[]);
+  s.exp_string("[1/1] wait").unwrap();
+  std::thread::sleep(Duration::from_millis(1500));
+  s.send_control('c').unwrap();
+  s.exp_string("Retry, skip or abort?").unwrap();
+  s.send_control('c').unwrap();
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, 130, "{rest}");
+  std::thread::sleep(Duration::from_secs(3));
+  assert_eq!(still_running(&token), "", "remote commands survived Ctrl-C");
+  fleet.assert_clean();
+}
