@@ -552,3 +552,97 @@ fn hosts_check_reports_each_host() {
   };
   fleet.assert_clean();
 }
+
+#[test]
+fn host_narrows_targets_and_from_starts_at_a_step() {
+  let fleet = Fleet::new();
+  let log = fleet.path("ran");
+  let fleet = fleet.runbook(
+    "narrow",
+    &format!(
+      r#"steps:
+  - id: first
+    title: first
+    targets: [five]
+    check: {{command: 'echo "first {{{{host}}}}" >> {log}', expect: {{exit_code: 0}}}}
+  - id: second
+    title: second
+    targets: [five]
+    check: {{command: 'echo "second {{{{host}}}}" >> {log}', expect: {{exit_code: 0}}}}
+"#
+    ),
+  );
+  let (fleet, run) = fleet.run("narrow", &["--yes", "--host", "host-c", "--from", "second"]);
+  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(std::fs::read_to_string(&log).unwrap(), "second host-c\n");
+  let (fleet, run) = fleet.run("narrow", &["--yes", "--host", "host-z"]);
+  assert_eq!(run.code, 2);
+  assert!(run.stderr.contains("unknown host or group `host-z`"), "{}", run.stderr);
+  let (fleet, run) = fleet.run("narrow", &["--yes", "--from", "secnod"]);
+  assert_eq!(run.code, 2);
+  assert!(run.stderr.contains("did you mean `second`?"), "{}", run.stderr);
+  fleet.assert_clean();
+}
+
+#[test]
+fn secrets_never_reach_the_terminal() {
+  let fleet = Fleet::new().runbook(
+    "secret",
+    r#"parameters:
+  token:
+    secret_env: MC_TEST_TOKEN
+    required: true
+steps:
+  - id: leak
+    title: a command that echoes its secret
+    targets: [host-a]
+    check: {command: 'echo token={{token}}; echo {{token}} >&2; exit 1', expect: {exit_code: 0}}
+"#,
+  );
+  let Fleet { sshd, test } = fleet;
+  let fleet = Fleet { sshd, test: test.env("MC_TEST_TOKEN", "s3cr3t-value") };
+  let (fleet, run) = fleet.run("secret", &["--yes"]);
+  assert_eq!(run.code, 1, "{}", run.stdout);
+  assert!(run.stdout.contains("token=********"), "{}", run.stdout);
+  assert!(!run.stdout.contains("s3cr3t-value") && !run.stderr.contains("s3cr3t-value"));
+  let (fleet, run) = fleet.run("secret", &["--yes", "--dry-run"]);
+  assert!(!run.stdout.contains("s3cr3t-value"), "{}", run.stdout);
+  let (fleet, run) = fleet.run("secret", &["--yes", "--var", "token=x"]);
+  assert_eq!(run.code, 2, "secrets cannot come from the command line");
+  fleet.assert_clean();
+}
+
+#[test]
+fn retries_until_the_expectation_holds_and_abort_policy_stops_the_run() {
+  let fleet = Fleet::new();
+  let counter = fleet.path("count");
+  let marker = fleet.path("after");
+  let fleet = fleet.runbook(
+    "retry",
+    &format!(
+      r#"steps:
+  - id: third-time-lucky
+    title: passes on the third try
+    targets: [host-a]
+    retry: {{attempts: 5, delay: 100ms}}
+    check: {{command: 'echo x >> {counter}; test $(wc -l < {counter}) -ge 3', expect: {{exit_code: 0}}}}
+  - id: hard-stop
+    title: fails and stops the run
+    targets: [host-a]
+    on_failure: abort
+    check: {{command: 'false', expect: {{exit_code: 0}}}}
+  - id: never
+    title: never reached
+    targets: [host-a]
+    action: {{command: 'touch {marker}'}}
+"#
+    ),
+  );
+  let (fleet, run) = fleet.run("retry", &["--yes"]);
+  assert_eq!(run.code, 1, "{}", run.stdout);
+  assert!(run.stdout.contains("passed") && run.stdout.contains("after 3 attempts"), "{}", run.stdout);
+  assert_eq!(std::fs::read_to_string(&counter).unwrap().lines().count(), 3);
+  assert!(!exists(&marker));
+  assert!(run.stdout.contains("stopped by a failed step"), "{}", run.stdout);
+  fleet.assert_clean();
+}
