@@ -55,12 +55,12 @@ mod tests {
   use super::*;
 
   fn run_local(command: &str) -> std::process::Output {
-        let args = watchdog_args(command, Duration::from_secs(10));
+    let args = watchdog_args(command, Duration::from_secs(10));
     let mut child = std::process::Command::new("sh")
       .arg("-c")
       .arg(WATCHDOG)
       .args(&args)
-            .stdin(std::process::Stdio::piped())
+      .stdin(std::process::Stdio::piped())
       .stdout(std::process::Stdio::piped())
       .stderr(std::process::Stdio::piped())
       .spawn()

@@ -201,3 +201,40 @@ fn a_second_ctrl_c_aborts_as_interrupted() {
   assert_eq!(still_running(&token), "", "remote commands survived Ctrl-C");
   fleet.assert_clean();
 }
+
+#[test]
+fn after_a_failed_action_the_operator_can_see_the_output_retry_and_skip() {
+  let fleet = Fleet::new();
+  let counter = fleet.path("tries");
+  let fleet = fleet.runbook(
+    "flaky",
+    &format!(
+      r#"steps:
+  - id: flaky
+    title: fails with a message
+    targets: [host-a]
+    action: {{command: 'echo try >> {counter}; echo the-full-output; exit 4'}}
+"#
+    ),
+  );
+  let mut s = spawn(&fleet, "flaky", &[]);
+  s.exp_string("Run it?").unwrap();
+  s.send_line("y").unwrap();
+  s.exp_string("`flaky` failed on host-a").unwrap();
+  s.exp_string("What now? [retry/skip/abort/output]").unwrap();
+  s.send_line("output").unwrap();
+  s.exp_string("the-full-output").unwrap();
+  s.exp_string("What now?").unwrap();
+  s.send_line("retry").unwrap();
+  s.exp_string("`flaky` failed on host-a").unwrap();
+  s.exp_string("What now?").unwrap();
+  s.send_line("skip").unwrap();
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, 1, "a failed action fails the run: {rest}");
+  assert_eq!(
+    std::fs::read_to_string(&counter).unwrap().lines().count(),
+    2,
+    "ran once, retried once"
+  );
+  fleet.assert_clean();
+}

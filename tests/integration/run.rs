@@ -239,9 +239,12 @@ fn failed_check_leads_to_action_then_verification() {
 "#
     ),
   );
+  let logins = fleet.sshd.logins();
   let (fleet, run) = fleet.run("heal", &["--yes"]);
   assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
   assert!(exists(&flag));
+  // One master per host, opened by the preflight and reused by all three steps.
+  assert_eq!(fleet.sshd.logins() - logins, 2, "{}", fleet.sshd.log());
   // The action ran once per failing host; both hosts share this machine, so the second may
   // already be healthy — but the first must have failed and been fixed.
   assert!(run.stdout.contains("[host-a] ✘ failed"), "{}", run.stdout);
@@ -577,10 +580,18 @@ fn host_narrows_targets_and_from_starts_at_a_step() {
   assert_eq!(std::fs::read_to_string(&log).unwrap(), "second host-c\n");
   let (fleet, run) = fleet.run("narrow", &["--yes", "--host", "host-z"]);
   assert_eq!(run.code, 2);
-  assert!(run.stderr.contains("unknown host or group `host-z`"), "{}", run.stderr);
+  assert!(
+    run.stderr.contains("unknown host or group `host-z`"),
+    "{}",
+    run.stderr
+  );
   let (fleet, run) = fleet.run("narrow", &["--yes", "--from", "secnod"]);
   assert_eq!(run.code, 2);
-  assert!(run.stderr.contains("did you mean `second`?"), "{}", run.stderr);
+  assert!(
+    run.stderr.contains("did you mean `second`?"),
+    "{}",
+    run.stderr
+  );
   fleet.assert_clean();
 }
 
@@ -600,7 +611,10 @@ steps:
 "#,
   );
   let Fleet { sshd, test } = fleet;
-  let fleet = Fleet { sshd, test: test.env("MC_TEST_TOKEN", "s3cr3t-value") };
+  let fleet = Fleet {
+    sshd,
+    test: test.env("MC_TEST_TOKEN", "s3cr3t-value"),
+  };
   let (fleet, run) = fleet.run("secret", &["--yes"]);
   assert_eq!(run.code, 1, "{}", run.stdout);
   assert!(run.stdout.contains("token=********"), "{}", run.stdout);
@@ -640,9 +654,20 @@ fn retries_until_the_expectation_holds_and_abort_policy_stops_the_run() {
   );
   let (fleet, run) = fleet.run("retry", &["--yes"]);
   assert_eq!(run.code, 1, "{}", run.stdout);
-  assert!(run.stdout.contains("passed") && run.stdout.contains("after 3 attempts"), "{}", run.stdout);
-  assert_eq!(std::fs::read_to_string(&counter).unwrap().lines().count(), 3);
+  assert!(
+    run.stdout.contains("passed") && run.stdout.contains("after 3 attempts"),
+    "{}",
+    run.stdout
+  );
+  assert_eq!(
+    std::fs::read_to_string(&counter).unwrap().lines().count(),
+    3
+  );
   assert!(!exists(&marker));
-  assert!(run.stdout.contains("stopped by a failed step"), "{}", run.stdout);
+  assert!(
+    run.stdout.contains("stopped by a failed step"),
+    "{}",
+    run.stdout
+  );
   fleet.assert_clean();
 }
