@@ -32,6 +32,11 @@ pub struct Cli {
   #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
   pub color: ColorChoice,
 
+  /// Where run journals are kept (default: $MEGACITY_JOURNAL_DIR, then
+  /// $XDG_STATE_HOME/megacity/journal)
+  #[arg(long, global = true, value_name = "DIR")]
+  pub journal_dir: Option<PathBuf>,
+
   /// More detail on stderr (repeat for more)
   #[arg(short, long, global = true, action = clap::ArgAction::Count)]
   pub verbose: u8,
@@ -99,9 +104,16 @@ pub struct SshArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-  /// Runbook id
-  #[arg(add = ArgValueCompleter::new(complete::runbook_ids))]
-  pub id: String,
+  /// Runbook id (not needed with --resume)
+  #[arg(required_unless_present = "resume", add = ArgValueCompleter::new(complete::runbook_ids))]
+  pub id: Option<String>,
+  /// Continue an interrupted run (a run id, a prefix of one, or `last`) after its last
+  /// completed step, with the same runbook, parameters and mode
+  #[arg(long, value_name = "RUN", conflicts_with_all = ["vars", "dry_run", "checks_only", "from"])]
+  pub resume: Option<String>,
+  /// With --resume: go on even though the runbook changed since the interrupted run
+  #[arg(long, requires = "resume")]
+  pub resume_changed: bool,
   /// Rehearse: connect nowhere, run nothing; walk the prompts (or print the plan with --yes)
   #[arg(long, conflicts_with = "checks_only")]
   pub dry_run: bool,

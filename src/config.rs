@@ -23,16 +23,20 @@ pub struct Config {
   /// The inventory file; `None` means the embedded default.
   pub inventory: Option<PathBuf>,
   pub format: Format,
+  /// Where run journals are kept.
+  pub journal_dir: PathBuf,
 }
 
 impl Config {
   pub fn from_cli(cli: &Cli) -> Config {
-    Config::resolve(
+    let mut config = Config::resolve(
       cli.runbooks.clone(),
       cli.inventory.clone(),
       cli.format,
       cli.color,
-    )
+    );
+    config.journal_dir = crate::journal::dir(cli.journal_dir.as_deref());
+    config
   }
 
   pub fn resolve(
@@ -82,6 +86,7 @@ impl Config {
       runbook_dirs,
       inventory,
       format,
+      journal_dir: crate::journal::dir(None),
     }
   }
 }

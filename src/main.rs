@@ -9,6 +9,7 @@ mod error;
 mod exec;
 mod exit_code;
 mod inventory;
+mod journal;
 mod runbook;
 mod schema;
 mod source;

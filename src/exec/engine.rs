@@ -29,6 +29,12 @@ pub struct Engine<'a> {
   pub concurrency: usize,
   /// Ctrl-C was pressed at a prompt.
   pub prompt_interrupted: std::sync::atomic::AtomicBool,
+  /// Steps a resumed run already completed, with their results (conditions still see them).
+  pub prior: Vec<StepRecord>,
+  /// Time the incident had already run before this invocation (for escalation rungs).
+  pub elapsed_before: Duration,
+  /// Rungs a resumed run already announced.
+  pub rungs_done: usize,
 }
 
 pub struct RunResult {
@@ -46,24 +52,16 @@ impl Engine<'_> {
   pub async fn run(&self) -> RunResult {
     let started = Instant::now();
     self.reporter.event(Event::Start { plan: self.plan });
-    let down = Mutex::new(HashSet::new());
-    if self.plan.mode != Mode::DryRun {
-      self.preflight(&down).await;
+    if !self.prior.is_empty() {
+      self.reporter.event(Event::Resumed { done: &self.prior });
     }
-    let mut records: Vec<StepRecord> = Vec::new();
-    let mut end = RunEnd::Completed;
-    for planned in &self.plan.steps {
-      if self.interrupt_count() >= 2 {
-        end = RunEnd::Interrupted;
-        break;
-      }
-      let (record, next) = self.step(planned, &records, &down).await;
-      records.push(record);
-      if let Next::End(e) = next {
-        end = e;
-        break;
-      }
-    }
+    let finished = tokio::sync::Notify::new();
+    let steps = async {
+      let result = self.steps().await;
+      finished.notify_one();
+      result
+    };
+    let (records, end) = tokio::join!(steps, self.escalations(started, &finished)).0;
     let elapsed = started.elapsed();
     self.reporter.event(Event::Finish {
       plan: self.plan,
@@ -72,6 +70,48 @@ impl Engine<'_> {
       elapsed,
     });
     RunResult { records, end }
+  }
+
+  async fn steps(&self) -> (Vec<StepRecord>, RunEnd) {
+    let down = Mutex::new(HashSet::new());
+    if self.plan.mode != Mode::DryRun {
+      self.preflight(&down).await;
+    }
+    let mut records: Vec<StepRecord> = self.prior.clone();
+    for planned in &self.plan.steps {
+      if self.prior.iter().any(|r| r.id == planned.step.id.value) {
+        continue;
+      }
+      if self.interrupt_count() >= 2 {
+        return (records, RunEnd::Interrupted);
+      }
+      let (record, next) = self.step(planned, &records, &down).await;
+      if !planned.before_start {
+        self.reporter.event(Event::StepDone {
+          planned,
+          record: &record,
+        });
+      }
+      records.push(record);
+      if let Next::End(end) = next {
+        return (records, end);
+      }
+    }
+    (records, RunEnd::Completed)
+  }
+
+  /// Announces each rung of the escalation ladder as the incident's time passes it; rungs a
+  /// resumed run passed while megacity was not running are announced at once.
+  async fn escalations(&self, started: Instant, finished: &tokio::sync::Notify) {
+    for rung in self.plan.runbook.escalation.iter().skip(self.rungs_done) {
+      let due = rung.after.saturating_sub(self.elapsed_before);
+      tokio::select! {
+        _ = tokio::time::sleep(due.saturating_sub(started.elapsed())) => {
+          self.reporter.event(Event::Escalation { rung, elapsed: self.elapsed_before + started.elapsed() });
+        }
+        _ = finished.notified() => return,
+      }
+    }
   }
 
   fn interrupt_count(&self) -> u32 {
@@ -102,7 +142,10 @@ impl Engine<'_> {
         .iter()
         .find(|(h, _)| *h == host)
         .and_then(|(_, p)| p.clone());
-      self.reporter.event(Event::Preflight { host, problem });
+      self.reporter.event(Event::Preflight {
+        host,
+        problem: problem.as_deref(),
+      });
     }
   }
 
@@ -138,7 +181,7 @@ impl Engine<'_> {
     if planned.before_start {
       self.reporter.event(Event::StepSkipped {
         planned,
-        reason: "before --from".into(),
+        reason: "before --from",
       });
       return (record, Next::Continue);
     }
@@ -160,7 +203,10 @@ impl Engine<'_> {
       } else {
         self.condition_text(planned)
       };
-      self.reporter.event(Event::StepSkipped { planned, reason });
+      self.reporter.event(Event::StepSkipped {
+        planned,
+        reason: &reason,
+      });
       return (record, Next::Continue);
     }
     self.reporter.event(Event::StepStart {
@@ -196,7 +242,7 @@ impl Engine<'_> {
               planned,
               host,
               command,
-              note,
+              note: note.as_deref(),
             });
             record.results.push(HostResult::new(host, Outcome::NotRun));
           }
@@ -231,7 +277,7 @@ impl Engine<'_> {
             }
             _ => {
               if *destructive && !self.operator.interactive() {
-                self.reporter.event(Event::Notice(format!(
+                self.reporter.event(Event::Notice(&format!(
                   "{host}: `{}` is destructive and was not run: an unattended run needs --yes-destructive",
                   step.id.value
                 )));
@@ -272,8 +318,30 @@ impl Engine<'_> {
   }
 
   async fn ask(&self, request: Request<'_>) -> Answer {
+    let (planned, host, question) = match &request {
+      Request::Confirm { planned, host, .. } => (*planned, Some(*host), "confirm"),
+      Request::AfterFailure { planned, result } => {
+        (*planned, Some(result.host.as_str()), "after-failure")
+      }
+      Request::Manual { planned } => (*planned, None, "manual"),
+      Request::Interrupted { planned } => (*planned, None, "interrupted"),
+    };
     self.reporter.pause();
-    match self.operator.decide(request).await {
+    let decision = self.operator.decide(request).await;
+    for text in &decision.notes {
+      self.reporter.event(Event::Note {
+        planned: Some(planned),
+        text,
+      });
+    }
+    self.reporter.event(Event::Decision {
+      planned,
+      host,
+      question,
+      answer: decision.answer,
+    });
+    self.reporter.resume();
+    match decision.answer {
       Answer::Interrupt => {
         self
           .prompt_interrupted
@@ -313,7 +381,7 @@ impl Engine<'_> {
     if !self.condition(planned, None, records) {
       self.reporter.event(Event::StepSkipped {
         planned,
-        reason: self.condition_text(planned),
+        reason: &self.condition_text(planned),
       });
       record.results.push(HostResult::new(host, Outcome::Skipped));
       return (record, Next::Continue);
@@ -324,6 +392,7 @@ impl Engine<'_> {
       hosts: &[],
     });
     self.reporter.event(Event::Manual {
+      planned,
       instructions: &text,
     });
     if self.plan.mode == Mode::ChecksOnly {
@@ -401,7 +470,7 @@ impl Engine<'_> {
           OnFailure::Continue => record.results.push(result),
           OnFailure::Abort => {
             record.results.push(result);
-            self.reporter.event(Event::Notice(format!(
+            self.reporter.event(Event::Notice(&format!(
               "`{}` failed and its policy is abort",
               planned.step.id.value
             )));
@@ -416,7 +485,7 @@ impl Engine<'_> {
           {
             Answer::Retry => retry.push(result.host.clone()),
             Answer::Abort if !self.operator.interactive() => {
-              self.reporter.event(Event::Notice(format!(
+              self.reporter.event(Event::Notice(&format!(
                 "`{}` failed on {}; nobody is here to decide, so the run stops (on_failure: ask)",
                 planned.step.id.value, result.host
               )));

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::exec::expect::Verdict;
 use crate::exec::plan::{Mode, Plan, PlannedStep};
 use crate::exec::transport::{BoxFuture, Output};
+use crate::runbook::model::Rung;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
   Passed,
@@ -55,13 +56,14 @@ impl HostResult {
   }
 }
 
+#[derive(Clone, Debug)]
 pub struct StepRecord {
   pub id: String,
   pub kind: &'static str,
   pub results: Vec<HostResult>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunEnd {
   /// Every step was walked.
@@ -74,13 +76,14 @@ pub enum RunEnd {
   Interrupted,
 }
 
+#[derive(Clone, Copy)]
 pub enum Event<'a> {
   Start {
     plan: &'a Plan<'a>,
   },
   Preflight {
     host: &'a str,
-    problem: Option<String>,
+    problem: Option<&'a str>,
   },
   StepStart {
     planned: &'a PlannedStep<'a>,
@@ -88,7 +91,7 @@ pub enum Event<'a> {
   },
   StepSkipped {
     planned: &'a PlannedStep<'a>,
-    reason: String,
+    reason: &'a str,
   },
   HostRunning {
     planned: &'a PlannedStep<'a>,
@@ -104,12 +107,38 @@ pub enum Event<'a> {
     planned: &'a PlannedStep<'a>,
     host: &'a str,
     command: &'a str,
-    note: Option<String>,
+    note: Option<&'a str>,
   },
   Manual {
+    planned: &'a PlannedStep<'a>,
     instructions: &'a str,
   },
-  Notice(String),
+  Notice(&'a str),
+  /// What the operator answered, and to what.
+  Decision {
+    planned: &'a PlannedStep<'a>,
+    host: Option<&'a str>,
+    question: &'static str,
+    answer: Answer,
+  },
+  Note {
+    planned: Option<&'a PlannedStep<'a>>,
+    text: &'a str,
+  },
+  /// The run has lasted as long as this rung of the escalation ladder.
+  Escalation {
+    rung: &'a Rung,
+    elapsed: Duration,
+  },
+  /// Every host of the step has its outcome (a resumed run continues after the last of these).
+  StepDone {
+    planned: &'a PlannedStep<'a>,
+    record: &'a StepRecord,
+  },
+  /// Steps completed by the run this one resumes.
+  Resumed {
+    done: &'a [StepRecord],
+  },
   Finish {
     plan: &'a Plan<'a>,
     records: &'a [StepRecord],
@@ -122,6 +151,48 @@ pub trait Reporter: Send + Sync {
   fn event(&self, event: Event<'_>);
   /// Ends any live display (progress lines) before a prompt takes the terminal.
   fn pause(&self) {}
+  /// The prompt is answered: anything held back while it was open may show now.
+  fn resume(&self) {}
+}
+
+/// Sends every event to each reporter in turn: the screen and the journal.
+pub struct Tee<'a>(pub Vec<&'a dyn Reporter>);
+
+impl Reporter for Tee<'_> {
+  fn event(&self, event: Event<'_>) {
+    for (i, reporter) in self.0.iter().enumerate() {
+      let last = i + 1 == self.0.len();
+      // Events hold references only, so each reporter gets its own copy.
+      if last {
+        reporter.event(event);
+        return;
+      }
+      reporter.event(event.clone());
+    }
+  }
+
+  fn pause(&self) {
+    self.0.iter().for_each(|r| r.pause());
+  }
+
+  fn resume(&self) {
+    self.0.iter().for_each(|r| r.resume());
+  }
+}
+
+/// What the operator decided, and any notes typed at the prompt ("replication lag 30s").
+pub struct Decision {
+  pub answer: Answer,
+  pub notes: Vec<String>,
+}
+
+impl From<Answer> for Decision {
+  fn from(answer: Answer) -> Decision {
+    Decision {
+      answer,
+      notes: Vec::new(),
+    }
+  }
 }
 
 pub enum Request<'a> {
@@ -144,7 +215,7 @@ pub enum Request<'a> {
   Interrupted { planned: &'a PlannedStep<'a> },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Answer {
   Yes,
@@ -156,7 +227,7 @@ pub enum Answer {
 }
 
 pub trait Operator: Send + Sync {
-  fn decide<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Answer>;
+  fn decide<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Decision>;
   /// Whether decisions come from a person (so a dry run walks prompts rather than printing).
   fn interactive(&self) -> bool;
 }
@@ -169,7 +240,7 @@ pub struct Unattended {
 }
 
 impl Operator for Unattended {
-  fn decide<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Answer> {
+  fn decide<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Decision> {
     let answer = match request {
       Request::Confirm {
         destructive: true, ..
@@ -182,7 +253,7 @@ impl Operator for Unattended {
       Request::AfterFailure { .. } | Request::Interrupted { .. } => Answer::Abort,
       Request::Manual { .. } => Answer::Skip,
     };
-    Box::pin(async move { answer })
+    Box::pin(async move { Decision::from(answer) })
   }
 
   fn interactive(&self) -> bool {

@@ -1,12 +1,12 @@
 //! Judging a command's result against a step's expectations.
 
 use regex::Regex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::runbook::model::{ExitCodes, Expect, Stream};
 
 /// A number pulled out of the output and the bounds it was held to.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Measurement {
   pub name: String,
   pub value: Option<f64>,

@@ -1,6 +1,6 @@
 //! The plan: which steps run on which hosts, with the exact command for each host.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::exec::command::with_privilege;
@@ -10,7 +10,7 @@ use crate::runbook::model::{LOCAL, Step};
 use crate::runbook::template::Mode as TextMode;
 use crate::runbook::values::Values;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
   Live,

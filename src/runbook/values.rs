@@ -123,6 +123,24 @@ impl Values {
     template::render(template, Mode::Shell, |name| self.lookup(name, host, false))
   }
 
+  /// Every value, secrets masked: what a record may keep.
+  pub fn masked(&self) -> std::collections::BTreeMap<String, String> {
+    self
+      .values
+      .iter()
+      .map(|(k, v)| {
+        (
+          k.clone(),
+          if v.secret {
+            MASK.to_string()
+          } else {
+            v.text.clone()
+          },
+        )
+      })
+      .collect()
+  }
+
   /// Secret values, for masking anything that might echo them (a command's own output).
   pub fn secrets(&self) -> Vec<&str> {
     self

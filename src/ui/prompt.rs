@@ -6,7 +6,7 @@ use std::sync::Arc;
 use dialoguer::Input;
 use dialoguer::theme::{ColorfulTheme, SimpleTheme, Theme};
 
-use crate::exec::event::{Answer, Operator, Request};
+use crate::exec::event::{Answer, Decision, Operator, Request};
 use crate::exec::transport::BoxFuture;
 use crate::ui::style;
 use crate::ui::text::sanitize;
@@ -43,7 +43,7 @@ enum Ask {
 }
 
 impl Operator for Interactive {
-  fn decide<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Answer> {
+  fn decide<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Decision> {
     let ask = match request {
       Request::Confirm {
         planned,
@@ -106,7 +106,7 @@ impl Operator for Interactive {
       // dialoguer blocks on the terminal; keep the runtime's threads free meanwhile.
       tokio::task::spawn_blocking(move || ask_blocking(&ask, colors))
         .await
-        .unwrap_or(Answer::Abort)
+        .unwrap_or_else(|_| Decision::from(Answer::Abort))
     })
   }
 
@@ -123,27 +123,61 @@ fn theme(colors: bool) -> Arc<dyn Theme + Send + Sync> {
   }
 }
 
-/// Asks until the answer is one of `choices` (first letters accepted). A closed terminal or
-/// Ctrl-C at a prompt answers abort.
-fn choose(colors: bool, prompt: &str, choices: &[(&str, Answer)]) -> Option<Answer> {
-  let theme = theme(colors);
-  let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
+const NOTE_HINT: &str = "(or `note <text>` to add a note to the record)";
+
+/// One prompt line. `note …` answers are collected as notes and the question is asked again.
+/// Ctrl-C gives `Err(Some(Interrupt))`; a closed terminal `Err(None)`.
+fn line(
+  theme: &dyn Theme,
+  prompt: &str,
+  notes: &mut Vec<String>,
+) -> Result<String, Option<Answer>> {
   loop {
-    let typed: String = match Input::with_theme(theme.as_ref())
-      .with_prompt(format!("{prompt} [{}]", words.join("/")))
+    let typed: String = match Input::with_theme(theme)
+      .with_prompt(prompt)
       .allow_empty(true)
       .interact_text()
     {
       Ok(typed) => typed,
-      Err(e) => return interrupted(e),
+      Err(e) => return Err(interrupted(e)),
     };
-    let typed = typed.trim().to_lowercase();
-    if let Some((_, answer)) = choices.iter().find(|(w, _)| {
-      *w == typed || (!typed.is_empty() && w.starts_with(&typed[..1]) && typed.len() == 1)
-    }) {
+    let typed = typed.trim();
+    if let Some(note) = typed
+      .strip_prefix("note ")
+      .or_else(|| typed.strip_prefix("note:"))
+    {
+      if !note.trim().is_empty() {
+        notes.push(note.trim().to_string());
+        eprintln!("  noted.");
+      }
+      continue;
+    }
+    return Ok(typed.to_string());
+  }
+}
+
+/// Asks until the answer is one of `choices` (a first letter is enough).
+fn choose(
+  colors: bool,
+  prompt: &str,
+  choices: &[(&str, Answer)],
+  notes: &mut Vec<String>,
+) -> Option<Answer> {
+  let theme = theme(colors);
+  let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
+  let prompt = format!("{prompt} [{}]", words.join("/"));
+  loop {
+    let typed = match line(theme.as_ref(), &prompt, notes) {
+      Ok(t) => t.to_lowercase(),
+      Err(answer) => return answer,
+    };
+    let found = choices
+      .iter()
+      .find(|(w, _)| *w == typed || (typed.len() == 1 && w.starts_with(&typed)));
+    if let Some((_, answer)) = found {
       return Some(*answer);
     }
-    eprintln!("  answer one of: {}", words.join(", "));
+    eprintln!("  answer one of: {} {NOTE_HINT}", words.join(", "));
   }
 }
 
@@ -154,12 +188,13 @@ fn interrupted(error: dialoguer::Error) -> Option<Answer> {
   (e.kind() == std::io::ErrorKind::Interrupted).then_some(Answer::Interrupt)
 }
 
-fn ask_blocking(ask: &Ask, colors: bool) -> Answer {
+fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
+  let mut notes = Vec::new();
   let answer = match ask {
     Ask::Confirm {
       header,
-      host: _,
       destructive: false,
+      ..
     } => {
       eprintln!("{header}");
       choose(
@@ -170,6 +205,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Answer {
           ("skip", Answer::Skip),
           ("abort", Answer::Abort),
         ],
+        &mut notes,
       )
     }
     Ask::Confirm {
@@ -179,36 +215,27 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Answer {
     } => {
       eprintln!("{header}");
       let theme = theme(colors);
+      let prompt = format!("Type the host name `{host}` to run it (or skip / abort)");
       loop {
-        let typed: Result<String, _> = Input::with_theme(theme.as_ref())
-          .with_prompt(format!(
-            "Type the host name `{host}` to run it (or skip / abort)"
-          ))
-          .allow_empty(true)
-          .interact_text();
-        let typed = match typed {
-          Ok(t) => t,
-          Err(e) => break interrupted(e),
-        };
-        match Some(typed.trim()) {
-          None => break None,
-          Some(t) if t == host => break Some(Answer::Yes),
-          Some("skip") => break Some(Answer::Skip),
-          Some("abort") => break Some(Answer::Abort),
-          Some(other) => eprintln!("  `{}` is not `{host}`; nothing was run", sanitize(other)),
+        match line(theme.as_ref(), &prompt, &mut notes) {
+          Err(answer) => break answer,
+          Ok(t) if t == *host => break Some(Answer::Yes),
+          Ok(t) if t == "skip" => break Some(Answer::Skip),
+          Ok(t) if t == "abort" => break Some(Answer::Abort),
+          Ok(other) => eprintln!("  `{}` is not `{host}`; nothing was run", sanitize(&other)),
         }
       }
     }
     Ask::AfterFailure { header, output } => {
       eprintln!("{header}");
+      let choices = [
+        ("retry", Answer::Retry),
+        ("skip", Answer::Skip),
+        ("abort", Answer::Abort),
+        ("output", Answer::Yes),
+      ];
       loop {
-        let choices = [
-          ("retry", Answer::Retry),
-          ("skip", Answer::Skip),
-          ("abort", Answer::Abort),
-          ("output", Answer::Yes),
-        ];
-        match choose(colors, "What now?", &choices) {
+        match choose(colors, "What now?", &choices, &mut notes) {
           Some(Answer::Yes) => eprintln!("{output}"),
           other => break other,
         }
@@ -224,21 +251,22 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Answer {
           ("skip", Answer::Skip),
           ("abort", Answer::Abort),
         ],
+        &mut notes,
       )
     }
     Ask::Interrupted { header } => {
       eprintln!("{header}");
-      choose(
-        colors,
-        "Retry, skip or abort?",
-        &[
-          ("retry", Answer::Retry),
-          ("skip", Answer::Skip),
-          ("abort", Answer::Abort),
-        ],
-      )
+      let choices = [
+        ("retry", Answer::Retry),
+        ("skip", Answer::Skip),
+        ("abort", Answer::Abort),
+      ];
+      choose(colors, "Retry, skip or abort?", &choices, &mut notes)
     }
   };
   let _ = console::Term::stderr().show_cursor();
-  answer.unwrap_or(Answer::Abort)
+  Decision {
+    answer: answer.unwrap_or(Answer::Abort),
+    notes,
+  }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -24,6 +24,9 @@ pub struct Lines {
   progress: Option<MultiProgress>,
   bars: Mutex<HashMap<String, ProgressBar>>,
   total: AtomicUsize,
+  /// Set while a prompt has the terminal; announcements wait for it to close.
+  prompting: AtomicBool,
+  held: Mutex<Vec<String>>,
 }
 
 impl Lines {
@@ -34,6 +37,8 @@ impl Lines {
       progress,
       bars: Mutex::new(HashMap::new()),
       total: AtomicUsize::new(0),
+      prompting: AtomicBool::new(false),
+      held: Mutex::new(Vec::new()),
     }
   }
 
@@ -299,8 +304,28 @@ impl Reporter for Lines {
           .collect();
         self.print(&text.join("\n"));
       }
-      Event::Notice(text) => {
-        self.print(&format!("{} {}", style::warning("note:"), sanitize(&text)))
+      Event::Notice(text) => self.print(&format!("{} {}", style::warning("note:"), sanitize(text))),
+      Event::Note { text, .. } => {
+        self.print(&format!("{} {}", style::hint("noted:"), sanitize(text)))
+      }
+      Event::Decision { .. } | Event::StepDone { .. } => {}
+      Event::Resumed { done } => {
+        let ids: Vec<&str> = done.iter().map(|r| r.id.as_str()).collect();
+        self.print(&format!("resuming: already done: {}", ids.join(", ")));
+      }
+      Event::Escalation { rung, elapsed } => {
+        let text = format!(
+          "\n{} {} elapsed: escalate to {}\n",
+          style::error("⏰ ESCALATE:"),
+          format_duration(Duration::from_secs(elapsed.as_secs())),
+          style::bold(&rung.to)
+        );
+        // Printing now would tear an open prompt; it shows as soon as the prompt closes.
+        if self.prompting.load(Ordering::Relaxed) {
+          self.held.lock().unwrap().push(text);
+        } else {
+          self.print(&text);
+        }
       }
       Event::Finish {
         plan,
@@ -314,7 +339,16 @@ impl Reporter for Lines {
     }
   }
 
+  fn resume(&self) {
+    self.prompting.store(false, Ordering::Relaxed);
+    let held: Vec<String> = self.held.lock().unwrap().drain(..).collect();
+    for text in held {
+      self.print(&text);
+    }
+  }
+
   fn pause(&self) {
+    self.prompting.store(true, Ordering::Relaxed);
     let mut bars = self.bars.lock().unwrap();
     for (_, bar) in bars.drain() {
       bar.finish_and_clear();
