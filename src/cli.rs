@@ -70,6 +70,11 @@ pub enum Command {
   /// The inventory: hosts and groups
   #[command(subcommand)]
   Hosts(HostsCommand),
+  /// Recorded runs
+  #[command(subcommand)]
+  Journal(JournalCommand),
+  /// A postmortem draft or a fire-drill scorecard from a recorded run (markdown)
+  Report(ReportArgs),
   /// Print the shell completion script (it asks megacity for runbook, host and step names)
   Completions(CompletionsArgs),
 }
@@ -109,7 +114,7 @@ pub struct RunArgs {
   pub id: Option<String>,
   /// Continue an interrupted run (a run id, a prefix of one, or `last`) after its last
   /// completed step, with the same runbook, parameters and mode
-  #[arg(long, value_name = "RUN", conflicts_with_all = ["vars", "dry_run", "checks_only", "from"])]
+  #[arg(long, value_name = "RUN", add = ArgValueCompleter::new(complete::runs), conflicts_with_all = ["vars", "dry_run", "checks_only", "from"])]
   pub resume: Option<String>,
   /// With --resume: go on even though the runbook changed since the interrupted run
   #[arg(long, requires = "resume")]
@@ -194,6 +199,38 @@ pub struct HostsListArgs {
   /// Only these hosts or groups
   #[arg(value_name = "HOST|GROUP", add = ArgValueCompleter::new(complete::targets))]
   pub targets: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+  /// Recent runs: id, runbook, mode, start, duration, outcome
+  List,
+  /// One run as a readable timeline
+  Show(JournalShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JournalShowArgs {
+  /// A run id, a unique prefix of one, or `last`
+  #[arg(value_name = "RUN", add = ArgValueCompleter::new(complete::runs))]
+  pub run: String,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("kind").required(true).args(["postmortem", "drill"]))]
+pub struct ReportArgs {
+  /// A run id, a unique prefix of one, or `last`
+  #[arg(value_name = "RUN", add = ArgValueCompleter::new(complete::runs))]
+  pub run: String,
+  /// The postmortem template filled from the run
+  #[arg(long)]
+  pub postmortem: bool,
+  /// The fire-drill scorecard
+  #[arg(long)]
+  pub drill: bool,
+  /// Write to this file instead of stdout
+  #[arg(long, short, value_name = "FILE")]
+  pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -137,3 +137,20 @@ pub fn parameters(current: &OsStr) -> Vec<CompletionCandidate> {
     })
     .collect()
 }
+
+/// Recorded run ids, newest first, and `last`.
+pub fn runs(current: &OsStr) -> Vec<CompletionCandidate> {
+  let words = words();
+  let flag = flag_value(&words, "--journal-dir");
+  let dir = crate::journal::dir(flag.as_deref());
+  let text = current.to_str().unwrap_or("");
+  std::iter::once("last".to_string())
+    .chain(
+      crate::journal::list(&dir)
+        .iter()
+        .filter_map(|p| p.file_stem()?.to_str().map(str::to_string)),
+    )
+    .filter(|id| id.starts_with(text))
+    .map(CompletionCandidate::new)
+    .collect()
+}

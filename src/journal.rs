@@ -509,10 +509,10 @@ impl Read {
   pub fn done_steps(&self) -> Vec<String> {
     let mut done: Vec<String> = Vec::new();
     for r in &self.records {
-      if let Record::StepDone { step, .. } = r {
-        if !done.contains(step) {
-          done.push(step.clone());
-        }
+      if let Record::StepDone { step, .. } = r
+        && !done.contains(step)
+      {
+        done.push(step.clone());
       }
     }
     done
@@ -536,11 +536,10 @@ impl Read {
         outcome,
         ..
       } = r
+        && let Some(record) = out.iter_mut().find(|s| s.id == *step)
       {
-        if let Some(record) = out.iter_mut().find(|s| s.id == *step) {
-          record.results.retain(|h| h.host != *host);
-          record.results.push(HostResult::new(host, *outcome));
-        }
+        record.results.retain(|h| h.host != *host);
+        record.results.push(HostResult::new(host, *outcome));
       }
     }
     out

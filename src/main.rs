@@ -10,6 +10,7 @@ mod exec;
 mod exit_code;
 mod inventory;
 mod journal;
+mod report;
 mod runbook;
 mod schema;
 mod source;

@@ -4,12 +4,14 @@ mod completions;
 mod connection;
 mod hosts_check;
 mod hosts_list;
+mod journal;
+mod report;
 mod runbook_list;
 mod runbook_run;
 mod runbook_show;
 mod runbook_validate;
 
-use crate::cli::{Cli, Command, HostsCommand, RunbookCommand};
+use crate::cli::{Cli, Command, HostsCommand, JournalCommand, RunbookCommand};
 use crate::config::Config;
 use crate::error::Error;
 
@@ -22,6 +24,9 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
     Command::Hosts(HostsCommand::List(args)) => hosts_list::run(&config, &args),
     Command::Hosts(HostsCommand::Check(args)) => hosts_check::run(&config, &args),
     Command::Runbook(RunbookCommand::Run(args)) => runbook_run::run(&config, &args),
+    Command::Journal(JournalCommand::List) => journal::list(&config),
+    Command::Journal(JournalCommand::Show(args)) => journal::show(&config, &args),
+    Command::Report(args) => report::run(&config, &args),
     Command::Completions(args) => completions::run(&args),
   }
 }

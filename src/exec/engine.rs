@@ -87,10 +87,7 @@ impl Engine<'_> {
       }
       let (record, next) = self.step(planned, &records, &down).await;
       if !planned.before_start {
-        self.reporter.event(Event::StepDone {
-          planned,
-          record: &record,
-        });
+        self.reporter.event(Event::StepDone { planned });
       }
       records.push(record);
       if let Next::End(end) = next {
@@ -416,6 +413,10 @@ impl Engine<'_> {
     };
     let mut result = HostResult::new(host, outcome);
     result.duration = started.elapsed();
+    self.reporter.event(Event::HostDone {
+      planned,
+      result: &result,
+    });
     record.results.push(result);
     (record, Next::Continue)
   }

@@ -133,7 +133,6 @@ pub enum Event<'a> {
   /// Every host of the step has its outcome (a resumed run continues after the last of these).
   StepDone {
     planned: &'a PlannedStep<'a>,
-    record: &'a StepRecord,
   },
   /// Steps completed by the run this one resumes.
   Resumed {
@@ -160,14 +159,8 @@ pub struct Tee<'a>(pub Vec<&'a dyn Reporter>);
 
 impl Reporter for Tee<'_> {
   fn event(&self, event: Event<'_>) {
-    for (i, reporter) in self.0.iter().enumerate() {
-      let last = i + 1 == self.0.len();
-      // Events hold references only, so each reporter gets its own copy.
-      if last {
-        reporter.event(event);
-        return;
-      }
-      reporter.event(event.clone());
+    for reporter in &self.0 {
+      reporter.event(event);
     }
   }
 

@@ -225,7 +225,7 @@ impl Reporter for Lines {
       }
       Event::Preflight { host, problem } => match problem {
         None => self.print(&format!("[{host}] {} connected", style::hint("✔"))),
-        Some(p) => self.print(&format!("[{host}] {} {}", style::error("✘"), sanitize(&p))),
+        Some(p) => self.print(&format!("[{host}] {} {}", style::error("✘"), sanitize(p))),
       },
       Event::StepStart { planned, hosts } => {
         let step = planned.step;
@@ -275,6 +275,8 @@ impl Reporter for Lines {
         };
         bar.set_message(format!("{}{again}", planned.step.id.value));
       }
+      // A manual step's outcome is the operator's own answer; nothing to show.
+      Event::HostDone { result, .. } if result.host == "-" => {}
       Event::HostDone { planned, result } => {
         if let Some(bar) = self.bars.lock().unwrap().remove(&result.host) {
           bar.finish_and_clear();
@@ -293,7 +295,7 @@ impl Reporter for Lines {
         let prompt = if planned.step.sudo { "#" } else { "$" };
         let mut text = format!("[{host}] would run: {prompt} {}", sanitize(command));
         if let Some(note) = note {
-          text.push_str(&format!("  ({})", sanitize(&note)));
+          text.push_str(&format!("  ({})", sanitize(note)));
         }
         self.print(&text);
       }

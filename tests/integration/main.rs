@@ -2,6 +2,7 @@
 
 mod catalog;
 mod completions;
+mod journal;
 mod prompts;
 mod run;
 mod sshd;

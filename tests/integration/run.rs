@@ -80,6 +80,31 @@ impl Fleet {
     )
   }
 
+  /// `megacity runbook run --ssh-config … ARGS…` (no runbook id: for --resume).
+  pub fn run_plain(self, args: &[&str]) -> (Fleet, Run) {
+    let config = self.sshd.ssh_config();
+    let test = self
+      .test
+      .args([
+        "--color",
+        "never",
+        "runbook",
+        "run",
+        "--ssh-config",
+        config.to_str().unwrap(),
+      ])
+      .args(args);
+    let run = test.run();
+    let test = test.reset();
+    (
+      Fleet {
+        sshd: self.sshd,
+        test,
+      },
+      run,
+    )
+  }
+
   /// Processes that mention this fleet's directory (ssh masters, stray commands), sshd aside.
   pub fn leftovers(&self) -> Vec<String> {
     std::thread::sleep(Duration::from_millis(300));

@@ -55,6 +55,30 @@ impl Test {
     self
   }
 
+  /// Runs with these arguments instead of the builder's, keeping the directory and environment.
+  pub fn run_with(&self, args: &[&str]) -> Run {
+    let mut command = self.command();
+    let mut fresh = Command::new(BIN);
+    fresh.args(args).current_dir(self.dir.path());
+    for (k, v) in command.get_envs() {
+      match v {
+        Some(v) => fresh.env(k, v),
+        None => fresh.env_remove(k),
+      };
+    }
+    command = fresh;
+    let Output {
+      status,
+      stdout,
+      stderr,
+    } = command.output().expect("megacity runs");
+    Run {
+      code: status.code().unwrap_or(-1),
+      stdout: String::from_utf8_lossy(&stdout).into_owned(),
+      stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+  }
+
   /// The same scratch directory and environment, without the arguments.
   pub fn reset(mut self) -> Test {
     self.args.clear();

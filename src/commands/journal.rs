@@ -1,0 +1,122 @@
+use serde::Serialize;
+
+use crate::cli::{Format, JournalShowArgs};
+use crate::config::Config;
+use crate::error::Error;
+use crate::journal;
+use crate::report;
+use crate::schema::format_duration;
+use crate::{exit_code, ui};
+
+#[derive(Serialize)]
+struct Row {
+  run: String,
+  runbook: String,
+  mode: String,
+  started: String,
+  duration_s: Option<u64>,
+  outcome: String,
+  failures: usize,
+}
+
+pub fn list(config: &Config) -> Result<i32, Error> {
+  let mut rows = Vec::new();
+  for path in journal::list(&config.journal_dir) {
+    let Ok(read) = journal::read(&path) else {
+      continue;
+    };
+    let Some(h) = read.header() else { continue };
+    let failures = read
+      .records
+      .iter()
+      .filter(|r| {
+        matches!(
+          r,
+          journal::Record::HostResult {
+            outcome: crate::exec::event::Outcome::Failed | crate::exec::event::Outcome::Unreachable,
+            ..
+          }
+        )
+      })
+      .count();
+    rows.push(Row {
+      run: read.run_id(),
+      runbook: h.runbook.clone(),
+      mode: h.mode.label().into(),
+      started: h.started.clone(),
+      duration_s: read.elapsed().map(|d| d.as_secs()),
+      outcome: report::end_text(read.end()).into(),
+      failures,
+    });
+  }
+  if config.format == Format::Json {
+    ui::emit_json(&rows)?;
+    return Ok(exit_code::SUCCESS);
+  }
+  let mut table = vec![
+    ["RUN", "RUNBOOK", "MODE", "STARTED", "DURATION", "OUTCOME"]
+      .map(|h| ui::style::bold(h).to_string())
+      .to_vec(),
+  ];
+  for r in &rows {
+    let outcome = if r.failures > 0 {
+      format!("{} ({} failure(s))", r.outcome, r.failures)
+    } else {
+      r.outcome.clone()
+    };
+    table.push(vec![
+      r.run.clone(),
+      r.runbook.clone(),
+      r.mode.clone(),
+      r.started.get(..19).unwrap_or(&r.started).replace('T', " "),
+      r.duration_s
+        .map(|s| format_duration(std::time::Duration::from_secs(s)))
+        .unwrap_or_default(),
+      outcome,
+    ]);
+  }
+  if rows.is_empty() {
+    ui::warn(&format!(
+      "no runs recorded in {}",
+      config.journal_dir.display()
+    ));
+    return Ok(exit_code::SUCCESS);
+  }
+  ui::emit(&ui::text::table(&table))?;
+  Ok(exit_code::SUCCESS)
+}
+
+pub fn show(config: &Config, args: &JournalShowArgs) -> Result<i32, Error> {
+  let path = journal::find(&config.journal_dir, &args.run)?;
+  let read = journal::read(&path)?;
+  if config.format == Format::Json {
+    ui::emit_json(&read.records)?;
+    return Ok(exit_code::SUCCESS);
+  }
+  let mut out = format!("{}\n", path.display());
+  if let Some(h) = read.header() {
+    out.push_str(&format!(
+      "{} — {} · severity {} (respond within {}, recover within {}) · {}\n\n",
+      h.runbook,
+      h.title,
+      h.severity,
+      h.response_target,
+      h.recovery_target,
+      report::end_text(read.end())
+    ));
+  }
+  for (time, since, text) in report::timeline(&read) {
+    out.push_str(&format!(
+      "{time} {since:>7}  {}\n",
+      ui::text::sanitize(&text)
+    ));
+  }
+  if read.skipped > 0 {
+    out.push_str(&format!(
+      "({} unreadable line(s) skipped: a crash mid-write)\n",
+      read.skipped
+    ));
+  }
+  ui::emit(&out)?;
+  Ok(exit_code::SUCCESS)
+}
