@@ -422,3 +422,49 @@ fn notes_typed_at_prompts_reach_the_journal_and_both_reports_in_order() {
     drill.stdout
   );
 }
+
+#[test]
+fn a_journal_has_one_writer() {
+  let fleet = Fleet::new();
+  let marks = fleet.path("");
+  let marks = marks.trim_end_matches('/').to_string();
+  let fleet = slow_runbook(fleet, &marks);
+  let config = fleet.sshd.ssh_config();
+  let mut command = fleet.test.command();
+  command.args([
+    "runbook",
+    "run",
+    "long",
+    "--yes",
+    "--ssh-config",
+    config.to_str().unwrap(),
+  ]);
+  let mut child = command
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+  let deadline = Instant::now() + Duration::from_secs(20);
+  while count(&format!("{marks}/two")) == 0 {
+    assert!(Instant::now() < deadline, "step two never started");
+    std::thread::sleep(Duration::from_millis(50));
+  }
+  let second = fleet.test.run_with(&[
+    "runbook",
+    "run",
+    "--resume",
+    "last",
+    "--yes",
+    "--ssh-config",
+    config.to_str().unwrap(),
+  ]);
+  assert_eq!(second.code, 2, "{}", second.stderr);
+  assert!(
+    second.stderr.contains("being written by another megacity"),
+    "{}",
+    second.stderr
+  );
+  assert_eq!(child.wait().unwrap().code(), Some(0));
+  assert_eq!(count(&format!("{marks}/three")), 1);
+}
