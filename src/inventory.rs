@@ -141,6 +141,31 @@ impl Inventory {
     names
   }
 
+  /// Target names as hosts: in inventory order, each once, `local` last; unknown names dropped
+  /// (validation reports them).
+  pub fn expand<'t>(&self, targets: impl IntoIterator<Item = &'t str>) -> Vec<String> {
+    let mut names: Vec<&str> = Vec::new();
+    let mut local = false;
+    for target in targets {
+      match self.resolve(target) {
+        Some(Target::Host(h)) => names.push(h),
+        Some(Target::Group(_, members)) => names.extend(members),
+        Some(Target::Local) => local = true,
+        None => {}
+      }
+    }
+    let mut out: Vec<String> = self
+      .hosts
+      .iter()
+      .filter(|h| names.contains(&h.name.as_str()))
+      .map(|h| h.name.clone())
+      .collect();
+    if local {
+      out.push(LOCAL.to_string());
+    }
+    out
+  }
+
   pub fn suggest(&self, wrong: &str) -> Option<String> {
     did_you_mean(wrong, self.target_names())
   }

@@ -21,19 +21,6 @@ fn offset(start: Option<SystemTime>, t: &str) -> String {
   format!("+{:02}:{:02}", d / 60, d % 60)
 }
 
-fn outcome(o: Outcome) -> &'static str {
-  match o {
-    Outcome::Passed => "passed",
-    Outcome::Failed => "FAILED",
-    Outcome::Skipped => "skipped",
-    Outcome::Declined => "declined",
-    Outcome::Unreachable => "UNREACHABLE",
-    Outcome::Rehearsed => "rehearsed",
-    Outcome::NotRun => "not run",
-    Outcome::Unconfirmed => "unconfirmed",
-  }
-}
-
 fn answer(a: Answer) -> &'static str {
   match a {
     Answer::Yes => "yes",
@@ -97,7 +84,7 @@ pub fn describe(record: &Record) -> Option<String> {
       exit_code,
       ..
     } => {
-      let mut text = format!("`{step}` on {host}: {}", outcome(*o));
+      let mut text = format!("`{step}` on {host}: {}", o.label());
       for m in measurements {
         let unit = m.unit.as_deref().unwrap_or("");
         if let Some(v) = m.value {
@@ -448,7 +435,7 @@ pub fn drill(read: &Read) -> String {
           step: s,
           outcome: o,
           ..
-        } if s == step => Some(outcome(*o)),
+        } if s == step => Some(o.label()),
         Record::WouldRun { step: s, .. } if s == step => Some("rehearsed"),
         _ => None,
       })

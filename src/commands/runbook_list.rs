@@ -3,8 +3,8 @@ use serde::Serialize;
 use crate::cli::Format;
 use crate::config::Config;
 use crate::error::Error;
-use crate::inventory::{self, Inventory, Target};
-use crate::runbook::{self, Runbook, catalog::Catalog, model::Severity};
+use crate::inventory::{self};
+use crate::runbook::{self, catalog::Catalog, model::Severity};
 use crate::{exit_code, ui};
 
 #[derive(Serialize)]
@@ -26,7 +26,13 @@ pub fn run(config: &Config) -> Result<i32, Error> {
     let source = entry.source()?;
     match runbook::load(&source, Some(&entry.id), None).valid() {
       Ok(runbook) => rows.push(Row {
-        hosts: hosts(&runbook, &inventory),
+        hosts: inventory.expand(
+          runbook
+            .steps
+            .iter()
+            .flat_map(|s| &s.targets)
+            .map(|t| t.value.as_str()),
+        ),
         id: runbook.id,
         severity: runbook.severity,
         title: runbook.title,
@@ -65,30 +71,6 @@ pub fn run(config: &Config) -> Result<i32, Error> {
   }
   ui::emit(&ui::text::table(&table))?;
   Ok(exit_code::SUCCESS)
-}
-
-/// Every host the runbook touches, in inventory order, with `local` last.
-pub fn hosts(runbook: &Runbook, inventory: &Inventory) -> Vec<String> {
-  let mut names: Vec<&str> = Vec::new();
-  let mut local = false;
-  for target in runbook.steps.iter().flat_map(|s| &s.targets) {
-    match inventory.resolve(target) {
-      Some(Target::Host(h)) => names.push(h),
-      Some(Target::Group(_, members)) => names.extend(members),
-      Some(Target::Local) => local = true,
-      None => {}
-    }
-  }
-  let mut out: Vec<String> = inventory
-    .hosts
-    .iter()
-    .filter(|h| names.contains(&h.name.as_str()))
-    .map(|h| h.name.clone())
-    .collect();
-  if local {
-    out.push("local".into());
-  }
-  out
 }
 
 fn abbreviate(names: &[String], keep: usize) -> String {

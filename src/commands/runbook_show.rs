@@ -67,7 +67,7 @@ pub fn run(config: &Config, args: &ShowArgs) -> Result<i32, Error> {
       .iter()
       .map(|s| PlannedStep {
         id: s.id.value.clone(),
-        hosts: step_hosts(s, &inventory),
+        hosts: inventory.expand(s.targets.iter().map(|t| t.value.as_str())),
         command: s.command().map(|c| values.display(c, None, Mode::Shell)),
       })
       .collect();
@@ -309,24 +309,6 @@ fn targets(step: &Step, inventory: &Inventory) -> String {
     })
     .collect::<Vec<_>>()
     .join(", ")
-}
-
-fn step_hosts(step: &Step, inventory: &Inventory) -> Vec<String> {
-  let mut hosts: Vec<String> = Vec::new();
-  for t in &step.targets {
-    let names = match inventory.resolve(t) {
-      Some(Target::Group(_, members)) => members.iter().map(|m| m.to_string()).collect(),
-      Some(Target::Host(h)) => vec![h.to_string()],
-      Some(Target::Local) => vec!["local".to_string()],
-      None => vec![],
-    };
-    for n in names {
-      if !hosts.contains(&n) {
-        hosts.push(n);
-      }
-    }
-  }
-  hosts
 }
 
 fn is_default(expect: &Expect) -> bool {

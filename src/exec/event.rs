@@ -29,6 +29,22 @@ pub enum Outcome {
   Unconfirmed,
 }
 
+impl Outcome {
+  /// How summaries and reports name it; failures in capitals so they stand out in a table.
+  pub fn label(self) -> &'static str {
+    match self {
+      Outcome::Passed => "passed",
+      Outcome::Failed => "FAILED",
+      Outcome::Skipped => "skipped",
+      Outcome::Declined => "declined",
+      Outcome::Unreachable => "UNREACHABLE",
+      Outcome::Rehearsed => "rehearsed",
+      Outcome::NotRun => "not run",
+      Outcome::Unconfirmed => "unconfirmed",
+    }
+  }
+}
+
 #[derive(Clone, Debug)]
 pub struct HostResult {
   pub host: String,

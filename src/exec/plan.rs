@@ -90,7 +90,7 @@ impl<'r> Plan<'r> {
     };
     let mut steps = Vec::new();
     for (index, step) in runbook.steps.iter().enumerate() {
-      let mut hosts = resolve(step, inventory);
+      let mut hosts = inventory.expand(step.targets.iter().map(|t| t.value.as_str()));
       if !narrowed.is_empty() {
         hosts.retain(|h| h == LOCAL || narrowed.contains(&h.as_str()));
       }
@@ -157,28 +157,4 @@ impl<'r> Plan<'r> {
     }
     out
   }
-}
-
-/// A step's targets as hosts, in inventory order, each once, `local` last.
-pub fn resolve(step: &Step, inventory: &Inventory) -> Vec<String> {
-  let mut names: Vec<&str> = Vec::new();
-  let mut local = false;
-  for target in &step.targets {
-    match inventory.resolve(target) {
-      Some(Target::Host(h)) => names.push(h),
-      Some(Target::Group(_, members)) => names.extend(members),
-      Some(Target::Local) => local = true,
-      None => {}
-    }
-  }
-  let mut out: Vec<String> = inventory
-    .hosts
-    .iter()
-    .filter(|h| names.contains(&h.name.as_str()))
-    .map(|h| h.name.clone())
-    .collect();
-  if local {
-    out.push(LOCAL.to_string());
-  }
-  out
 }

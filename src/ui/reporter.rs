@@ -139,16 +139,7 @@ impl Lines {
     for record in records {
       let mut cells: Vec<String> = Vec::new();
       for r in &record.results {
-        let label = match r.outcome {
-          Outcome::Passed => "passed",
-          Outcome::Failed => "FAILED",
-          Outcome::Skipped => "skipped",
-          Outcome::Declined => "declined",
-          Outcome::Unreachable => "UNREACHABLE",
-          Outcome::Rehearsed => "rehearsed",
-          Outcome::NotRun => "not run",
-          Outcome::Unconfirmed => "unconfirmed",
-        };
+        let label = r.outcome.label();
         cells.push(if r.host == "-" {
           label.to_string()
         } else {

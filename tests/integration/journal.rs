@@ -195,7 +195,8 @@ fn slow_runbook(fleet: Fleet, marker_dir: &str) -> Fleet {
   )
 }
 
-fn kill_during_step_two(fleet: &Fleet) {
+/// Starts `runbook run long --yes` in the background and waits until step two is running.
+fn start_long(fleet: &Fleet) -> std::process::Child {
   let config = fleet.sshd.ssh_config();
   let mut command = fleet.test.command();
   command.args([
@@ -206,32 +207,23 @@ fn kill_during_step_two(fleet: &Fleet) {
     "--ssh-config",
     config.to_str().unwrap(),
   ]);
-  let mut child = command
+  let child = command
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
+  let two = format!("{}/two", fleet.path("").trim_end_matches('/'));
   let deadline = Instant::now() + Duration::from_secs(20);
-  loop {
+  while count(&two) == 0 {
     assert!(Instant::now() < deadline, "step two never started");
-    let started = std::fs::read_dir(journal_dir(fleet))
-      .into_iter()
-      .flatten()
-      .flatten()
-      .any(|e| {
-        std::fs::read_to_string(e.path())
-          .unwrap_or_default()
-          .contains(r#""step-started","t""#)
-          && std::fs::read_to_string(e.path())
-            .unwrap_or_default()
-            .contains(r#""step":"two""#)
-      });
-    if started {
-      break;
-    }
     std::thread::sleep(Duration::from_millis(50));
   }
+  child
+}
+
+fn kill_during_step_two(fleet: &Fleet) {
+  let mut child = start_long(fleet);
   std::thread::sleep(Duration::from_millis(300));
   child.kill().unwrap(); // SIGKILL: no handler runs
   child.wait().unwrap();
@@ -429,27 +421,8 @@ fn a_journal_has_one_writer() {
   let marks = fleet.path("");
   let marks = marks.trim_end_matches('/').to_string();
   let fleet = slow_runbook(fleet, &marks);
+  let mut child = start_long(&fleet);
   let config = fleet.sshd.ssh_config();
-  let mut command = fleet.test.command();
-  command.args([
-    "runbook",
-    "run",
-    "long",
-    "--yes",
-    "--ssh-config",
-    config.to_str().unwrap(),
-  ]);
-  let mut child = command
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-  let deadline = Instant::now() + Duration::from_secs(20);
-  while count(&format!("{marks}/two")) == 0 {
-    assert!(Instant::now() < deadline, "step two never started");
-    std::thread::sleep(Duration::from_millis(50));
-  }
   let second = fleet.test.run_with(&[
     "runbook",
     "run",
