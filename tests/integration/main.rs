@@ -2,6 +2,7 @@
 
 mod catalog;
 mod completions;
+mod drill;
 mod journal;
 mod prompts;
 mod run;
