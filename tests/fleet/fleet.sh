@@ -7,6 +7,8 @@
 #   fleet.sh start DIR NAME UNIT    start a service unit on a host (through the systemctl stand-in)
 #   fleet.sh exec DIR NAME CMD...   run a command inside a host's namespace
 #   fleet.sh link DIR NAME up|down  cut a host off the network, or reconnect it
+#   fleet.sh fs DIR NAME MB PATH     mount a small ext4 file system (a loop device) at PATH, on
+#                                   that host only (its own mount namespace)
 #   fleet.sh down DIR               stop everything started here, delete namespaces and bridge
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -126,6 +128,15 @@ case ${1:-} in
   exec) dir=$2 name=$3; shift 3; ip netns exec "$(ns_of "$dir" "$name")" env FLEET_DIR="$dir" FLEET_HOST="$name" PATH="$dir/bin:$PATH" "$@" ;;
   link) ip -n "$(ns_of "$2" "$3")" link set eth0 "$4" ;;
   ip) ip_of "$2" "$3" ;;
+  fs)
+    dir=$2 name=$3 mb=$4 target=$5
+    img="$dir/$name/fs-$mb.img"
+    dd if=/dev/zero of="$img" bs=1M count="$mb" status=none
+    mkfs.ext4 -q -F "$img"
+    # The loop mount lives in the host's mount namespace and goes when the host goes.
+    nsenter -t "$(cat "$dir/$name/run/sshd.pid")" -m sh -c "mkdir -p $target && mount -o loop $img $target"
+    ;;
+  nsexec) dir=$2 name=$3; shift 3; nsenter -t "$(cat "$dir/$name/run/sshd.pid")" -m -n -u "$@" ;;
   down) down "$2" ;;
   *) sed -n '2,12p' "$0"; exit 2 ;;
 esac

@@ -98,18 +98,29 @@ impl Drill {
     std::fs::write(units.join(format!("{unit}.ready")), format!("{ready}\n")).unwrap();
   }
 
+  /// Runs a command on a test host as its sessions see it (network, hostname, mounts).
   pub fn exec(&self, host: &str, command: &str) -> std::process::Output {
+    let dir = self.dir.path().to_str().unwrap();
+    let path = format!("{dir}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    let command = format!("export FLEET_DIR={dir} FLEET_HOST={host} PATH={path}; {command}");
     Command::new(script())
-      .args([
-        "exec",
-        self.dir.path().to_str().unwrap(),
-        host,
-        "sh",
-        "-c",
-        command,
-      ])
+      .args(["nsexec", dir, host, "sh", "-c", &command])
       .output()
       .unwrap()
+  }
+
+  /// A small file system of `mb` MiB mounted at `path` on `host` alone.
+  pub fn small_fs(&self, host: &str, mb: u32, path: &str) {
+    let dir = self.dir.path().to_str().unwrap();
+    let out = Command::new(script())
+      .args(["fs", dir, host, &mb.to_string(), path])
+      .output()
+      .unwrap();
+    assert!(
+      out.status.success(),
+      "{}",
+      String::from_utf8_lossy(&out.stderr)
+    );
   }
 
   pub fn systemctl(&self, host: &str, action: &str, unit: &str) {
@@ -376,4 +387,96 @@ fn a_host_cut_off_fails_alone_within_the_connect_timeout() {
   let journal = drill.journal();
   assert_eq!(outcome(&journal, "redis-ping"), vec!["passed"]);
   assert_eq!(run.code, 1);
+}
+
+#[test]
+fn disk_full_frees_space_interactively_through_a_pty() {
+  use rexpect::reader::ReadUntil;
+  let drill = Drill::up(&["edge-proxy-01"]);
+  drill.small_fs("edge-proxy-01", 24, "/var/log");
+  let fill = drill.exec("edge-proxy-01", "mkdir -p /var/log/nginx && dd if=/dev/zero of=/var/log/nginx/access.log bs=1M count=20 status=none; df -P /var/log | awk 'NR==2 {print $5}'");
+  let used = |out: &std::process::Output| {
+    String::from_utf8_lossy(&out.stdout)
+      .trim()
+      .trim_end_matches('%')
+      .parse::<u32>()
+      .unwrap_or(0)
+  };
+  assert!(used(&fill) > 80, "the file system did not fill: {:?}", fill);
+
+  let config = drill.dir.path().join("ssh_config");
+  let mut command = drill.test.command();
+  command.args([
+    "--color",
+    "never",
+    "runbook",
+    "run",
+    "disk-full",
+    "--host",
+    "edge-proxy-01",
+    "--ssh-config",
+    config.to_str().unwrap(),
+  ]);
+  let mut s = rexpect::session::spawn_command(command, Some(120_000)).unwrap();
+  let mut answered = Vec::new();
+  loop {
+    let (before, found) = s
+      .exp_any(vec![
+        ReadUntil::String("(or skip / abort)".into()),
+        ReadUntil::String("Run it? [yes/skip/abort]".into()),
+        ReadUntil::String("Done? [done/skip/abort]".into()),
+        ReadUntil::String("What now? [retry/skip/abort/output]".into()),
+        ReadUntil::EOF,
+      ])
+      .unwrap();
+    // An answered prompt is drawn again with its answer; only a fresh header means a new one.
+    let header = ["DESTRUCTIVE", "Manual step", " failed on ", "  $ ", "  # "];
+    let eof = !["(or skip / abort)", "Run it?", "Done?", "What now?"]
+      .iter()
+      .any(|p| found.contains(p));
+    if !eof && !header.iter().any(|h| before.contains(h)) {
+      continue;
+    }
+    let step = before
+      .lines()
+      .find(|l| l.contains("DESTRUCTIVE") || l.starts_with("Manual step"))
+      .unwrap_or("")
+      .to_string();
+    let answer = if found.contains("(or skip / abort)") {
+      // Only the truncate of the big log is confirmed; every other destructive action is skipped.
+      if step.contains("truncate-log") {
+        "edge-proxy-01"
+      } else {
+        "skip"
+      }
+    } else if found.contains("Run it?") || found.contains("What now?") {
+      "skip"
+    } else if found.contains("Done?") {
+      "done"
+    } else {
+      break;
+    };
+    answered.push(format!("{step} -> {answer}"));
+    s.send_line(answer).unwrap();
+  }
+  let after = drill.exec("edge-proxy-01", "df -P /var/log | awk 'NR==2 {print $5}'");
+  assert!(
+    used(&after) < 80,
+    "space was not freed ({}%); answered: {answered:#?}",
+    used(&after)
+  );
+  let journal = drill.journal();
+  assert_eq!(outcome(&journal, "disk-usage"), vec!["failed"]);
+  assert!(
+    journal
+      .iter()
+      .any(|r| r["type"] == "decision" && r["step"] == "truncate-log" && r["answer"] == "yes")
+  );
+  assert!(
+    journal
+      .iter()
+      .any(|r| r["type"] == "decision" && r["step"] == "tmp-cleanup" && r["answer"] == "skip")
+  );
+  assert_eq!(outcome(&journal, "truncate-log"), vec!["passed"]);
+  assert_eq!(outcome(&journal, "verify-disk"), vec!["passed"]);
 }
