@@ -125,7 +125,8 @@ hyperfine --style basic --runs "$runs" --warmup 1 -N --export-json "$work/ten.js
 printf 'id: wide\ntitle: wide\nseverity: P4\nsteps:\n  - id: look\n    title: look\n    targets: [thousand]\n    check: {command: "uptime", expect: {exit_code: 0}}\n  - id: fix\n    title: fix\n    targets: [thousand]\n    action: {command: "true"}\n' > "$work/runbooks/wide.yaml"
 measure() {
   local name=$1; shift
-  local out; out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+  /usr/bin/time -o "$work/time.txt" -f '%e %M' "$@" >/dev/null 2>&1 || true
+  local out; out=$(tail -1 "$work/time.txt")
   echo "| $name | $(echo "$out" | awk '{printf "%.3f", $1}') | $(echo "$out" | awk '{printf "%.1f", $2/1024}') |"
 }
 unset MEGACITY_RUNBOOKS
