@@ -158,19 +158,7 @@ impl Drill {
 
   /// The newest journal's records.
   pub fn journal(&self) -> Vec<serde_json::Value> {
-    let dir = self.test.path("xdg-state/megacity/journal");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-      .unwrap()
-      .flatten()
-      .map(|e| e.path())
-      .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-      .collect();
-    files.sort();
-    let text = std::fs::read_to_string(files.last().unwrap()).unwrap();
-    text
-      .lines()
-      .filter_map(|l| serde_json::from_str(l).ok())
-      .collect()
+    self.test.newest_journal()
   }
 
   // --- services -------------------------------------------------------------------------------

@@ -14,19 +14,7 @@ fn journal_dir(fleet: &Fleet) -> PathBuf {
 
 /// Every record of the only (or newest) journal, as JSON values.
 fn journal_records(fleet: &Fleet) -> Vec<serde_json::Value> {
-  let mut files: Vec<PathBuf> = std::fs::read_dir(journal_dir(fleet))
-    .unwrap()
-    .flatten()
-    .map(|e| e.path())
-    .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-    .collect();
-  files.sort();
-  let text = std::fs::read_to_string(files.last().expect("a journal")).unwrap();
-  // A torn line (a crash mid-write) is skipped, as megacity's own reader does.
-  text
-    .lines()
-    .filter_map(|l| serde_json::from_str(l).ok())
-    .collect()
+  fleet.test.newest_journal()
 }
 
 fn types(records: &[serde_json::Value]) -> Vec<String> {

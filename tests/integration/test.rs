@@ -79,6 +79,24 @@ impl Test {
     }
   }
 
+  /// Records of the newest journal megacity wrote for this test (its XDG state directory).
+  /// A torn line (a crash mid-write) is skipped, as megacity's own reader does.
+  pub fn newest_journal(&self) -> Vec<serde_json::Value> {
+    let dir = self.path("xdg-state/megacity/journal");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+      .unwrap()
+      .flatten()
+      .map(|e| e.path())
+      .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+      .collect();
+    files.sort();
+    let text = std::fs::read_to_string(files.last().expect("a journal")).unwrap();
+    text
+      .lines()
+      .filter_map(|l| serde_json::from_str(l).ok())
+      .collect()
+  }
+
   /// The same scratch directory and environment, without the arguments.
   pub fn reset(mut self) -> Test {
     self.args.clear();
