@@ -81,7 +81,9 @@ impl Ssh {
             KnownHosts::Strict
           })
           .connect_timeout(self.options.connect_timeout)
-          .server_alive_interval(Duration::from_secs(15))
+          // A link that dies under a running command is noticed after about three intervals,
+          // roughly the connect timeout, rather than at the TCP timeout minutes later.
+          .server_alive_interval(keepalive(self.options.connect_timeout))
           .control_directory(&self.options.control_dir)
           // A safety net: should megacity die without closing, the master exits when idle.
           .control_persist(ControlPersist::IdleFor(
@@ -107,6 +109,11 @@ impl Ssh {
   }
 }
 
+/// ServerAliveInterval: a third of the connect timeout, between 1 and 15 seconds.
+fn keepalive(connect_timeout: Duration) -> Duration {
+  (connect_timeout / 3).clamp(Duration::from_secs(1), Duration::from_secs(15))
+}
+
 /// The whole error chain: the crate's top-level message alone ("failed to connect") hides the
 /// useful part (ssh's own "Host key verification failed", "Connection refused").
 pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
@@ -121,6 +128,13 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     source = s.source();
   }
   text
+}
+
+fn lost(error: &openssh::Error) -> TransportError {
+  TransportError::Failed(format!(
+    "the connection was lost while the command ran (no answer to keepalives): {}",
+    describe(error)
+  ))
 }
 
 impl Transport for Ssh {
@@ -166,11 +180,15 @@ impl Transport for Ssh {
             stdout,
             stderr,
           }),
-          Err(openssh::Error::RemoteProcessTerminated) => Ok(Output {
-            exit_code: None,
-            stdout,
-            stderr,
-          }),
+          // Either a signal killed it, or the connection died under it: only the master knows.
+          Err(openssh::Error::RemoteProcessTerminated) => match session.check().await {
+            Ok(()) => Ok(Output {
+              exit_code: None,
+              stdout,
+              stderr,
+            }),
+            Err(e) => Err(lost(&e)),
+          },
           // The crate turns exit status 127 into an error; it is an exit code like any other
           // (the command was not found, and its stderr says which).
           Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -180,7 +198,10 @@ impl Transport for Ssh {
               stderr,
             })
           }
-          Err(e) => Err(TransportError::Failed(describe(&e))),
+          Err(e) => match session.check().await {
+            Ok(()) => Err(TransportError::Failed(describe(&e))),
+            Err(_) => Err(lost(&e)),
+          },
         }
       };
       bounded(work, timeout, interrupts).await
