@@ -73,6 +73,9 @@ pub enum Command {
   /// Recorded runs
   #[command(subcommand)]
   Journal(JournalCommand),
+  /// SSH connections kept open between commands (`--keep-connections`)
+  #[command(subcommand)]
+  Connections(ConnectionsCommand),
   /// A postmortem draft or a fire-drill scorecard from a recorded run (markdown)
   Report(ReportArgs),
   /// Print the shell completion script (it asks megacity for runbook, host and step names)
@@ -105,6 +108,18 @@ pub struct SshArgs {
   /// Hosts worked on at once
   #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
   pub concurrency: u16,
+  /// Keep the SSH connections open after this command, and reuse ones kept earlier, until idle
+  /// for IDLE (default 30m); `megacity connections close` closes them all
+  #[arg(
+    long,
+    value_name = "IDLE",
+    env = "MEGACITY_KEEP_CONNECTIONS",
+    num_args = 0..=1,
+    require_equals = true,
+    default_missing_value = "30m",
+    value_parser = humantime::parse_duration
+  )]
+  pub keep_connections: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +214,21 @@ pub struct HostsListArgs {
   /// Only these hosts or groups
   #[arg(value_name = "HOST|GROUP", add = ArgValueCompleter::new(complete::targets))]
   pub targets: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsCommand {
+  /// Kept connections: host, user, ssh_config, age, idle limit, whether the master answers
+  List,
+  /// Close kept connections: every one, or those to the hosts named
+  Close(ConnectionsCloseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectionsCloseArgs {
+  /// Only the connections to these hosts
+  #[arg(value_name = "HOST", add = ArgValueCompleter::new(complete::targets))]
+  pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -40,6 +40,8 @@ pub enum Error {
     path: PathBuf,
     source: std::io::Error,
   },
+  #[error("refusing to keep SSH connections: {reason}")]
+  UnsafeDirectory { reason: String },
   #[error("cannot write output: {0}")]
   Output(#[source] std::io::Error),
 }
@@ -53,7 +55,7 @@ impl Error {
       | Error::Parameter { .. }
       | Error::Invalid { .. }
       | Error::TooLarge { .. } => exit_code::USAGE,
-      Error::Io { .. } | Error::Output(_) => exit_code::ERROR,
+      Error::Io { .. } | Error::Output(_) | Error::UnsafeDirectory { .. } => exit_code::ERROR,
     }
   }
 
@@ -65,6 +67,11 @@ impl Error {
       | Error::Parameter {
         hint: suggestion, ..
       } => suggestion.clone(),
+      Error::UnsafeDirectory { .. } => Some(
+        "control sockets must live where only you can reach them: remove that directory, or set \
+         XDG_RUNTIME_DIR to a private one"
+          .into(),
+      ),
       _ => None,
     }
   }

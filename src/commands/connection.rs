@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::cli::SshArgs;
 use crate::error::Error;
+use crate::exec::masters::{self, Masters};
 use crate::exec::ssh::{Ssh, SshOptions};
 use crate::inventory::Inventory;
 
@@ -50,21 +52,11 @@ pub struct ControlDir(PathBuf);
 
 impl ControlDir {
   pub fn create() -> Result<ControlDir, Error> {
-    let user = std::env::var("USER")
-      .or_else(|_| std::env::var("LOGNAME"))
-      .unwrap_or_else(|_| "user".into());
-    let base = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-      Some(dir) if dir.as_os_str().len() < 40 && dir.is_dir() => dir.join("megacity"),
-      _ => PathBuf::from(format!("/tmp/megacity-{user}")),
-    };
-    let io = |path: &Path| {
-      let path = path.to_path_buf();
-      move |source| Error::Io { path, source }
-    };
-    create_private(&base).map_err(io(&base))?;
+    let base = runtime_base();
+    private(&base)?;
     sweep(&base);
     let dir = base.join(std::process::id().to_string());
-    create_private(&dir).map_err(io(&dir))?;
+    private(&dir)?;
     Ok(ControlDir(dir))
   }
 
@@ -79,17 +71,26 @@ impl Drop for ControlDir {
   }
 }
 
-fn create_private(dir: &Path) -> std::io::Result<()> {
-  use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-  std::fs::DirBuilder::new()
-    .recursive(true)
-    .mode(0o700)
-    .create(dir)?;
-  let meta = std::fs::metadata(dir)?;
-  if meta.permissions().mode() & 0o077 != 0 {
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+/// Where this user's control sockets live: $XDG_RUNTIME_DIR/megacity when that is short enough
+/// (Unix socket paths are limited to about 108 bytes), /tmp/megacity-<uid> otherwise (by uid:
+/// $USER can be unset, or the same for two accounts).
+fn runtime_base() -> PathBuf {
+  match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+    Some(dir) if dir.as_os_str().len() < 40 && dir.is_dir() => dir.join("megacity"),
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    _ => PathBuf::from(format!("/tmp/megacity-{}", unsafe { libc::geteuid() })),
   }
-  Ok(())
+}
+
+fn private(dir: &Path) -> Result<(), Error> {
+  masters::private_dir(dir, true).map_err(|reason| Error::UnsafeDirectory { reason })
+}
+
+/// The kept masters' directory, with the idle limit asked for.
+pub fn masters(idle: Duration) -> Result<Masters, Error> {
+  let base = runtime_base();
+  private(&base)?;
+  Masters::open(base.join("masters"), idle).map_err(|reason| Error::UnsafeDirectory { reason })
 }
 
 /// Removes control directories of runs that no longer exist (a crash or `kill -9`).
@@ -108,20 +109,32 @@ fn sweep(base: &Path) {
   }
 }
 
-pub fn ssh(args: &SshArgs, control: &ControlDir, inventory: &Inventory) -> Ssh {
+pub fn ssh(args: &SshArgs, control: &ControlDir, inventory: &Inventory) -> Result<Ssh, Error> {
   let users: HashMap<String, String> = inventory
     .hosts
     .iter()
     .filter_map(|h| h.user.clone().map(|u| (h.name.clone(), u)))
     .collect();
-  Ssh::new(
+  let keep = args.keep_connections.map(masters).transpose()?;
+  Ok(Ssh::new(
     SshOptions {
       config_file: args.ssh_config.clone(),
       accept_new_host_keys: args.accept_new_host_keys,
       connect_timeout: args.connect_timeout,
       control_dir: control.path().to_path_buf(),
       users,
+      keep,
     },
     usize::from(args.concurrency).min(10),
-  )
+  ))
+}
+
+/// After a command that kept its connections: how many were reused, and how to close them.
+pub fn kept_note(ssh: &Ssh, args: &SshArgs) -> Option<String> {
+  let idle = args.keep_connections?;
+  Some(format!(
+    "connections kept open ({} reused from earlier; new ones end when idle for {}); `megacity connections close` closes them",
+    ssh.reused(),
+    humantime::format_duration(idle),
+  ))
 }

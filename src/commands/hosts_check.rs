@@ -45,7 +45,7 @@ pub fn run(config: &Config, args: &HostsCheckArgs) -> Result<i32, Error> {
     let interrupts = connection::interrupts();
     let mut stop = interrupts.clone();
     let control = ControlDir::create()?;
-    let ssh = connection::ssh(&args.ssh, &control, &inventory);
+    let ssh = connection::ssh(&args.ssh, &control, &inventory)?;
     let probes = futures_util::stream::iter(hosts.iter())
       .map(|host| {
         let ssh = &ssh;
@@ -82,6 +82,9 @@ pub fn run(config: &Config, args: &HostsCheckArgs) -> Result<i32, Error> {
     };
     for warning in ssh.close().await {
       ui::warn(&warning);
+    }
+    if let Some(note) = connection::kept_note(&ssh, &args.ssh) {
+      eprintln!("{note}");
     }
     drop(control);
     Ok::<_, Error>(rows)

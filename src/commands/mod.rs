@@ -2,6 +2,7 @@
 
 mod completions;
 mod connection;
+mod connections;
 mod hosts_check;
 mod hosts_list;
 mod journal;
@@ -11,7 +12,7 @@ mod runbook_run;
 mod runbook_show;
 mod runbook_validate;
 
-use crate::cli::{Cli, Command, HostsCommand, JournalCommand, RunbookCommand};
+use crate::cli::{Cli, Command, ConnectionsCommand, HostsCommand, JournalCommand, RunbookCommand};
 use crate::config::Config;
 use crate::error::Error;
 
@@ -26,6 +27,8 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
     Command::Runbook(RunbookCommand::Run(args)) => runbook_run::run(&config, &args),
     Command::Journal(JournalCommand::List) => journal::list(&config),
     Command::Journal(JournalCommand::Show(args)) => journal::show(&config, &args),
+    Command::Connections(ConnectionsCommand::List) => connections::list(&config),
+    Command::Connections(ConnectionsCommand::Close(args)) => connections::close(&args),
     Command::Report(args) => report::run(&config, &args),
     Command::Completions(args) => completions::run(&args),
   }

@@ -190,16 +190,20 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     } else {
       Some(ControlDir::create()?)
     };
-    let transport: Box<dyn Transport> = match &control {
-      Some(control) => Box::new(Routed {
-        remote: connection::ssh(&args.ssh, control, &inventory),
+    let routed = match &control {
+      Some(control) => Some(Routed {
+        remote: connection::ssh(&args.ssh, control, &inventory)?,
         local: Local,
       }),
-      None => Box::new(Nowhere),
+      None => None,
+    };
+    let transport: &dyn Transport = match &routed {
+      Some(routed) => routed,
+      None => &Nowhere,
     };
     let engine = Engine {
       plan: &plan,
-      transport: transport.as_ref(),
+      transport,
       operator: operator.as_ref(),
       reporter: &reporter,
       interrupts,
@@ -213,6 +217,12 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     // Every master is closed whatever happened; a failed close is only a warning.
     for warning in transport.close().await {
       ui::warn(&warning);
+    }
+    if let Some(note) = routed
+      .as_ref()
+      .and_then(|r| connection::kept_note(&r.remote, &args.ssh))
+    {
+      eprintln!("{note}");
     }
     drop(control);
     Ok::<RunResult, Error>(result)

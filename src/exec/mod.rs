@@ -5,6 +5,7 @@ pub mod engine;
 pub mod event;
 pub mod expect;
 pub mod local;
+pub mod masters;
 pub mod plan;
 pub mod ssh;
 pub mod transport;

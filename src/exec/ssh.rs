@@ -2,14 +2,16 @@
 //! by the preflight or on first use and reused by every later step, closed at the end.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio as SshStdio};
 use tokio::sync::{Mutex, OnceCell, Semaphore};
 
 use crate::exec::command::{WATCHDOG, watchdog_args};
+use crate::exec::masters::{Key, Masters};
 use crate::exec::transport::{
   BoxFuture, Interrupts, Output, Transport, TransportError, bounded, read_bounded,
 };
@@ -27,6 +29,8 @@ pub struct SshOptions {
   pub control_dir: PathBuf,
   /// Login user per host, from the inventory.
   pub users: HashMap<String, String>,
+  /// Keep masters open after the run, and reuse kept ones (`--keep-connections`).
+  pub keep: Option<Masters>,
 }
 
 struct Host {
@@ -39,6 +43,9 @@ pub struct Ssh {
   hosts: Mutex<HashMap<String, Arc<Host>>>,
   /// Concurrent connection attempts (sshd's and a bastion's MaxStartups).
   connects: Semaphore,
+  /// Kept masters found when the first host connected.
+  kept: OnceCell<HashMap<Key, PathBuf>>,
+  reused: AtomicUsize,
 }
 
 impl Ssh {
@@ -47,7 +54,33 @@ impl Ssh {
       options,
       hosts: Mutex::new(HashMap::new()),
       connects: Semaphore::new(max_connects.max(1)),
+      kept: OnceCell::new(),
+      reused: AtomicUsize::new(0),
     }
+  }
+
+  /// How many hosts ran on a master kept by an earlier run.
+  pub fn reused(&self) -> usize {
+    self.reused.load(Ordering::Relaxed)
+  }
+
+  fn key(&self, host: &str) -> Key {
+    Key::new(
+      host,
+      self.options.users.get(host).map(String::as_str),
+      self.options.config_file.as_deref(),
+    )
+  }
+
+  /// A master an earlier run kept for this host, if it still answers.
+  async fn resume(&self, host: &str) -> Option<Session> {
+    let masters = self.options.keep.as_ref()?;
+    let index = self.kept.get_or_init(|| async { masters.index() }).await;
+    let dir = index.get(&self.key(host))?;
+    let session = Masters::resume(dir).await?;
+    self.reused.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(host, dir = %dir.display(), "reusing a kept master");
+    Some(session)
   }
 
   async fn host(&self, name: &str) -> Arc<Host> {
@@ -68,6 +101,9 @@ impl Ssh {
     let result = host
       .session
       .get_or_init(|| async {
+        if let Some(session) = self.resume(name).await {
+          return Ok(Arc::new(session));
+        }
         let _permit = self
           .connects
           .acquire()
@@ -84,11 +120,15 @@ impl Ssh {
           // A link that dies under a running command is noticed after about three intervals,
           // roughly the connect timeout, rather than at the TCP timeout minutes later.
           .server_alive_interval(keepalive(self.options.connect_timeout))
-          .control_directory(&self.options.control_dir)
-          // A safety net: should megacity die without closing, the master exits when idle.
-          .control_persist(ControlPersist::IdleFor(
-            std::num::NonZeroUsize::new(60).unwrap(),
-          ));
+          .control_directory(match &self.options.keep {
+            Some(masters) => masters.dir(),
+            None => &self.options.control_dir,
+          })
+          // Kept masters end when idle for their limit; otherwise this is a safety net: should
+          // megacity die without closing, the master exits after a minute.
+          .control_persist(ControlPersist::IdleFor(idle_limit(
+            self.options.keep.as_ref().map(|m| m.idle),
+          )));
         if let Some(file) = &self.options.config_file {
           builder.config_file(file);
         }
@@ -99,7 +139,15 @@ impl Ssh {
         // (a server that accepts and then says nothing).
         let limit = self.options.connect_timeout + Duration::from_secs(5);
         match tokio::time::timeout(limit, builder.connect_mux(name)).await {
-          Ok(Ok(session)) => Ok(Arc::new(session)),
+          Ok(Ok(session)) => {
+            if let Some(masters) = &self.options.keep {
+              let dir = session.control_socket().parent().map(Path::to_path_buf);
+              if let Some(Err(e)) = dir.map(|dir| masters.remember(&dir, &self.key(name))) {
+                tracing::warn!(host = name, "cannot record the kept master: {e}");
+              }
+            }
+            Ok(Arc::new(session))
+          }
           Ok(Err(e)) => Err(describe(&e)),
           Err(_) => Err(format!("no answer within {limit:?}")),
         }
@@ -107,6 +155,12 @@ impl Ssh {
       .await;
     result.clone().map_err(TransportError::Connect)
   }
+}
+
+/// ControlPersist in whole seconds, at least one.
+fn idle_limit(keep: Option<Duration>) -> std::num::NonZeroUsize {
+  let secs = keep.map_or(60, |d| d.as_secs().max(1)) as usize;
+  std::num::NonZeroUsize::new(secs).expect("at least one")
 }
 
 /// ServerAliveInterval: a third of the connect timeout, between 1 and 15 seconds.
@@ -211,6 +265,19 @@ impl Transport for Ssh {
   fn close(&self) -> BoxFuture<'_, Vec<String>> {
     Box::pin(async move {
       let hosts: Vec<(String, Arc<Host>)> = self.hosts.lock().await.drain().collect();
+      if self.options.keep.is_some() {
+        // Kept: each master lives on until idle for its limit, or `connections close`.
+        for (_, host) in hosts {
+          if let Some(Ok(session)) = Arc::try_unwrap(host)
+            .ok()
+            .and_then(|h| h.session.into_inner())
+            && let Ok(session) = Arc::try_unwrap(session)
+          {
+            let _ = session.detach();
+          }
+        }
+        return Vec::new();
+      }
       let mut closing = tokio::task::JoinSet::new();
       for (name, host) in hosts {
         // Every command has finished by now, so these are the last references.

@@ -122,16 +122,27 @@ impl Fleet {
     found
   }
 
-  /// The control directory megacity uses must be gone after every run.
+  /// The control directory megacity uses must be gone after every run (the kept masters'
+  /// directory may stay, empty).
   pub fn control_dirs(&self) -> Vec<String> {
     let base = self.sshd.dir.path().join("rt/megacity");
+    let empty = |p: &Path| std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none());
     std::fs::read_dir(base)
       .map(|d| {
         d.flatten()
+          .filter(|e| !(e.file_name() == "masters" && empty(&e.path())))
           .map(|e| e.path().display().to_string())
           .collect()
       })
       .unwrap_or_default()
+  }
+
+  /// `megacity ARGS…` in this fleet's environment.
+  pub fn megacity(&mut self, args: &[&str]) -> Run {
+    let test = std::mem::replace(&mut self.test, Test::new()).args(args);
+    let run = test.run();
+    self.test = test.reset();
+    run
   }
 
   pub fn assert_clean(&self) {
@@ -694,5 +705,138 @@ fn retries_until_the_expectation_holds_and_abort_policy_stops_the_run() {
     "{}",
     run.stdout
   );
+  fleet.assert_clean();
+}
+
+/// The pid of the kept master for `host`, found by its command line.
+fn master_pid(fleet: &Fleet, host: &str) -> Option<u32> {
+  let dir = fleet.sshd.dir.path().to_str().unwrap().to_string();
+  std::fs::read_dir("/proc")
+    .unwrap()
+    .flatten()
+    .find_map(|entry| {
+      let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+      let args: Vec<String> = String::from_utf8_lossy(&cmdline)
+        .split('\0')
+        .map(str::to_string)
+        .collect();
+      let is_master = args.iter().any(|a| a == "-M") && args.iter().any(|a| a.contains(&dir));
+      let for_host = args
+        .iter()
+        .rev()
+        .find(|a| !a.is_empty())
+        .is_some_and(|a| a == host);
+      (is_master && for_host).then(|| entry.file_name().to_str()?.parse().ok())?
+    })
+}
+
+#[test]
+fn kept_connections_serve_later_runs_until_closed() {
+  let fleet = Fleet::new().runbook(
+    "ping",
+    r#"steps:
+  - id: ping
+    title: answers
+    targets: [web]
+    check: {command: 'true', expect: {exit_code: 0}}
+"#,
+  );
+  let logins = fleet.sshd.logins();
+  let (fleet, first) = fleet.run("ping", &["--yes", "--keep-connections=2m"]);
+  assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+  assert!(
+    first.stderr.contains("connections kept open (0 reused"),
+    "{}",
+    first.stderr
+  );
+  assert_eq!(fleet.sshd.logins() - logins, 2);
+  assert_eq!(fleet.leftovers().len(), 2, "two masters stay open");
+
+  // The next run of the incident logs in nowhere: both masters are reused.
+  let (fleet, second) = fleet.run("ping", &["--yes", "--keep-connections"]);
+  assert_eq!(second.code, 0, "{}", second.stderr);
+  assert!(second.stderr.contains("(2 reused"), "{}", second.stderr);
+  assert_eq!(
+    fleet.sshd.logins() - logins,
+    2,
+    "the second run logged in again"
+  );
+
+  // A run without the flag neither uses nor closes them.
+  let (mut fleet, third) = fleet.run("ping", &["--yes"]);
+  assert_eq!(third.code, 0, "{}", third.stderr);
+  assert_eq!(fleet.sshd.logins() - logins, 4);
+  assert_eq!(fleet.leftovers().len(), 2);
+
+  let list = fleet.megacity(&["--format", "json", "connections", "list"]);
+  assert_eq!(list.code, 0, "{}", list.stderr);
+  let kept: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).unwrap();
+  let hosts: Vec<&str> = kept.iter().map(|k| k["host"].as_str().unwrap()).collect();
+  assert_eq!(hosts, ["host-a", "host-b"]);
+  assert!(
+    kept
+      .iter()
+      .all(|k| k["alive"] == true && k["idle_limit_secs"] == 120)
+  );
+
+  // A master that died is noticed and replaced, not used.
+  let pid = master_pid(&fleet, "host-a").expect("host-a's master");
+  std::process::Command::new("kill")
+    .args(["-9", &pid.to_string()])
+    .status()
+    .unwrap();
+  let (mut fleet, fourth) = fleet.run("ping", &["--yes", "--keep-connections"]);
+  assert_eq!(fourth.code, 0, "{}\n{}", fourth.stdout, fourth.stderr);
+  assert!(fourth.stderr.contains("(1 reused"), "{}", fourth.stderr);
+  assert_eq!(fleet.sshd.logins() - logins, 5);
+
+  let one = fleet.megacity(&["connections", "close", "host-a"]);
+  assert_eq!(one.code, 0, "{}", one.stderr);
+  assert!(
+    one.stderr.contains("closed 1 kept connection: host-a"),
+    "{}",
+    one.stderr
+  );
+  assert_eq!(fleet.leftovers().len(), 1);
+  let all = fleet.megacity(&["connections", "close"]);
+  assert!(
+    all.stderr.contains("closed 1 kept connection: host-b"),
+    "{}",
+    all.stderr
+  );
+  let list = fleet.megacity(&["--format", "json", "connections", "list"]);
+  assert_eq!(list.stdout.trim(), "[]");
+  fleet.assert_clean();
+}
+
+#[test]
+fn kept_connections_refuse_a_directory_others_can_reach() {
+  use std::os::unix::fs::PermissionsExt;
+  let fleet = Fleet::new().runbook(
+    "ping",
+    r#"steps:
+  - id: ping
+    title: answers
+    targets: [web]
+    check: {command: 'true', expect: {exit_code: 0}}
+"#,
+  );
+  let masters = fleet.sshd.dir.path().join("rt/megacity/masters");
+  std::fs::create_dir_all(&masters).unwrap();
+  std::fs::set_permissions(&masters, std::fs::Permissions::from_mode(0o777)).unwrap();
+  let logins = fleet.sshd.logins();
+  let (mut fleet, run) = fleet.run("ping", &["--yes", "--keep-connections"]);
+  assert_eq!(run.code, 4, "{}", run.stderr);
+  assert!(
+    run.stderr.contains("refusing to keep SSH connections"),
+    "{}",
+    run.stderr
+  );
+  assert!(run.stderr.contains("mode 777"), "{}", run.stderr);
+  assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+  assert_eq!(fleet.sshd.logins(), logins, "it connected anyway");
+  let close = fleet.megacity(&["connections", "close"]);
+  assert_eq!(close.code, 4, "{}", close.stderr);
+  std::fs::set_permissions(&masters, std::fs::Permissions::from_mode(0o700)).unwrap();
   fleet.assert_clean();
 }
