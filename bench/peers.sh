@@ -69,11 +69,29 @@ for n in "${sizes[@]}"; do
   # Warm: Ansible's ControlPersist masters from the previous run are kept.
   hyperfine --style basic --runs "$runs" --warmup 1 -N --export-json "$work/warm-$n.json" \
     -n "ansible -m raw (warm masters)" "$venv/bin/ansible fleet -i $work/ansible.ini -m raw -a true -f $n" >&2
+  # Second fan-out of an incident: megacity on masters kept by the previous run, against the
+  # floor of plain ssh over ControlMasters that are already open.
+  export XDG_RUNTIME_DIR="$work/rt"; mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+  "$bin" runbook run fanout --yes --concurrency "$n" --ssh-config "$cfg" --keep-connections=10m >/dev/null 2>&1
+  mkdir -p "$work/om"
+  for h in "${names[@]}"; do ssh -F "$cfg" -o ControlMaster=yes -o ControlPersist=10m -S "$work/om/$h" -f -N "$h"; done
+  cat > "$work/open-floor.sh" <<FLOOR
+#!/usr/bin/env bash
+for h in \$(cat $work/hosts.txt); do ssh -F $cfg -S $work/om/\$h \$h true </dev/null >/dev/null & done
+wait
+FLOOR
+  chmod +x "$work/open-floor.sh"
+  hyperfine --style basic --runs "$runs" --warmup 1 -N --export-json "$work/kept-$n.json" \
+    -n "megacity --keep-connections (second fan-out)" "$bin runbook run fanout --yes --concurrency $n --ssh-config $cfg --keep-connections" \
+    -n "plain ssh over open ControlMasters (floor)" "$work/open-floor.sh" >&2
+  "$bin" connections close >/dev/null 2>&1
+  for h in "${names[@]}"; do ssh -F "$cfg" -S "$work/om/$h" -O exit "$h" 2>/dev/null || true; done
+  unset XDG_RUNTIME_DIR
   if [ "$n" -le 50 ]; then
     hyperfine --style basic --runs 3 -N --export-json "$work/serial-$n.json" \
       -n "serial ssh loop" "sh -c 'for h in \$(cat $work/hosts.txt); do ssh -F $cfg \$h true; done'" >&2
   fi
-  for f in "$work/fanout-$n.json" "$work/warm-$n.json" "$work/serial-$n.json"; do
+  for f in "$work/fanout-$n.json" "$work/warm-$n.json" "$work/kept-$n.json" "$work/serial-$n.json"; do
     [ -f "$f" ] || continue
     while IFS=$'\t' read -r name secs; do fanout_rows+=("| $n | $name | $secs |"); done < <(median "$f")
   done
