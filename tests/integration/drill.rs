@@ -10,6 +10,22 @@ use crate::test::{Run, Test};
 /// One fleet at a time: they share the machine's network configuration.
 static FLEETS: Mutex<()> = Mutex::new(());
 
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Runs the rest of a command line as the `postgres` account (PostgreSQL refuses root), in place:
+/// the unit's process stays the service's own, which the systemctl stand-in signals.
+const AS_POSTGRES: &str = "setpriv --reuid=postgres --regid=postgres --init-groups";
+
+/// A shell command on the machine (outside the fleet), which must succeed.
+fn sh(command: &str) {
+  let out = Command::new("sh").arg("-c").arg(command).output().unwrap();
+  assert!(
+    out.status.success(),
+    "`{command}` failed: {}{}",
+    String::from_utf8_lossy(&out.stdout),
+    String::from_utf8_lossy(&out.stderr)
+  );
+}
+
 fn script() -> PathBuf {
   Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fleet/fleet.sh")
 }
@@ -193,6 +209,106 @@ impl Drill {
       "curl -fsS -o /dev/null http://127.0.0.1:8000/health",
     );
     self.systemctl(host, "start", "backend-api");
+  }
+
+  /// PostgreSQL 15 on `host`, run as `postgres`: a fresh cluster (trust authentication) with the
+  /// application database `dreamseed`, listening on the host's address and on a socket in a
+  /// private directory that is bind-mounted over /var/run/postgresql in the host's mount
+  /// namespace only, so the runbooks' plain `psql -U postgres` finds it (the machine's own
+  /// /var/run/postgresql is never touched). Returns the socket directory.
+  pub fn postgres(&self, host: &str) -> PathBuf {
+    for program in ["initdb", "postgres"] {
+      let path = format!("{PG_BIN}/{program}");
+      assert!(
+        Path::new(&path).exists(),
+        "`{path}` is missing; the fire-drill tests need PostgreSQL 15: apt-get install -y postgresql"
+      );
+    }
+    require("psql", "apt-get install -y postgresql-client");
+    require("setpriv", "apt-get install -y util-linux");
+    assert!(
+      Path::new("/var/run/postgresql").is_dir(),
+      "/var/run/postgresql is missing (the fleet mounts a private directory over it): apt-get install -y postgresql"
+    );
+    let h = self.host_dir(host);
+    // The postgres account must reach its files under the (root-only) fleet directory.
+    for dir in [self.dir.path(), &h] {
+      use std::os::unix::fs::PermissionsExt;
+      std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let data = h.join("pgdata");
+    let sock = h.join("pgsock");
+    std::fs::create_dir_all(&sock).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    sh(&format!(
+      "chown postgres:postgres {sock} {data} && chmod 2775 {sock} && chmod 700 {data} && {AS_POSTGRES} {PG_BIN}/initdb -D {data} --auth=trust -U postgres -E UTF8 --locale=C --no-sync >{h}/initdb.log 2>&1 || {{ cat {h}/initdb.log; exit 1; }}",
+      sock = sock.display(),
+      data = data.display(),
+      h = h.display()
+    ));
+    let out = self.exec(
+      host,
+      &format!("mount --bind {} /var/run/postgresql", sock.display()),
+    );
+    assert!(
+      out.status.success(),
+      "bind mount on {host}: {}",
+      String::from_utf8_lossy(&out.stderr)
+    );
+    let ip = self.ip(host);
+    self.unit(
+      host,
+      "postgresql",
+      &format!(
+        "{AS_POSTGRES} {PG_BIN}/postgres -D {} -c listen_addresses={ip} -c unix_socket_directories={} -c shared_buffers=16MB -c fsync=off -c client_connection_check_interval=1s",
+        data.display(),
+        sock.display()
+      ),
+      &format!("{PG_BIN}/pg_isready -q -h {}", sock.display()),
+    );
+    // Fast shutdown: a smart one (TERM) waits for every client to leave.
+    std::fs::write(h.join("units/postgresql.signal"), "INT\n").unwrap();
+    self.systemctl(host, "start", "postgresql");
+    let out = self.exec(
+      host,
+      &format!(
+        "psql -h {} -U postgres -d postgres -qAt -c 'CREATE DATABASE dreamseed'",
+        sock.display()
+      ),
+    );
+    assert!(
+      out.status.success(),
+      "createdb: {}",
+      String::from_utf8_lossy(&out.stderr)
+    );
+    sock
+  }
+
+  /// PgBouncer in front of `host`'s PostgreSQL (see [`Drill::postgres`]) on port 6432, session
+  /// pooling with `pool_size` server connections per pool, trust authentication, `postgres` an
+  /// admin (the `pgbouncer` console); its socket next to PostgreSQL's.
+  pub fn pgbouncer(&self, host: &str, pool_size: u32) {
+    require("pgbouncer", "apt-get install -y pgbouncer");
+    let h = self.host_dir(host);
+    let sock = h.join("pgsock");
+    let ip = self.ip(host);
+    std::fs::write(h.join("userlist.txt"), "\"postgres\" \"\"\n").unwrap();
+    let ini = format!(
+      "[databases]\ndreamseed = host={sock} port=5432 dbname=dreamseed\n\n[pgbouncer]\nlisten_addr = 127.0.0.1,{ip}\nlisten_port = 6432\nunix_socket_dir = {sock}\nauth_type = trust\nauth_file = {h}/userlist.txt\nadmin_users = postgres\npool_mode = session\ndefault_pool_size = {pool_size}\nmin_pool_size = 0\nreserve_pool_size = 0\nmax_client_conn = 100\n",
+      sock = sock.display(),
+      h = h.display()
+    );
+    std::fs::write(h.join("pgbouncer.ini"), ini).unwrap();
+    self.unit(
+      host,
+      "pgbouncer",
+      &format!("{AS_POSTGRES} pgbouncer {}/pgbouncer.ini", h.display()),
+      &format!(
+        "psql -h {} -p 6432 -U postgres -d pgbouncer -qAt -c 'SHOW VERSION'",
+        sock.display()
+      ),
+    );
+    self.systemctl(host, "start", "pgbouncer");
   }
 
   /// Nginx proxying to the backend, and a self-signed certificate valid for a year.
@@ -467,4 +583,93 @@ fn disk_full_frees_space_interactively_through_a_pty() {
   );
   assert_eq!(outcome(&journal, "truncate-log"), vec!["passed"]);
   assert_eq!(outcome(&journal, "verify-disk"), vec!["passed"]);
+}
+
+/// `SELECT 1` through PgBouncer on db-primary-01, as a client on that host sees it (gives up
+/// after `seconds`, so a waiting client fails rather than hangs).
+fn select_one(drill: &Drill, seconds: u32) -> Result<(), String> {
+  let out = drill.exec(
+    "db-primary-01",
+    &format!("timeout {seconds} psql -p 6432 -U postgres -d dreamseed -qAt -c 'SELECT 1'"),
+  );
+  let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+  if out.status.success() && stdout == "1" {
+    Ok(())
+  } else {
+    Err(format!(
+      "{:?}: {stdout} {}",
+      out.status,
+      String::from_utf8_lossy(&out.stderr)
+    ))
+  }
+}
+
+/// Clients waiting for a server connection in PgBouncer (SHOW POOLS, summed).
+fn pgbouncer_waiting(drill: &Drill) -> u32 {
+  let out = drill.exec(
+    "db-primary-01",
+    "psql -p 6432 -U postgres -d pgbouncer -At -F ' ' -c 'SHOW POOLS' | awk '{ w += $4 } END { print w + 0 }'",
+  );
+  String::from_utf8_lossy(&out.stdout)
+    .trim()
+    .parse()
+    .unwrap_or(0)
+}
+
+#[test]
+fn db_connection_pool_restarts_an_exhausted_pgbouncer() {
+  let drill = Drill::up(&["db-primary-01", "backend-api-01", "backend-api-02"]);
+  drill.postgres("db-primary-01");
+  drill.pgbouncer("db-primary-01", 2);
+  drill.backend("backend-api-01");
+  drill.backend("backend-api-02");
+  select_one(&drill, 5).expect("PgBouncer answers before the break");
+
+  // The break: sessions that never end hold both server connections; the next clients wait.
+  drill.exec(
+    "db-primary-01",
+    "for i in 1 2 3 4; do setsid psql -p 6432 -U postgres -d dreamseed -c 'SELECT pg_sleep(600)' </dev/null >/dev/null 2>&1 & done",
+  );
+  let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+  while pgbouncer_waiting(&drill) < 2 {
+    assert!(
+      std::time::Instant::now() < deadline,
+      "the pool did not fill up: {} waiting",
+      pgbouncer_waiting(&drill)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(100));
+  }
+  assert!(
+    select_one(&drill, 2).is_err(),
+    "a client got through an exhausted pool"
+  );
+
+  let started = std::time::Instant::now();
+  let run = drill.run("db-connection-pool", &["--yes"]);
+  let took = started.elapsed();
+  select_one(&drill, 5).unwrap_or_else(|e| {
+    panic!(
+      "PgBouncer still refuses clients after the runbook ({e}):\n{}\n{}",
+      run.stdout, run.stderr
+    )
+  });
+  let journal = drill.journal();
+  assert_eq!(
+    outcome(&journal, "pgbouncer-waiting"),
+    vec!["failed"],
+    "{}",
+    run.stdout
+  );
+  assert!(
+    journal
+      .iter()
+      .any(|r| r["type"] == "decision" && r["step"] == "restart-pgbouncer" && r["answer"] == "yes")
+  );
+  assert_eq!(outcome(&journal, "restart-pgbouncer"), vec!["passed"]);
+  assert_eq!(outcome(&journal, "verify-conn-count"), vec!["passed"]);
+  assert_eq!(
+    outcome(&journal, "verify-api-latency"),
+    vec!["passed", "passed"]
+  );
+  println!("db-connection-pool run took {took:?}:\n{}", run.stdout);
 }
