@@ -327,7 +327,8 @@ impl Drill {
         "/usr/sbin/nginx -c {}/nginx.conf -g 'daemon off;'",
         h.display()
       ),
-      "curl -fsS -o /dev/null http://127.0.0.1/health",
+      // Started when it answers at all: a proxy whose backends are down (502) is still up.
+      "curl -sS -o /dev/null http://127.0.0.1/health",
     );
     self.systemctl(host, "start", "nginx");
     let cert = h.join("cert.pem");
@@ -672,4 +673,99 @@ fn db_connection_pool_restarts_an_exhausted_pgbouncer() {
     vec!["passed", "passed"]
   );
   println!("db-connection-pool run took {took:?}:\n{}", run.stdout);
+}
+
+#[test]
+fn api_down_restarts_stopped_backends() {
+  let hosts = [
+    "edge-proxy-01",
+    "backend-api-01",
+    "backend-api-02",
+    "db-primary-01",
+    "redis-master-01",
+  ];
+  let drill = Drill::up(&hosts);
+  drill.backend("backend-api-01");
+  drill.backend("backend-api-02");
+  drill.nginx("edge-proxy-01", "backend-api-01");
+  drill.postgres("db-primary-01");
+  drill.pgbouncer("db-primary-01", 2);
+  drill.redis("redis-master-01", None);
+  let proxy = format!("http://{}/health", drill.ip("edge-proxy-01"));
+  // A real HTTP check from this machine, through nginx to the backend.
+  let health = || {
+    let out = Command::new("curl")
+      .args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "3",
+      ])
+      .arg(&proxy)
+      .output()
+      .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+  };
+  assert_eq!(health(), "200", "the API does not answer before the break");
+
+  // The break: the backends are down; nginx answers 502.
+  drill.systemctl("backend-api-01", "stop", "backend-api");
+  drill.systemctl("backend-api-02", "stop", "backend-api");
+  assert_eq!(health(), "502");
+
+  // Only the fleet's hosts (the GPU and monitoring servers are not part of it); the public
+  // health check goes to the test proxy, never to the real URLs.
+  let urls = format!("health_urls={proxy}");
+  let mut args = vec!["--yes", "--var", &urls];
+  for host in &hosts {
+    args.extend(["--host", host]);
+  }
+  let started = std::time::Instant::now();
+  let run = drill.run("api-down", &args);
+  let took = started.elapsed();
+  assert_eq!(
+    health(),
+    "200",
+    "the API is still down after the runbook:\n{}\n{}",
+    run.stdout,
+    run.stderr
+  );
+  let journal = drill.journal();
+  assert_eq!(
+    outcome(&journal, "backend-health"),
+    vec!["failed", "failed"],
+    "{}",
+    run.stdout
+  );
+  for host in ["backend-api-01", "backend-api-02"] {
+    assert!(
+      journal.iter().any(|r| r["type"] == "decision"
+        && r["step"] == "restart-backend"
+        && r["host"] == host
+        && r["answer"] == "yes"),
+      "no confirmed restart on {host}"
+    );
+  }
+  assert_eq!(
+    outcome(&journal, "restart-backend"),
+    vec!["passed", "passed"]
+  );
+  assert_eq!(
+    outcome(&journal, "verify-backend"),
+    vec!["passed", "passed"]
+  );
+  assert_eq!(outcome(&journal, "verify-nginx"), vec!["passed"]);
+  assert_eq!(outcome(&journal, "verify-public"), vec!["passed"]);
+  // Nothing outside the fleet was contacted.
+  assert!(
+    !journal
+      .iter()
+      .any(|r| r["type"] == "host-result" && r["host"] == "gpu-cluster-01"),
+    "{}",
+    run.stdout
+  );
+  println!("api-down run took {took:?}:\n{}", run.stdout);
 }
