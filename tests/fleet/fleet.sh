@@ -87,7 +87,7 @@ CONF
   for name in "$@"; do
     local ip; ip=$(awk -v n="$name" '$1 == n {print $2}' "$dir/hosts")
     for _ in $(seq 1 100); do
-      ip netns exec "mc$k-$name" sh -c "exec 3<>/dev/tcp/$ip/22" 2>/dev/null && break
+      ip netns exec "mc$k-$name" bash -c "exec 3<>/dev/tcp/$ip/22" 2>/dev/null && break
       sleep 0.05
     done
   done
