@@ -769,3 +769,77 @@ fn api_down_restarts_stopped_backends() {
   );
   println!("api-down run took {took:?}:\n{}", run.stdout);
 }
+
+#[test]
+fn a_link_cut_under_a_running_command_fails_that_host_within_the_connect_timeout() {
+  let drill = Drill::up(&["backend-api-01", "backend-api-02"]);
+  let inventory = drill.test.path("drill-inventory.yaml");
+  std::fs::write(
+    &inventory,
+    "hosts:\n  - name: backend-api-01\n    groups: [drill]\n  - name: backend-api-02\n    groups: [drill]\n",
+  )
+  .unwrap();
+  let runbooks = drill.test.path("drill-runbooks");
+  std::fs::create_dir_all(&runbooks).unwrap();
+  std::fs::write(
+    runbooks.join("long-check.yaml"),
+    "id: long-check\ntitle: A check that outlasts a link\nseverity: P2\nsteps:\n  - id: slow\n    title: Twelve seconds of work, then done\n    targets: [drill]\n    check:\n      command: 'sleep 12; echo done'\n      expect: {stdout_matches: '(?m)^done$'}\n    timeout: 2m\n",
+  )
+  .unwrap();
+
+  let started = std::time::Instant::now();
+  let run = std::thread::scope(|s| {
+    s.spawn(|| {
+      std::thread::sleep(std::time::Duration::from_secs(2));
+      drill.link("backend-api-02", "down");
+    });
+    drill.run(
+      "long-check",
+      &[
+        "--inventory",
+        inventory.to_str().unwrap(),
+        "--runbooks",
+        runbooks.to_str().unwrap(),
+        "--connect-timeout",
+        "3s",
+        "--checks-only",
+      ],
+    )
+  });
+  let took = started.elapsed();
+  println!("run took {took:?}:\n{}\n{}", run.stdout, run.stderr);
+  assert!(
+    took < std::time::Duration::from_secs(20),
+    "took {took:?}:\n{}",
+    run.stdout
+  );
+  let journal = drill.journal();
+  let result = |host: &str| {
+    journal
+      .iter()
+      .find(|r| r["type"] == "host-result" && r["step"] == "slow" && r["host"] == host)
+      .unwrap_or_else(|| panic!("no result for {host}:\n{}", run.stdout))
+      .clone()
+  };
+  let kept = result("backend-api-01");
+  assert_eq!(kept["outcome"], "passed", "{kept}");
+  let cut = result("backend-api-02");
+  assert_eq!(cut["outcome"], "failed", "{cut}");
+  let error = cut["error"].as_str().unwrap_or_default();
+  assert!(error.contains("connection was lost"), "{cut}");
+  // Cut at about 2 s, keepalives every second, three missed: well before the command's 12 s.
+  let ms = cut["duration_ms"].as_u64().unwrap();
+  assert!(ms < 10_000, "the cut host failed only after {ms} ms: {cut}");
+  let line = run
+    .stdout
+    .lines()
+    .find(|l| l.starts_with("[backend-api-02] ✘"))
+    .unwrap_or_else(|| panic!("{}", run.stdout));
+  assert!(line.contains("connection was lost"), "{line}");
+  assert!(
+    run.stdout.contains("[backend-api-01] ✔ passed"),
+    "{}",
+    run.stdout
+  );
+  assert_eq!(run.code, 1);
+}
