@@ -667,6 +667,8 @@ fn db_connection_pool_restarts_an_exhausted_pgbouncer() {
       .any(|r| r["type"] == "decision" && r["step"] == "restart-pgbouncer" && r["answer"] == "yes")
   );
   assert_eq!(outcome(&journal, "restart-pgbouncer"), vec!["passed"]);
+  // The heal is the PgBouncer restart: without --yes-destructive no session was terminated.
+  assert_eq!(outcome(&journal, "terminate-idle"), vec!["declined"]);
   assert_eq!(outcome(&journal, "verify-conn-count"), vec!["passed"]);
   assert_eq!(
     outcome(&journal, "verify-api-latency"),
