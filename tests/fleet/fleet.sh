@@ -33,6 +33,7 @@ up() {
   cp "$dir/client_key.pub" "$dir/authorized_keys"
   cp "$here/systemctl" "$dir/bin/systemctl"
   cp "$here/nginx" "$dir/bin/nginx"
+  cp "$here/journalctl" "$dir/bin/journalctl"
   chmod +x "$dir/bin/"*
   : > "$dir/known_hosts"; : > "$dir/ssh_config"; : > "$dir/hosts"
   mkdir -p /run/sshd
@@ -86,7 +87,7 @@ CONF
   for name in "$@"; do
     local ip; ip=$(awk -v n="$name" '$1 == n {print $2}' "$dir/hosts")
     for _ in $(seq 1 100); do
-      ip netns exec "mc$k-$name" sh -c "exec 3<>/dev/tcp/$ip/22" 2>/dev/null && break
+      ip netns exec "mc$k-$name" bash -c "exec 3<>/dev/tcp/$ip/22" 2>/dev/null && break
       sleep 0.05
     done
   done
@@ -102,15 +103,27 @@ start() {
 
 down() {
   local dir=$1
-  # Services first (their pid files), then the sshds, then the namespaces and the bridge.
+  # Services first (their pid files, each with its unit's stop signal), then the sshds, then the
+  # namespaces and the bridge. PostgreSQL gets a moment to shut down cleanly (and remove its
+  # shared memory); whatever is left in a namespace is killed with it.
+  local waitfor=()
   for pidfile in "$dir"/*/run/*.pid; do
     [ -f "$pidfile" ] || continue
-    kill "$(cat "$pidfile")" 2>/dev/null || true
+    local unit host sig=TERM pid
+    unit=$(basename "$pidfile" .pid); host=$(basename "$(dirname "$(dirname "$pidfile")")")
+    [ -f "$dir/$host/units/$unit.signal" ] && sig=$(cat "$dir/$host/units/$unit.signal")
+    pid=$(cat "$pidfile")
+    kill -s "$sig" "$pid" 2>/dev/null && waitfor+=("$pid")
   done
   if [ -f "$dir/pids" ]; then
     while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$dir/pids"
   fi
-  sleep 0.2
+  for _ in $(seq 1 50); do
+    local alive=0
+    for pid in "${waitfor[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive -eq 0 ] && break
+    sleep 0.1
+  done
   if [ -f "$dir/created" ]; then
     tac "$dir/created" | while read -r kind name; do
       case $kind in

@@ -10,6 +10,22 @@ use crate::test::{Run, Test};
 /// One fleet at a time: they share the machine's network configuration.
 static FLEETS: Mutex<()> = Mutex::new(());
 
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Runs the rest of a command line as the `postgres` account (PostgreSQL refuses root), in place:
+/// the unit's process stays the service's own, which the systemctl stand-in signals.
+const AS_POSTGRES: &str = "setpriv --reuid=postgres --regid=postgres --init-groups";
+
+/// A shell command on the machine (outside the fleet), which must succeed.
+fn sh(command: &str) {
+  let out = Command::new("sh").arg("-c").arg(command).output().unwrap();
+  assert!(
+    out.status.success(),
+    "`{command}` failed: {}{}",
+    String::from_utf8_lossy(&out.stdout),
+    String::from_utf8_lossy(&out.stderr)
+  );
+}
+
 fn script() -> PathBuf {
   Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fleet/fleet.sh")
 }
@@ -195,6 +211,106 @@ impl Drill {
     self.systemctl(host, "start", "backend-api");
   }
 
+  /// PostgreSQL 15 on `host`, run as `postgres`: a fresh cluster (trust authentication) with the
+  /// application database `dreamseed`, listening on the host's address and on a socket in a
+  /// private directory that is bind-mounted over /var/run/postgresql in the host's mount
+  /// namespace only, so the runbooks' plain `psql -U postgres` finds it (the machine's own
+  /// /var/run/postgresql is never touched). Returns the socket directory.
+  pub fn postgres(&self, host: &str) -> PathBuf {
+    for program in ["initdb", "postgres"] {
+      let path = format!("{PG_BIN}/{program}");
+      assert!(
+        Path::new(&path).exists(),
+        "`{path}` is missing; the fire-drill tests need PostgreSQL 15: apt-get install -y postgresql"
+      );
+    }
+    require("psql", "apt-get install -y postgresql-client");
+    require("setpriv", "apt-get install -y util-linux");
+    assert!(
+      Path::new("/var/run/postgresql").is_dir(),
+      "/var/run/postgresql is missing (the fleet mounts a private directory over it): apt-get install -y postgresql"
+    );
+    let h = self.host_dir(host);
+    // The postgres account must reach its files under the (root-only) fleet directory.
+    for dir in [self.dir.path(), &h] {
+      use std::os::unix::fs::PermissionsExt;
+      std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let data = h.join("pgdata");
+    let sock = h.join("pgsock");
+    std::fs::create_dir_all(&sock).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    sh(&format!(
+      "chown postgres:postgres {sock} {data} && chmod 2775 {sock} && chmod 700 {data} && {AS_POSTGRES} {PG_BIN}/initdb -D {data} --auth=trust -U postgres -E UTF8 --locale=C --no-sync >{h}/initdb.log 2>&1 || {{ cat {h}/initdb.log; exit 1; }}",
+      sock = sock.display(),
+      data = data.display(),
+      h = h.display()
+    ));
+    let out = self.exec(
+      host,
+      &format!("mount --bind {} /var/run/postgresql", sock.display()),
+    );
+    assert!(
+      out.status.success(),
+      "bind mount on {host}: {}",
+      String::from_utf8_lossy(&out.stderr)
+    );
+    let ip = self.ip(host);
+    self.unit(
+      host,
+      "postgresql",
+      &format!(
+        "{AS_POSTGRES} {PG_BIN}/postgres -D {} -c listen_addresses={ip} -c unix_socket_directories={} -c shared_buffers=16MB -c fsync=off -c client_connection_check_interval=1s",
+        data.display(),
+        sock.display()
+      ),
+      &format!("{PG_BIN}/pg_isready -q -h {}", sock.display()),
+    );
+    // Fast shutdown: a smart one (TERM) waits for every client to leave.
+    std::fs::write(h.join("units/postgresql.signal"), "INT\n").unwrap();
+    self.systemctl(host, "start", "postgresql");
+    let out = self.exec(
+      host,
+      &format!(
+        "psql -h {} -U postgres -d postgres -qAt -c 'CREATE DATABASE dreamseed'",
+        sock.display()
+      ),
+    );
+    assert!(
+      out.status.success(),
+      "createdb: {}",
+      String::from_utf8_lossy(&out.stderr)
+    );
+    sock
+  }
+
+  /// PgBouncer in front of `host`'s PostgreSQL (see [`Drill::postgres`]) on port 6432, session
+  /// pooling with `pool_size` server connections per pool, trust authentication, `postgres` an
+  /// admin (the `pgbouncer` console); its socket next to PostgreSQL's.
+  pub fn pgbouncer(&self, host: &str, pool_size: u32) {
+    require("pgbouncer", "apt-get install -y pgbouncer");
+    let h = self.host_dir(host);
+    let sock = h.join("pgsock");
+    let ip = self.ip(host);
+    std::fs::write(h.join("userlist.txt"), "\"postgres\" \"\"\n").unwrap();
+    let ini = format!(
+      "[databases]\ndreamseed = host={sock} port=5432 dbname=dreamseed\n\n[pgbouncer]\nlisten_addr = 127.0.0.1,{ip}\nlisten_port = 6432\nunix_socket_dir = {sock}\nauth_type = trust\nauth_file = {h}/userlist.txt\nadmin_users = postgres\npool_mode = session\ndefault_pool_size = {pool_size}\nmin_pool_size = 0\nreserve_pool_size = 0\nmax_client_conn = 100\n",
+      sock = sock.display(),
+      h = h.display()
+    );
+    std::fs::write(h.join("pgbouncer.ini"), ini).unwrap();
+    self.unit(
+      host,
+      "pgbouncer",
+      &format!("{AS_POSTGRES} pgbouncer {}/pgbouncer.ini", h.display()),
+      &format!(
+        "psql -h {} -p 6432 -U postgres -d pgbouncer -qAt -c 'SHOW VERSION'",
+        sock.display()
+      ),
+    );
+    self.systemctl(host, "start", "pgbouncer");
+  }
+
   /// Nginx proxying to the backend, and a self-signed certificate valid for a year.
   pub fn nginx(&self, host: &str, backend: &str) -> PathBuf {
     let h = self.host_dir(host);
@@ -211,7 +327,8 @@ impl Drill {
         "/usr/sbin/nginx -c {}/nginx.conf -g 'daemon off;'",
         h.display()
       ),
-      "curl -fsS -o /dev/null http://127.0.0.1/health",
+      // Started when it answers at all: a proxy whose backends are down (502) is still up.
+      "curl -sS -o /dev/null http://127.0.0.1/health",
     );
     self.systemctl(host, "start", "nginx");
     let cert = h.join("cert.pem");
@@ -467,4 +584,269 @@ fn disk_full_frees_space_interactively_through_a_pty() {
   );
   assert_eq!(outcome(&journal, "truncate-log"), vec!["passed"]);
   assert_eq!(outcome(&journal, "verify-disk"), vec!["passed"]);
+}
+
+/// `SELECT 1` through PgBouncer on db-primary-01, as a client on that host sees it (gives up
+/// after `seconds`, so a waiting client fails rather than hangs).
+fn select_one(drill: &Drill, seconds: u32) -> Result<(), String> {
+  let out = drill.exec(
+    "db-primary-01",
+    &format!("timeout {seconds} psql -p 6432 -U postgres -d dreamseed -qAt -c 'SELECT 1'"),
+  );
+  let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
+  if out.status.success() && stdout == "1" {
+    Ok(())
+  } else {
+    Err(format!(
+      "{:?}: {stdout} {}",
+      out.status,
+      String::from_utf8_lossy(&out.stderr)
+    ))
+  }
+}
+
+/// Clients waiting for a server connection in PgBouncer (SHOW POOLS, summed).
+fn pgbouncer_waiting(drill: &Drill) -> u32 {
+  let out = drill.exec(
+    "db-primary-01",
+    "psql -p 6432 -U postgres -d pgbouncer -At -F ' ' -c 'SHOW POOLS' | awk '{ w += $4 } END { print w + 0 }'",
+  );
+  String::from_utf8_lossy(&out.stdout)
+    .trim()
+    .parse()
+    .unwrap_or(0)
+}
+
+#[test]
+fn db_connection_pool_restarts_an_exhausted_pgbouncer() {
+  let drill = Drill::up(&["db-primary-01", "backend-api-01", "backend-api-02"]);
+  drill.postgres("db-primary-01");
+  drill.pgbouncer("db-primary-01", 2);
+  drill.backend("backend-api-01");
+  drill.backend("backend-api-02");
+  select_one(&drill, 5).expect("PgBouncer answers before the break");
+
+  // The break: sessions that never end hold both server connections; the next clients wait.
+  drill.exec(
+    "db-primary-01",
+    "for i in 1 2 3 4; do setsid psql -p 6432 -U postgres -d dreamseed -c 'SELECT pg_sleep(600)' </dev/null >/dev/null 2>&1 & done",
+  );
+  let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+  while pgbouncer_waiting(&drill) < 2 {
+    assert!(
+      std::time::Instant::now() < deadline,
+      "the pool did not fill up: {} waiting",
+      pgbouncer_waiting(&drill)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(100));
+  }
+  assert!(
+    select_one(&drill, 2).is_err(),
+    "a client got through an exhausted pool"
+  );
+
+  let started = std::time::Instant::now();
+  let run = drill.run("db-connection-pool", &["--yes"]);
+  let took = started.elapsed();
+  select_one(&drill, 5).unwrap_or_else(|e| {
+    panic!(
+      "PgBouncer still refuses clients after the runbook ({e}):\n{}\n{}",
+      run.stdout, run.stderr
+    )
+  });
+  let journal = drill.journal();
+  assert_eq!(
+    outcome(&journal, "pgbouncer-waiting"),
+    vec!["failed"],
+    "{}",
+    run.stdout
+  );
+  assert!(
+    journal
+      .iter()
+      .any(|r| r["type"] == "decision" && r["step"] == "restart-pgbouncer" && r["answer"] == "yes")
+  );
+  assert_eq!(outcome(&journal, "restart-pgbouncer"), vec!["passed"]);
+  // The heal is the PgBouncer restart: without --yes-destructive no session was terminated.
+  assert!(
+    journal
+      .iter()
+      .any(|r| r["type"] == "decision" && r["step"] == "terminate-idle" && r["answer"] == "skip")
+  );
+  assert!(outcome(&journal, "terminate-idle").is_empty());
+  assert_eq!(outcome(&journal, "verify-conn-count"), vec!["passed"]);
+  assert_eq!(
+    outcome(&journal, "verify-api-latency"),
+    vec!["passed", "passed"]
+  );
+  println!("db-connection-pool run took {took:?}:\n{}", run.stdout);
+}
+
+#[test]
+fn api_down_restarts_stopped_backends() {
+  let hosts = [
+    "edge-proxy-01",
+    "backend-api-01",
+    "backend-api-02",
+    "db-primary-01",
+    "redis-master-01",
+  ];
+  let drill = Drill::up(&hosts);
+  drill.backend("backend-api-01");
+  drill.backend("backend-api-02");
+  drill.nginx("edge-proxy-01", "backend-api-01");
+  drill.postgres("db-primary-01");
+  drill.pgbouncer("db-primary-01", 2);
+  drill.redis("redis-master-01", None);
+  let proxy = format!("http://{}/health", drill.ip("edge-proxy-01"));
+  // A real HTTP check from this machine, through nginx to the backend.
+  let health = || {
+    let out = Command::new("curl")
+      .args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "3",
+      ])
+      .arg(&proxy)
+      .output()
+      .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+  };
+  assert_eq!(health(), "200", "the API does not answer before the break");
+
+  // The break: the backends are down; nginx answers 502.
+  drill.systemctl("backend-api-01", "stop", "backend-api");
+  drill.systemctl("backend-api-02", "stop", "backend-api");
+  assert_eq!(health(), "502");
+
+  // Only the fleet's hosts (the GPU and monitoring servers are not part of it); the public
+  // health check goes to the test proxy, never to the real URLs.
+  let urls = format!("health_urls={proxy}");
+  let mut args = vec!["--yes", "--var", &urls];
+  for host in &hosts {
+    args.extend(["--host", host]);
+  }
+  let started = std::time::Instant::now();
+  let run = drill.run("api-down", &args);
+  let took = started.elapsed();
+  assert_eq!(
+    health(),
+    "200",
+    "the API is still down after the runbook:\n{}\n{}",
+    run.stdout,
+    run.stderr
+  );
+  let journal = drill.journal();
+  assert_eq!(
+    outcome(&journal, "backend-health"),
+    vec!["failed", "failed"],
+    "{}",
+    run.stdout
+  );
+  for host in ["backend-api-01", "backend-api-02"] {
+    assert!(
+      journal.iter().any(|r| r["type"] == "decision"
+        && r["step"] == "restart-backend"
+        && r["host"] == host
+        && r["answer"] == "yes"),
+      "no confirmed restart on {host}"
+    );
+  }
+  assert_eq!(
+    outcome(&journal, "restart-backend"),
+    vec!["passed", "passed"]
+  );
+  assert_eq!(
+    outcome(&journal, "verify-backend"),
+    vec!["passed", "passed"]
+  );
+  assert_eq!(outcome(&journal, "verify-nginx"), vec!["passed"]);
+  assert_eq!(outcome(&journal, "verify-public"), vec!["passed"]);
+  // Nothing outside the fleet was contacted.
+  assert!(
+    !journal
+      .iter()
+      .any(|r| r["type"] == "host-result" && r["host"] == "gpu-cluster-01"),
+    "{}",
+    run.stdout
+  );
+  println!("api-down run took {took:?}:\n{}", run.stdout);
+}
+
+#[test]
+fn a_link_cut_under_a_running_command_fails_that_host_within_the_connect_timeout() {
+  let drill = Drill::up(&["backend-api-01", "backend-api-02"]);
+  let inventory = drill.test.path("drill-inventory.yaml");
+  std::fs::write(
+    &inventory,
+    "hosts:\n  - name: backend-api-01\n    groups: [drill]\n  - name: backend-api-02\n    groups: [drill]\n",
+  )
+  .unwrap();
+  let runbooks = drill.test.path("drill-runbooks");
+  std::fs::create_dir_all(&runbooks).unwrap();
+  std::fs::write(
+    runbooks.join("long-check.yaml"),
+    "id: long-check\ntitle: A check that outlasts a link\nseverity: P2\nsteps:\n  - id: slow\n    title: Twelve seconds of work, then done\n    targets: [drill]\n    check:\n      command: 'sleep 12; echo done'\n      expect: {stdout_matches: '(?m)^done$'}\n    timeout: 2m\n",
+  )
+  .unwrap();
+
+  let started = std::time::Instant::now();
+  let run = std::thread::scope(|s| {
+    s.spawn(|| {
+      std::thread::sleep(std::time::Duration::from_secs(2));
+      drill.link("backend-api-02", "down");
+    });
+    drill.run(
+      "long-check",
+      &[
+        "--inventory",
+        inventory.to_str().unwrap(),
+        "--runbooks",
+        runbooks.to_str().unwrap(),
+        "--connect-timeout",
+        "3s",
+        "--checks-only",
+      ],
+    )
+  });
+  let took = started.elapsed();
+  println!("run took {took:?}:\n{}\n{}", run.stdout, run.stderr);
+  assert!(
+    took < std::time::Duration::from_secs(20),
+    "took {took:?}:\n{}",
+    run.stdout
+  );
+  let journal = drill.journal();
+  let result = |host: &str| {
+    journal
+      .iter()
+      .find(|r| r["type"] == "host-result" && r["step"] == "slow" && r["host"] == host)
+      .unwrap_or_else(|| panic!("no result for {host}:\n{}", run.stdout))
+      .clone()
+  };
+  let kept = result("backend-api-01");
+  assert_eq!(kept["outcome"], "passed", "{kept}");
+  let cut = result("backend-api-02");
+  assert_eq!(cut["outcome"], "failed", "{cut}");
+  let error = cut["error"].as_str().unwrap_or_default();
+  assert!(error.contains("connection was lost"), "{cut}");
+  // Cut at about 2 s, keepalives every second, three missed: well before the command's 12 s.
+  let ms = cut["duration_ms"].as_u64().unwrap();
+  assert!(ms < 10_000, "the cut host failed only after {ms} ms: {cut}");
+  let line = run
+    .stdout
+    .lines()
+    .find(|l| l.starts_with("[backend-api-02] ✘"))
+    .unwrap_or_else(|| panic!("{}", run.stdout));
+  assert!(line.contains("connection was lost"), "{line}");
+  assert!(
+    run.stdout.contains("[backend-api-01] ✔ passed"),
+    "{}",
+    run.stdout
+  );
+  assert_eq!(run.code, 1);
 }
