@@ -43,6 +43,7 @@ report="$work/report.md"
 } > "$report"
 
 fanout_rows=()
+mem_rows=()
 biggest=0
 for n in "${sizes[@]}"; do
   "$root/tests/fleet/fleet.sh" down "$fleet" >/dev/null 2>&1 || true
@@ -87,6 +88,9 @@ FLOOR
   "$bin" connections close >/dev/null 2>&1
   for h in "${names[@]}"; do ssh -F "$cfg" -S "$work/om/$h" -O exit "$h" 2>/dev/null || true; done
   unset XDG_RUNTIME_DIR
+  # megacity's own peak memory on one cold fan-out (the ssh processes are the system's).
+  /usr/bin/time -o "$work/mem.txt" -f '%M' "$bin" runbook run fanout --yes --concurrency "$n" --ssh-config "$cfg" >/dev/null 2>&1 || true
+  mem_rows+=("| $n | $(awk '{printf "%.1f", $1/1024}' "$work/mem.txt") |")
   if [ "$n" -le 50 ]; then
     hyperfine --style basic --runs 3 -N --export-json "$work/serial-$n.json" \
       -n "serial ssh loop" "sh -c 'for h in \$(cat $work/hosts.txt); do ssh -F $cfg \$h true; done'" >&2
@@ -103,6 +107,12 @@ done
   echo "| hosts | tool | median s |"
   echo "|---:|---|---:|"
   printf '%s\n' "${fanout_rows[@]}"
+  echo
+  echo "megacity's peak memory (RSS) during one cold fan-out:"
+  echo
+  echo "| hosts | peak MiB |"
+  echo "|---:|---:|"
+  printf '%s\n' "${mem_rows[@]}"
   echo
 } >> "$report"
 

@@ -125,7 +125,9 @@ pub fn ssh(args: &SshArgs, control: &ControlDir, inventory: &Inventory) -> Resul
       users,
       keep,
     },
-    usize::from(args.concurrency).min(10),
+    // New connections at once: as many as hosts at once. Behind a bastion, keep --concurrency
+    // under its sshd's MaxStartups (10 by default), or it drops connections at random.
+    usize::from(args.concurrency),
   ))
 }
 
