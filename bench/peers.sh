@@ -39,6 +39,7 @@ report="$work/report.md"
   echo "$("$venv/bin/ansible" --version | head -1), $(parallel-ssh --version 2>&1 | head -1), $(date -u +%Y-%m-%d)."
   echo "Every host is a network namespace on this machine with its own sshd (tests/fleet/fleet.sh)."
   echo "Medians of $runs runs (hyperfine). Reproduce: \`sudo bench/peers.sh ${sizes[*]}\`."
+  echo "How to read them against the aims: the README, \"Against the peers\"."
   echo
 } > "$report"
 
