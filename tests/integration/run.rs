@@ -840,3 +840,36 @@ fn kept_connections_refuse_a_directory_others_can_reach() {
   std::fs::set_permissions(&masters, std::fs::Permissions::from_mode(0o700)).unwrap();
   fleet.assert_clean();
 }
+
+#[test]
+fn hosts_check_opens_the_connections_a_later_run_reuses() {
+  let mut fleet = Fleet::new().runbook(
+    "ping",
+    r#"steps:
+  - id: ping
+    title: answers
+    targets: [five]
+    check: {command: 'true', expect: {exit_code: 0}}
+"#,
+  );
+  let config = fleet.sshd.ssh_config();
+  let config = config.to_str().unwrap().to_string();
+  let logins = fleet.sshd.logins();
+  // The incident shell exports it once; every command after that shares the connections.
+  fleet.test =
+    std::mem::replace(&mut fleet.test, Test::new()).env("MEGACITY_KEEP_CONNECTIONS", "5m");
+  let check = fleet.megacity(&["hosts", "check", "five", "--ssh-config", &config]);
+  assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+  assert_eq!(fleet.sshd.logins() - logins, 5);
+  let (mut fleet, run) = fleet.run("ping", &["--yes"]);
+  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert!(run.stderr.contains("(5 reused"), "{}", run.stderr);
+  assert_eq!(fleet.sshd.logins() - logins, 5, "the run logged in again");
+  let close = fleet.megacity(&["connections", "close"]);
+  assert!(
+    close.stderr.contains("closed 5 kept connections"),
+    "{}",
+    close.stderr
+  );
+  fleet.assert_clean();
+}
