@@ -118,7 +118,12 @@ pub fn ssh(args: &SshArgs, control: &ControlDir, inventory: &Inventory) -> Resul
   let keep = args.keep_connections.map(masters).transpose()?;
   Ok(Ssh::new(
     SshOptions {
-      config_file: args.ssh_config.clone(),
+      // Absolute and resolved once: a kept master is keyed by it, and the same file by any
+      // path is the same configuration.
+      config_file: args
+        .ssh_config
+        .as_deref()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())),
       accept_new_host_keys: args.accept_new_host_keys,
       connect_timeout: args.connect_timeout,
       control_dir: control.path().to_path_buf(),

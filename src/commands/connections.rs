@@ -1,11 +1,12 @@
 //! `connections list` and `connections close`: the masters `--keep-connections` left open.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::cli::{ConnectionsCloseArgs, Format};
 use crate::commands::connection;
 use crate::config::Config;
 use crate::error::Error;
+use crate::exec::masters;
 use crate::{exit_code, ui};
 
 pub fn list(config: &Config) -> Result<i32, Error> {
@@ -21,10 +22,7 @@ pub fn list(config: &Config) -> Result<i32, Error> {
     eprintln!("no kept connections (in {})", masters.dir().display());
     return Ok(exit_code::SUCCESS);
   }
-  let now = SystemTime::now()
-    .duration_since(UNIX_EPOCH)
-    .map(|d| d.as_secs())
-    .unwrap_or(0);
+  let now = masters::now();
   let mut rows = vec![
     [
       "HOST",

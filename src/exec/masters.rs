@@ -55,13 +55,13 @@ impl Key {
     Key {
       host: host.to_string(),
       user: user.map(str::to_string),
-      // The same file by any path is the same configuration.
-      ssh_config: ssh_config.map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())),
+      ssh_config: ssh_config.map(Path::to_path_buf),
     }
   }
 }
 
-fn now() -> u64 {
+/// Seconds since the epoch.
+pub fn now() -> u64 {
   SystemTime::now()
     .duration_since(UNIX_EPOCH)
     .map(|d| d.as_secs())
@@ -136,18 +136,11 @@ impl Masters {
         // A master being opened has no entry yet; one that never got one is swept by close.
         continue;
       };
-      let alive = Session::resume_mux(dir.join("master").into_boxed_path(), None)
-        .check()
-        .await
-        .is_ok();
-      if !alive {
-        forget(&dir);
-      }
       kept.push(Kept {
         key: entry.key,
         opened: entry.opened,
         idle_limit_secs: entry.idle_secs,
-        alive,
+        alive: Masters::resume(&dir).await.is_some(),
       });
     }
     kept.sort_by(|a, b| a.key.host.cmp(&b.key.host));
@@ -160,23 +153,14 @@ impl Masters {
     let mut closed = Vec::new();
     let mut warnings = Vec::new();
     for dir in self.connection_dirs() {
-      let entry = read_entry(&dir);
-      let host = entry.as_ref().map(|e| e.key.host.clone());
-      if !hosts.is_empty() && !host.as_ref().is_some_and(|h| hosts.contains(h)) {
+      let host = read_entry(&dir).map_or_else(|| "(unrecorded)".to_string(), |e| e.key.host);
+      if !hosts.is_empty() && !hosts.contains(&host) {
         continue;
       }
-      let socket = dir.join("master");
-      if socket.exists() {
-        let session = Session::resume_mux(socket.into_boxed_path(), None);
-        if session.check().await.is_ok() {
-          match session.close().await {
-            Ok(()) => closed.push(host.clone().unwrap_or_else(|| "(unrecorded)".into())),
-            Err(e) => warnings.push(format!(
-              "{}: {}",
-              host.as_deref().unwrap_or("(unrecorded)"),
-              crate::exec::ssh::describe(&e)
-            )),
-          }
+      if let Some(session) = Masters::resume(&dir).await {
+        match session.close().await {
+          Ok(()) => closed.push(host),
+          Err(e) => warnings.push(format!("{host}: {}", crate::exec::ssh::describe(&e))),
         }
       }
       forget(&dir);
@@ -219,15 +203,16 @@ pub fn private_dir(dir: &Path, tighten: bool) -> Result<(), String> {
       meta.uid()
     ));
   }
-  if meta.permissions().mode() & 0o077 != 0 && tighten {
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-      .map_err(|e| format!("cannot make {} private: {e}", dir.display()))?;
-  } else if meta.permissions().mode() & 0o077 != 0 {
+  let mode = meta.permissions().mode() & 0o777;
+  if mode & 0o077 == 0 {
+    return Ok(());
+  }
+  if !tighten {
     return Err(format!(
-      "{} is open to other users (mode {:o}); it must be 0700",
-      dir.display(),
-      meta.permissions().mode() & 0o777
+      "{} is open to other users (mode {mode:o}); it must be 0700",
+      dir.display()
     ));
   }
-  Ok(())
+  std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+    .map_err(|e| format!("cannot make {} private: {e}", dir.display()))
 }

@@ -184,6 +184,12 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
   text
 }
 
+/// A host's session, if it connected and nothing else holds it.
+fn last_session(host: Arc<Host>) -> Option<Session> {
+  let session = Arc::try_unwrap(host).ok()?.session.into_inner()?.ok()?;
+  Arc::try_unwrap(session).ok()
+}
+
 fn lost(error: &openssh::Error) -> TransportError {
   TransportError::Failed(format!(
     "the connection was lost while the command ran (no answer to keepalives): {}",
@@ -264,32 +270,20 @@ impl Transport for Ssh {
 
   fn close(&self) -> BoxFuture<'_, Vec<String>> {
     Box::pin(async move {
+      // Every command has finished by now, so these are the last references.
       let hosts: Vec<(String, Arc<Host>)> = self.hosts.lock().await.drain().collect();
+      let sessions = hosts
+        .into_iter()
+        .filter_map(|(name, host)| Some((name, last_session(host)?)));
       if self.options.keep.is_some() {
         // Kept: each master lives on until idle for its limit, or `connections close`.
-        for (_, host) in hosts {
-          if let Some(Ok(session)) = Arc::try_unwrap(host)
-            .ok()
-            .and_then(|h| h.session.into_inner())
-            && let Ok(session) = Arc::try_unwrap(session)
-          {
-            let _ = session.detach();
-          }
+        for (_, session) in sessions {
+          let _ = session.detach();
         }
         return Vec::new();
       }
       let mut closing = tokio::task::JoinSet::new();
-      for (name, host) in hosts {
-        // Every command has finished by now, so these are the last references.
-        let Some(Ok(session)) = Arc::try_unwrap(host)
-          .ok()
-          .and_then(|h| h.session.into_inner())
-        else {
-          continue;
-        };
-        let Ok(session) = Arc::try_unwrap(session) else {
-          continue;
-        };
+      for (name, session) in sessions {
         closing.spawn(async move { (name, session.close().await) });
       }
       let mut warnings = Vec::new();

@@ -708,6 +708,14 @@ fn retries_until_the_expectation_holds_and_abort_policy_stops_the_run() {
   fleet.assert_clean();
 }
 
+/// One check on the `web` hosts, for the kept-connection tests.
+const PING_WEB: &str = r#"steps:
+  - id: ping
+    title: answers
+    targets: [web]
+    check: {command: 'true', expect: {exit_code: 0}}
+"#;
+
 /// The pid of the kept master for `host`, found by its command line.
 fn master_pid(fleet: &Fleet, host: &str) -> Option<u32> {
   let dir = fleet.sshd.dir.path().to_str().unwrap().to_string();
@@ -732,15 +740,7 @@ fn master_pid(fleet: &Fleet, host: &str) -> Option<u32> {
 
 #[test]
 fn kept_connections_serve_later_runs_until_closed() {
-  let fleet = Fleet::new().runbook(
-    "ping",
-    r#"steps:
-  - id: ping
-    title: answers
-    targets: [web]
-    check: {command: 'true', expect: {exit_code: 0}}
-"#,
-  );
+  let fleet = Fleet::new().runbook("ping", PING_WEB);
   let logins = fleet.sshd.logins();
   let (fleet, first) = fleet.run("ping", &["--yes", "--keep-connections=2m"]);
   assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
@@ -812,15 +812,7 @@ fn kept_connections_serve_later_runs_until_closed() {
 #[test]
 fn kept_connections_refuse_a_directory_others_can_reach() {
   use std::os::unix::fs::PermissionsExt;
-  let fleet = Fleet::new().runbook(
-    "ping",
-    r#"steps:
-  - id: ping
-    title: answers
-    targets: [web]
-    check: {command: 'true', expect: {exit_code: 0}}
-"#,
-  );
+  let fleet = Fleet::new().runbook("ping", PING_WEB);
   let masters = fleet.sshd.dir.path().join("rt/megacity/masters");
   std::fs::create_dir_all(&masters).unwrap();
   std::fs::set_permissions(&masters, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -843,15 +835,7 @@ fn kept_connections_refuse_a_directory_others_can_reach() {
 
 #[test]
 fn hosts_check_opens_the_connections_a_later_run_reuses() {
-  let mut fleet = Fleet::new().runbook(
-    "ping",
-    r#"steps:
-  - id: ping
-    title: answers
-    targets: [five]
-    check: {command: 'true', expect: {exit_code: 0}}
-"#,
-  );
+  let mut fleet = Fleet::new().runbook("ping", &PING_WEB.replace("[web]", "[five]"));
   let config = fleet.sshd.ssh_config();
   let config = config.to_str().unwrap().to_string();
   let logins = fleet.sshd.logins();
