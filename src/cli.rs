@@ -105,9 +105,6 @@ pub struct SshArgs {
   /// How long to wait for a host to answer
   #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
   pub connect_timeout: std::time::Duration,
-  /// Hosts worked on at once
-  #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
-  pub concurrency: u16,
   /// Keep the SSH connections open after this command, and reuse ones kept earlier, until idle
   /// for IDLE (default 30m); `megacity connections close` closes them all
   #[arg(
@@ -160,6 +157,10 @@ pub struct RunArgs {
   /// Start at this step; conditions on earlier steps count as met
   #[arg(long, value_name = "STEP", add = ArgValueCompleter::new(complete::step_ids))]
   pub from: Option<String>,
+  /// Hosts worked on at once (and new connections opened at once: behind a bastion, keep it
+  /// under its sshd's MaxStartups)
+  #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+  pub concurrency: u16,
   #[command(flatten)]
   pub ssh: SshArgs,
 }
@@ -205,6 +206,9 @@ pub struct HostsCheckArgs {
   /// Hosts or groups (default: every host)
   #[arg(value_name = "HOST|GROUP", add = ArgValueCompleter::new(complete::targets))]
   pub targets: Vec<String>,
+  /// Hosts checked at once
+  #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+  pub concurrency: u16,
   #[command(flatten)]
   pub ssh: SshArgs,
 }

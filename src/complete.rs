@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap_complete::CompletionCandidate;
 
-use crate::cli::{ColorChoice, Format};
+use crate::cli::Format;
 use crate::config::Config;
 use crate::runbook::catalog::Catalog;
 
@@ -34,8 +34,8 @@ fn config(words: &[String]) -> Config {
   Config::resolve(
     flag_value(words, "--runbooks"),
     flag_value(words, "--inventory"),
+    flag_value(words, "--journal-dir").as_deref(),
     Format::Text,
-    ColorChoice::Never,
   )
 }
 
@@ -140,9 +140,7 @@ pub fn parameters(current: &OsStr) -> Vec<CompletionCandidate> {
 
 /// Recorded run ids, newest first, and `last`.
 pub fn runs(current: &OsStr) -> Vec<CompletionCandidate> {
-  let words = words();
-  let flag = flag_value(&words, "--journal-dir");
-  let dir = crate::journal::dir(flag.as_deref());
+  let dir = config(&words()).journal_dir;
   let text = current.to_str().unwrap_or("");
   std::iter::once("last".to_string())
     .chain(

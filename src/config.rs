@@ -2,17 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::{Cli, ColorChoice, Format};
+use crate::cli::{Cli, ColorChoice, Format, SshArgs};
+use crate::exec::transport::SshSettings;
+use crate::runbook::catalog::RunbookDir;
 
 pub const RUNBOOKS_ENV: &str = "MEGACITY_RUNBOOKS";
 pub const INVENTORY_ENV: &str = "MEGACITY_INVENTORY";
-
-/// A runbook directory and how it was chosen; explicit ones must exist.
-#[derive(Clone, Debug)]
-pub struct RunbookDir {
-  pub path: PathBuf,
-  pub explicit: bool,
-}
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -29,21 +24,19 @@ pub struct Config {
 
 impl Config {
   pub fn from_cli(cli: &Cli) -> Config {
-    let mut config = Config::resolve(
+    Config::resolve(
       cli.runbooks.clone(),
       cli.inventory.clone(),
+      cli.journal_dir.as_deref(),
       cli.format,
-      cli.color,
-    );
-    config.journal_dir = crate::journal::dir(cli.journal_dir.as_deref());
-    config
+    )
   }
 
   pub fn resolve(
     runbooks_flag: Option<PathBuf>,
     inventory_flag: Option<PathBuf>,
+    journal_flag: Option<&Path>,
     format: Format,
-    color: ColorChoice,
   ) -> Config {
     let env_path = |name| {
       std::env::var_os(name)
@@ -81,12 +74,11 @@ impl Config {
           .map(|d| d.join("inventory.yaml"))
           .filter(|p| Path::new(p).is_file())
       });
-    decide_color(color);
     Config {
       runbook_dirs,
       inventory,
       format,
-      journal_dir: crate::journal::dir(None),
+      journal_dir: crate::journal::dir(journal_flag),
     }
   }
 }
@@ -100,8 +92,9 @@ pub fn config_dir() -> Option<PathBuf> {
   Some(base.join("megacity"))
 }
 
-/// Color is decided once: `--color`, then `NO_COLOR`, then whether stdout is a terminal.
-fn decide_color(choice: ColorChoice) {
+/// Color is decided once, by `main`: `--color`, then `NO_COLOR`, then whether stdout is a
+/// terminal.
+pub fn decide_color(choice: ColorChoice) {
   let decided = match choice {
     ColorChoice::Always => true,
     ColorChoice::Never => false,
@@ -111,4 +104,15 @@ fn decide_color(choice: ColorChoice) {
   };
   console::set_colors_enabled(decided);
   console::set_colors_enabled_stderr(decided);
+}
+
+/// How to reach hosts, from the SSH options and `--concurrency` of the command that connects.
+pub fn ssh_settings(args: &SshArgs, concurrency: u16) -> SshSettings {
+  SshSettings {
+    config_file: args.ssh_config.clone(),
+    accept_new_host_keys: args.accept_new_host_keys,
+    connect_timeout: args.connect_timeout,
+    keep_connections: args.keep_connections,
+    concurrency: usize::from(concurrency),
+  }
 }

@@ -28,6 +28,57 @@ pub enum Error {
     message: String,
     hint: Option<String>,
   },
+  #[error("runbook `{runbook}` has no parameter `{name}`")]
+  UnknownParameter {
+    runbook: String,
+    name: String,
+    /// "did you mean", or the list of parameters.
+    hint: String,
+  },
+  #[error("`{name}` is given twice with --var")]
+  RepeatedParameter { name: String },
+  #[error("`{name}` is a secret and cannot be given with --var")]
+  SecretOnCommandLine { name: String, env: String },
+  #[error("`{value}` is not a valid value for `{name}`")]
+  InvalidChoice {
+    name: String,
+    value: String,
+    choices: Vec<String>,
+    suggestion: Option<String>,
+  },
+  #[error("secret parameter `{name}` needs the environment variable `{env}`")]
+  MissingSecret { name: String, env: String },
+  #[error("runbook `{runbook}` needs a value for `{name}`")]
+  MissingParameter {
+    runbook: String,
+    name: String,
+    help: Option<String>,
+  },
+  #[error("a value cannot be used in a command: {reason}")]
+  UnusableValue { reason: String },
+  #[error("--host {} selects no host that runbook `{runbook}` works on", hosts.join(", "))]
+  NoSelectedHost {
+    runbook: String,
+    hosts: Vec<String>,
+    /// The hosts the runbook does work on.
+    runbook_hosts: Vec<String>,
+  },
+  #[error("stdin is not a terminal, so nobody can confirm actions")]
+  NoTerminal,
+  #[error("{} has no header; it is not a megacity journal", path.display())]
+  NotAJournal { path: PathBuf },
+  #[error("run {run} completed; there is nothing to resume")]
+  ResumeCompleted { run: String, runbook: String },
+  #[error("run {run} is of runbook `{runbook}`, not `{given}`")]
+  ResumeOtherRunbook {
+    run: String,
+    runbook: String,
+    given: String,
+  },
+  #[error(
+    "runbook `{runbook}` changed since run {run} started; its steps may no longer mean what they did"
+  )]
+  RunbookChanged { runbook: String, run: String },
   #[error("{what} is invalid")]
   Invalid {
     what: String,
@@ -53,6 +104,19 @@ impl Error {
       | Error::UnknownStep { .. }
       | Error::UnknownTarget { .. }
       | Error::Parameter { .. }
+      | Error::UnknownParameter { .. }
+      | Error::RepeatedParameter { .. }
+      | Error::SecretOnCommandLine { .. }
+      | Error::InvalidChoice { .. }
+      | Error::MissingSecret { .. }
+      | Error::MissingParameter { .. }
+      | Error::UnusableValue { .. }
+      | Error::NoSelectedHost { .. }
+      | Error::NoTerminal
+      | Error::NotAJournal { .. }
+      | Error::ResumeCompleted { .. }
+      | Error::ResumeOtherRunbook { .. }
+      | Error::RunbookChanged { .. }
       | Error::Invalid { .. }
       | Error::TooLarge { .. } => exit_code::USAGE,
       Error::Io { .. } | Error::Output(_) | Error::UnsafeDirectory { .. } => exit_code::ERROR,
@@ -67,6 +131,43 @@ impl Error {
       | Error::Parameter {
         hint: suggestion, ..
       } => suggestion.clone(),
+      Error::UnknownParameter { hint, .. } => Some(hint.clone()),
+      Error::RepeatedParameter { .. } => Some("give each parameter once".into()),
+      Error::SecretOnCommandLine { env, .. } => Some(format!(
+        "set the environment variable `{env}` instead, so it stays out of shell history"
+      )),
+      Error::InvalidChoice {
+        choices,
+        suggestion,
+        ..
+      } => suggestion
+        .clone()
+        .or_else(|| Some(format!("choices: {}", choices.join(", ")))),
+      Error::MissingSecret { env, .. } => Some(format!("export {env}=… before the run")),
+      Error::MissingParameter { name, help, .. } => Some(format!(
+        "pass --var {name}=…{}",
+        help.as_ref().map(|h| format!(" ({h})")).unwrap_or_default()
+      )),
+      Error::NoSelectedHost { runbook_hosts, .. } => Some(format!(
+        "its hosts: {}",
+        if runbook_hosts.is_empty() {
+          "none (it runs only locally)".to_string()
+        } else {
+          runbook_hosts.join(", ")
+        }
+      )),
+      Error::NoTerminal => Some(
+        "pass --yes to confirm ordinary actions (and --yes-destructive for destructive ones), \
+         --checks-only to run only the checks, or --dry-run --yes to print the plan"
+          .into(),
+      ),
+      Error::ResumeCompleted { runbook, .. } => {
+        Some(format!("start a new run: megacity runbook run {runbook}"))
+      }
+      Error::ResumeOtherRunbook { .. } => Some("leave out the runbook id when resuming".into()),
+      Error::RunbookChanged { .. } => Some(
+        "check the change, then pass --resume-changed to go on anyway, or start a new run".into(),
+      ),
       Error::UnsafeDirectory { .. } => Some(
         "control sockets must live where only you can reach them: remove that directory, or set \
          XDG_RUNTIME_DIR to a private one"

@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::diagnostic::{Collector, did_you_mean};
-use crate::runbook::model::LOCAL;
 use crate::schema::{Fields, Loc};
 use crate::yaml::{self, Value};
+
+/// The special target naming the operator's own machine.
+pub const LOCAL: &str = "local";
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Host {
@@ -186,7 +188,7 @@ pub fn load(path: Option<&std::path::Path>) -> Result<Inventory, crate::error::E
     Some(path) => Source::read(path)?,
     None => Source::embedded(
       "<embedded>/inventory.yaml".into(),
-      crate::runbook::catalog::embedded_inventory(),
+      crate::embedded::INVENTORY,
     ),
   };
   let mut c = Collector::new(&source.display, &source.text);

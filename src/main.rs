@@ -5,6 +5,7 @@ mod commands;
 mod complete;
 mod config;
 mod diagnostic;
+mod embedded;
 mod error;
 mod exec;
 mod exit_code;
@@ -13,6 +14,7 @@ mod journal;
 mod report;
 mod runbook;
 mod schema;
+mod shell;
 mod source;
 mod ui;
 mod yaml;
@@ -27,6 +29,7 @@ fn main() {
     .complete();
 
   let cli = cli::Cli::parse();
+  config::decide_color(cli.color);
   init_tracing(cli.verbose, cli.quiet);
   let code = match commands::run(cli) {
     Ok(code) => code,

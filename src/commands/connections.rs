@@ -3,16 +3,16 @@
 use std::time::Duration;
 
 use crate::cli::{ConnectionsCloseArgs, Format};
-use crate::commands::connection;
+
 use crate::config::Config;
 use crate::error::Error;
-use crate::exec::masters;
+use crate::exec::transport::{kept_masters, masters};
 use crate::{exit_code, ui};
 
 pub fn list(config: &Config) -> Result<i32, Error> {
   // The idle limit only matters when opening; listing and closing read what each master recorded.
-  let masters = connection::masters(Duration::ZERO)?;
-  let runtime = connection::runtime()?;
+  let masters = kept_masters(Duration::ZERO)?;
+  let runtime = crate::exec::runtime()?;
   let kept = runtime.block_on(masters.list());
   if config.format == Format::Json {
     ui::emit_json(&kept)?;
@@ -56,8 +56,8 @@ pub fn list(config: &Config) -> Result<i32, Error> {
 }
 
 pub fn close(args: &ConnectionsCloseArgs) -> Result<i32, Error> {
-  let masters = connection::masters(Duration::ZERO)?;
-  let runtime = connection::runtime()?;
+  let masters = kept_masters(Duration::ZERO)?;
+  let runtime = crate::exec::runtime()?;
   let (closed, warnings) = runtime.block_on(masters.close(&args.hosts));
   for warning in &warnings {
     ui::warn(warning);

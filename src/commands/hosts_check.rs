@@ -1,13 +1,14 @@
-use std::time::{Duration, Instant};
+//! `megacity hosts check`: the preflight of a run, on the hosts named: which answer, and where
+//! passwordless sudo works.
 
-use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::cli::{Format, HostsCheckArgs};
-use crate::commands::connection::{self, ControlDir};
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::error::Error;
-use crate::exec::transport::Transport;
+use crate::exec::interrupt::Interrupts;
+use crate::exec::preflight::{HostCheck, preflight};
+use crate::exec::transport::{Transport, Transports};
 use crate::inventory::{self, Target};
 use crate::{exit_code, ui};
 
@@ -15,9 +16,24 @@ use crate::{exit_code, ui};
 struct Row {
   host: String,
   reachable: bool,
+  /// Whether `sudo -n` works there; absent when the host did not answer.
+  #[serde(skip_serializing_if = "Option::is_none")]
+  sudo: Option<bool>,
   seconds: f64,
   #[serde(skip_serializing_if = "Option::is_none")]
   problem: Option<String>,
+}
+
+impl From<HostCheck> for Row {
+  fn from(check: HostCheck) -> Row {
+    Row {
+      reachable: check.unreachable.is_none(),
+      sudo: check.sudo.as_ref().map(Result::is_ok),
+      seconds: check.elapsed.as_secs_f64(),
+      problem: check.problem(),
+      host: check.host,
+    }
+  }
 }
 
 pub fn run(config: &Config, args: &HostsCheckArgs) -> Result<i32, Error> {
@@ -40,61 +56,27 @@ pub fn run(config: &Config, args: &HostsCheckArgs) -> Result<i32, Error> {
     hosts = inventory.hosts.iter().map(|h| h.name.clone()).collect();
   }
   hosts.dedup();
-  let runtime = connection::runtime()?;
-  let rows = runtime.block_on(async {
-    let interrupts = connection::interrupts();
-    let mut stop = interrupts.clone();
-    let control = ControlDir::create()?;
-    let ssh = connection::ssh(&args.ssh, &control, &inventory)?;
-    let probes = futures_util::stream::iter(hosts.iter())
-      .map(|host| {
-        let ssh = &ssh;
-        let interrupts = interrupts.clone();
-        async move {
-          let started = Instant::now();
-          let result = match ssh.connect(host).await {
-            Err(e) => Err(e.to_string()),
-            Ok(()) => match ssh
-              .run(host, "true", Duration::from_secs(10), interrupts)
-              .await
-            {
-              Ok(o) if o.exit_code == Some(0) => Ok(()),
-              Ok(o) => Err(format!(
-                "`true` exited with {:?}: {}",
-                o.exit_code,
-                o.stderr.trim()
-              )),
-              Err(e) => Err(e.to_string()),
-            },
-          };
-          Row {
-            host: host.clone(),
-            reachable: result.is_ok(),
-            seconds: started.elapsed().as_secs_f64(),
-            problem: result.err(),
-          }
-        }
-      })
-      .buffer_unordered(usize::from(args.ssh.concurrency));
-    let rows: Vec<Row> = tokio::select! {
-      rows = probes.collect::<Vec<Row>>() => rows,
-      _ = stop.changed() => Vec::new(),
-    };
-    for warning in ssh.close().await {
+  let ssh = config::ssh_settings(&args.ssh, args.concurrency);
+  let runtime = crate::exec::runtime()?;
+  let found = runtime.block_on(async {
+    let interrupts = Interrupts::install();
+    let transports = Transports::for_mode(false, &ssh, &inventory)?;
+    // Every host is asked about sudo: any of them may run a step as root.
+    let found = preflight(&transports, &hosts, &hosts, ssh.concurrency, &interrupts).await;
+    for warning in transports.close().await {
       ui::warn(&warning);
     }
-    if let Some(note) = connection::kept_note(&ssh, &args.ssh) {
+    if let Some(note) = transports.kept_note(&ssh) {
       eprintln!("{note}");
     }
-    drop(control);
-    Ok::<_, Error>(rows)
+    Ok::<_, Error>(found)
   })?;
-  let mut rows = rows;
-  rows.sort_by_key(|r| hosts.iter().position(|h| *h == r.host));
-  let code = if rows.len() == hosts.len() && rows.iter().all(|r| r.reachable) {
+  let Some(found) = found else {
+    return Ok(exit_code::INTERRUPTED);
+  };
+  let rows: Vec<Row> = found.into_iter().map(Row::from).collect();
+  let code = if rows.iter().all(|r| r.reachable) {
     exit_code::SUCCESS
-  } else if rows.len() < hosts.len() {
-    exit_code::INTERRUPTED
   } else {
     exit_code::FAILURE
   };
@@ -103,20 +85,31 @@ pub fn run(config: &Config, args: &HostsCheckArgs) -> Result<i32, Error> {
     return Ok(code);
   }
   let mut table = vec![
-    ["HOST", "STATUS", "TIME"]
+    ["HOST", "STATUS", "SUDO", "TIME"]
       .map(|h| ui::style::bold(h).to_string())
       .to_vec(),
   ];
   for r in &rows {
-    let status = match &r.problem {
-      None => ui::style::hint("ok").to_string(),
-      Some(p) => format!(
+    let status = match (&r.problem, r.reachable) {
+      (None, _) => ui::style::hint("ok").to_string(),
+      (Some(p), true) => format!("{} {}", ui::style::warning("ok,"), ui::text::sanitize(p)),
+      (Some(p), false) => format!(
         "{} {}",
         ui::style::error("unreachable:"),
         ui::text::sanitize(p)
       ),
     };
-    table.push(vec![r.host.clone(), status, format!("{:.2}s", r.seconds)]);
+    let sudo = match r.sudo {
+      Some(true) => "yes",
+      Some(false) => "no",
+      None => "-",
+    };
+    table.push(vec![
+      r.host.clone(),
+      status,
+      sudo.to_string(),
+      format!("{:.2}s", r.seconds),
+    ]);
   }
   ui::emit(&ui::text::table(&table))?;
   Ok(code)

@@ -1,7 +1,7 @@
 //! One file per subcommand; each takes the resolved config and returns an exit code.
 
 mod completions;
-mod connection;
+
 mod connections;
 mod hosts_check;
 mod hosts_list;

@@ -6,9 +6,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::exec::expect::Verdict;
-use crate::exec::plan::{Mode, Plan, PlannedStep};
-use crate::exec::transport::{BoxFuture, Output};
+use crate::exec::plan::{Plan, PlannedStep, RunMode};
+use crate::exec::transport::Output;
 use crate::runbook::model::Rung;
+use futures_util::future::BoxFuture;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -44,6 +45,9 @@ impl Outcome {
     }
   }
 }
+
+/// The host a manual step's result is recorded under: it runs on no machine, only on a person.
+pub const MANUAL_HOST: &str = "-";
 
 #[derive(Clone, Debug)]
 pub struct HostResult {
@@ -270,12 +274,12 @@ impl Operator for Unattended {
   }
 }
 
-impl Mode {
+impl RunMode {
   pub fn label(self) -> &'static str {
     match self {
-      Mode::Live => "live",
-      Mode::ChecksOnly => "checks only",
-      Mode::DryRun => "dry run",
+      RunMode::Live => "live",
+      RunMode::ChecksOnly => "checks only",
+      RunMode::DryRun => "dry run",
     }
   }
 }

@@ -1,51 +1,26 @@
 //! The engine and its transports: plan → execute, emitting events and asking for decisions.
 
-pub mod command;
+pub mod condition;
 pub mod engine;
 pub mod event;
 pub mod expect;
-pub mod local;
-pub mod masters;
+pub mod interrupt;
 pub mod plan;
-pub mod ssh;
+pub mod preflight;
+pub mod privilege;
+pub mod result;
 pub mod transport;
 
-use crate::exec::transport::{BoxFuture, Interrupts, Output, Transport, TransportError};
+use crate::error::Error;
 
-/// Routes `local` to the operator's machine and every other host to SSH.
-pub struct Routed<R: Transport, L: Transport> {
-  pub remote: R,
-  pub local: L,
-}
-
-impl<R: Transport, L: Transport> Transport for Routed<R, L> {
-  fn connect<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
-    if host == crate::runbook::model::LOCAL {
-      self.local.connect(host)
-    } else {
-      self.remote.connect(host)
-    }
-  }
-
-  fn run<'a>(
-    &'a self,
-    host: &'a str,
-    command: &'a str,
-    timeout: std::time::Duration,
-    interrupts: Interrupts,
-  ) -> BoxFuture<'a, Result<Output, TransportError>> {
-    if host == crate::runbook::model::LOCAL {
-      self.local.run(host, command, timeout, interrupts)
-    } else {
-      self.remote.run(host, command, timeout, interrupts)
-    }
-  }
-
-  fn close(&self) -> BoxFuture<'_, Vec<String>> {
-    Box::pin(async move {
-      let mut warnings = self.remote.close().await;
-      warnings.extend(self.local.close().await);
-      warnings
+/// The runtime every command that connects runs on: two workers are plenty for I/O-bound fan-out.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+  tokio::runtime::Builder::new_multi_thread()
+    .worker_threads(2)
+    .enable_all()
+    .build()
+    .map_err(|e| Error::Io {
+      path: std::path::PathBuf::from("<tokio runtime>"),
+      source: e,
     })
-  }
 }

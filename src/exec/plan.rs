@@ -3,20 +3,24 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::exec::command::with_privilege;
+use crate::exec::privilege::with_privilege;
+use crate::inventory::LOCAL;
 use crate::inventory::{Inventory, Target};
 use crate::runbook::Runbook;
-use crate::runbook::model::{LOCAL, Step};
-use crate::runbook::template::Mode as TextMode;
+use crate::runbook::model::Step;
+use crate::runbook::template::Quoting;
 use crate::runbook::values::Values;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Mode {
+pub enum RunMode {
   Live,
   ChecksOnly,
   DryRun,
 }
+
+// TODO(merge): the old name, until the journal and report modules move over.
+pub type Mode = RunMode;
 
 #[derive(Clone, Debug)]
 pub struct Command {
@@ -45,7 +49,7 @@ impl PlannedStep<'_> {
 
 pub struct Plan<'r> {
   pub runbook: &'r Runbook,
-  pub mode: Mode,
+  pub mode: RunMode,
   pub steps: Vec<PlannedStep<'r>>,
   pub values: Values,
 }
@@ -55,7 +59,7 @@ impl<'r> Plan<'r> {
     runbook: &'r Runbook,
     inventory: &Inventory,
     values: Values,
-    mode: Mode,
+    mode: RunMode,
     only_hosts: &[String],
     from: Option<&str>,
   ) -> Result<Plan<'r>, Error> {
@@ -99,16 +103,11 @@ impl<'r> Plan<'r> {
         for host in &hosts {
           let rendered = values
             .command(template, host)
-            .map_err(|m| Error::Parameter {
-              message: m,
-              hint: None,
-            })?;
-          let exec = with_privilege(&rendered, step.sudo).map_err(|m| Error::Parameter {
-            message: m,
-            hint: None,
-          })?;
+            .map_err(|reason| Error::UnusableValue { reason })?;
+          let exec = with_privilege(&rendered, step.sudo)
+            .map_err(|reason| Error::UnusableValue { reason })?;
           // Shown as written; the UI marks root steps with `#`.
-          let display = values.display(template, Some(host), TextMode::Shell);
+          let display = values.display(template, Some(host), Quoting::Shell);
           commands.push(Command {
             host: host.clone(),
             exec,
@@ -122,6 +121,28 @@ impl<'r> Plan<'r> {
         hosts,
         commands,
         before_start: index < start,
+      });
+    }
+    // A `--host` that matches none of the runbook's hosts would skip every step and look like
+    // success; it is a typo or the wrong runbook.
+    if !narrowed.is_empty()
+      && !steps
+        .iter()
+        .flat_map(|s| &s.hosts)
+        .any(|h| narrowed.contains(&h.as_str()))
+    {
+      let mut runbook_hosts = inventory.expand(
+        runbook
+          .steps
+          .iter()
+          .flat_map(|s| &s.targets)
+          .map(|t| t.value.as_str()),
+      );
+      runbook_hosts.retain(|h| h != LOCAL);
+      return Err(Error::NoSelectedHost {
+        runbook: runbook.id.clone(),
+        hosts: only_hosts.to_vec(),
+        runbook_hosts,
       });
     }
     Ok(Plan {

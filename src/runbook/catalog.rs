@@ -3,17 +3,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::config::RunbookDir;
 use crate::diagnostic::suggest;
+use crate::embedded;
 use crate::error::Error;
 use crate::source::{Origin, Source};
 
-mod embedded {
-  include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
-}
-
-pub fn embedded_inventory() -> &'static str {
-  embedded::INVENTORY
+/// A runbook directory and how it was chosen; explicit ones must exist.
+#[derive(Clone, Debug)]
+pub struct RunbookDir {
+  pub path: PathBuf,
+  pub explicit: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -299,6 +299,3 @@ pub enum OnFailure {
   Continue,
   Ask,
 }
-
-/// The special target naming the operator's own machine.
-pub const LOCAL: &str = "local";

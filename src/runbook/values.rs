@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::diagnostic::did_you_mean;
 use crate::error::Error;
 use crate::runbook::Runbook;
-use crate::runbook::template::{self, Mode};
+use crate::runbook::template::{self, Quoting};
 
 /// What a secret looks like wherever it would be shown.
 pub const MASK: &str = "********";
@@ -39,28 +39,32 @@ impl Values {
     complete: bool,
   ) -> Result<Values, Error> {
     let mut values = BTreeMap::new();
-    for (name, text) in vars {
+    for (i, (name, text)) in vars.iter().enumerate() {
       let Some(parameter) = runbook.parameter(name) else {
         let names = runbook.parameters.iter().map(|p| p.name.value.as_str());
-        return Err(Error::Parameter {
-          message: format!("runbook `{}` has no parameter `{name}`", runbook.id),
-          hint: did_you_mean(name, names).or_else(|| Some(parameter_list(runbook))),
+        return Err(Error::UnknownParameter {
+          runbook: runbook.id.clone(),
+          name: name.clone(),
+          hint: did_you_mean(name, names).unwrap_or_else(|| parameter_list(runbook)),
         });
       };
+      // Two values for one name: whichever won, the operator meant the other one somewhere.
+      if vars[..i].iter().any(|(earlier, _)| earlier == name) {
+        return Err(Error::RepeatedParameter { name: name.clone() });
+      }
       if let Some(env) = &parameter.secret_env {
-        return Err(Error::Parameter {
-          message: format!("`{name}` is a secret and cannot be given with --var"),
-          hint: Some(format!(
-            "set the environment variable `{env}` instead, so it stays out of shell history"
-          )),
+        return Err(Error::SecretOnCommandLine {
+          name: name.clone(),
+          env: env.clone(),
         });
       }
       if !parameter.choices.is_empty() && !parameter.choices.iter().any(|c| c.value == *text) {
-        let choices: Vec<&str> = parameter.choices.iter().map(|c| c.value.as_str()).collect();
-        return Err(Error::Parameter {
-          message: format!("`{text}` is not a valid value for `{name}`"),
-          hint: did_you_mean(text, choices.iter().copied())
-            .or_else(|| Some(format!("choices: {}", choices.join(", ")))),
+        let choices: Vec<String> = parameter.choices.iter().map(|c| c.value.clone()).collect();
+        return Err(Error::InvalidChoice {
+          suggestion: did_you_mean(text, choices.iter().map(String::as_str)),
+          name: name.clone(),
+          value: text.clone(),
+          choices,
         });
       }
       values.insert(
@@ -82,9 +86,9 @@ impl Values {
             values.insert(name.clone(), Value { text, secret: true });
           }
           _ if complete && parameter.required => {
-            return Err(Error::Parameter {
-              message: format!("secret parameter `{name}` needs the environment variable `{env}`"),
-              hint: Some(format!("export {env}=… before the run")),
+            return Err(Error::MissingSecret {
+              name: name.clone(),
+              env: env.clone(),
             });
           }
           _ => {}
@@ -98,16 +102,10 @@ impl Values {
           },
         );
       } else if complete {
-        return Err(Error::Parameter {
-          message: format!("runbook `{}` needs a value for `{name}`", runbook.id),
-          hint: Some(format!(
-            "pass --var {name}=…{}",
-            parameter
-              .help
-              .as_ref()
-              .map(|h| format!(" ({h})"))
-              .unwrap_or_default()
-          )),
+        return Err(Error::MissingParameter {
+          runbook: runbook.id.clone(),
+          name: name.clone(),
+          help: parameter.help.as_ref().map(|h| h.to_string()),
         });
       }
     }
@@ -120,7 +118,9 @@ impl Values {
 
   /// A command as it will run on `host`: every value shell-quoted, secrets in clear.
   pub fn command(&self, template: &str, host: &str) -> Result<String, String> {
-    template::render(template, Mode::Shell, |name| self.lookup(name, host, false))
+    template::render(template, Quoting::Shell, |name| {
+      self.lookup(name, host, false)
+    })
   }
 
   /// Every value, secrets masked: what a record may keep.
@@ -153,7 +153,7 @@ impl Values {
 
   /// Text for a human (or a command for display): secrets masked, missing values left as
   /// `{{name}}`, values in commands quoted exactly as they will run.
-  pub fn display(&self, template: &str, host: Option<&str>, mode: Mode) -> String {
+  pub fn display(&self, template: &str, host: Option<&str>, mode: Quoting) -> String {
     let mut out = String::new();
     for piece in template::pieces(template) {
       match piece {
@@ -163,8 +163,8 @@ impl Values {
             .lookup(name, host.unwrap_or(""), true)
             .filter(|_| host.is_some() || name != "host")
           {
-            Some(value) if mode == Mode::Shell => {
-              out.push_str(&template::quote(&value).unwrap_or(Cow::Borrowed("'<invalid>'")))
+            Some(value) if mode == Quoting::Shell => {
+              out.push_str(&crate::shell::quote(&value).unwrap_or(Cow::Borrowed("'<invalid>'")))
             }
             Some(value) => out.push_str(&value),
             None => out.push_str(&format!("{{{{{name}}}}}")),

@@ -7,9 +7,9 @@ use dialoguer::Input;
 use dialoguer::theme::{ColorfulTheme, SimpleTheme, Theme};
 
 use crate::exec::event::{Answer, Decision, Operator, Request};
-use crate::exec::transport::BoxFuture;
 use crate::ui::style;
 use crate::ui::text::sanitize;
+use futures_util::future::BoxFuture;
 
 pub struct Interactive {
   colors: bool,

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::exec::event::{Event, HostResult, Outcome, Reporter, RunEnd, StepRecord};
-use crate::exec::plan::{Mode, Plan};
+use crate::exec::event::{Event, HostResult, MANUAL_HOST, Outcome, Reporter, RunEnd, StepRecord};
+use crate::exec::plan::{Plan, RunMode};
 use crate::runbook::model::StepKind;
 use crate::schema::format_duration;
 use crate::ui::style;
@@ -30,10 +30,10 @@ pub struct Lines {
 }
 
 impl Lines {
-  pub fn new(mode: Mode, terminal: bool) -> Lines {
+  pub fn new(mode: RunMode, terminal: bool) -> Lines {
     let progress = terminal.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
     Lines {
-      dry: mode == Mode::DryRun,
+      dry: mode == RunMode::DryRun,
       progress,
       bars: Mutex::new(HashMap::new()),
       total: AtomicUsize::new(0),
@@ -140,7 +140,7 @@ impl Lines {
       let mut cells: Vec<String> = Vec::new();
       for r in &record.results {
         let label = r.outcome.label();
-        cells.push(if r.host == "-" {
+        cells.push(if r.host == MANUAL_HOST {
           label.to_string()
         } else {
           format!("{}={label}", r.host)
@@ -267,7 +267,7 @@ impl Reporter for Lines {
         bar.set_message(format!("{}{again}", planned.step.id.value));
       }
       // A manual step's outcome is the operator's own answer; nothing to show.
-      Event::HostDone { result, .. } if result.host == "-" => {}
+      Event::HostDone { result, .. } if result.host == MANUAL_HOST => {}
       Event::HostDone { planned, result } => {
         if let Some(bar) = self.bars.lock().unwrap().remove(&result.host) {
           bar.finish_and_clear();

@@ -10,11 +10,9 @@ use std::time::Duration;
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio as SshStdio};
 use tokio::sync::{Mutex, OnceCell, Semaphore};
 
-use crate::exec::command::{WATCHDOG, watchdog_args};
-use crate::exec::masters::{Key, Masters};
-use crate::exec::transport::{
-  BoxFuture, Interrupts, Output, Transport, TransportError, bounded, read_bounded,
-};
+use super::masters::{Key, Masters};
+use super::watchdog::{WATCHDOG, watchdog_args};
+use super::{BoxFuture, Interrupts, Output, Transport, TransportError, bounded, read_bounded};
 
 /// sshd allows `MaxSessions` (default 10) channels per connection; stay under it.
 pub const PER_HOST_CHANNELS: usize = 8;

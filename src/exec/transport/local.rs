@@ -5,10 +5,8 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use crate::exec::command::{WATCHDOG, watchdog_args};
-use crate::exec::transport::{
-  BoxFuture, Interrupts, Output, Transport, TransportError, bounded, read_bounded,
-};
+use super::watchdog::{WATCHDOG, watchdog_args};
+use super::{BoxFuture, Interrupts, Output, Transport, TransportError, bounded, read_bounded};
 
 pub struct Local;
 

@@ -8,8 +8,6 @@
 
 use std::time::Duration;
 
-use crate::runbook::template::quote;
-
 pub const WATCHDOG: &str = r#"exec 3<&0 </dev/null
 if command -v timeout >/dev/null 2>&1; then set -- timeout -k 5 "$2" sh -c "$1"; else set -- sh -c "$1"; fi
 if command -v setsid >/dev/null 2>&1; then setsid "$@" & else "$@" & fi
@@ -28,31 +26,10 @@ pub fn watchdog_args(command: &str, timeout: Duration) -> [String; 3] {
   ["megacity".into(), command.into(), format!("{seconds}s")]
 }
 
-/// A step's command as it is handed to the watchdog: as root through non-interactive sudo
-/// (megacity never types a password), the whole line under one `sh -c` so pipelines and
-/// `if … fi` run as root throughout.
-/// A login that already is root needs no sudo (and may not have it installed).
-pub fn with_privilege(command: &str, sudo: bool) -> Result<String, String> {
-  if !sudo {
-    return Ok(command.to_string());
-  }
-  let quoted = quote(command)?;
-  Ok(format!(
-    "if [ \"$(id -u)\" -eq 0 ]; then sh -c {quoted}; else sudo -n sh -c {quoted}; fi"
-  ))
-}
-
-/// The preflight's question: may this login run commands as root without a password?
-pub const SUDO_PROBE: &str = "[ \"$(id -u)\" -eq 0 ] || sudo -n true";
-
-/// What sudo says when it would need a password: the step fails with an explanation.
-pub fn sudo_wants_password(stderr: &str) -> bool {
-  stderr.contains("sudo: a password is required") || stderr.contains("sudo: a terminal is required")
-}
-
 #[cfg(test)]
 mod tests {
   use super::*;
+  use crate::shell::quote;
 
   fn run_local(command: &str) -> std::process::Output {
     let args = watchdog_args(command, Duration::from_secs(10));
@@ -102,29 +79,5 @@ mod tests {
     assert!(!status.success());
     std::thread::sleep(Duration::from_secs(4));
     assert!(!marker.exists(), "the command outlived its watchdog");
-  }
-
-  #[test]
-  fn sudo_wraps_the_whole_line() {
-    let wrapped = with_privilege("echo a | tr a b", true).unwrap();
-    assert!(
-      wrapped.contains("sudo -n sh -c 'echo a | tr a b'"),
-      "{wrapped}"
-    );
-    assert_eq!(with_privilege("a | b", false).unwrap(), "a | b");
-    if std::process::Command::new("id")
-      .arg("-u")
-      .output()
-      .unwrap()
-      .stdout
-      == b"0\n"
-    {
-      let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(&wrapped)
-        .output()
-        .unwrap();
-      assert_eq!(out.stdout, b"b\n", "as root the line runs without sudo");
-    }
   }
 }

@@ -160,7 +160,7 @@ impl Masters {
       if let Some(session) = Masters::resume(&dir).await {
         match session.close().await {
           Ok(()) => closed.push(host),
-          Err(e) => warnings.push(format!("{host}: {}", crate::exec::ssh::describe(&e))),
+          Err(e) => warnings.push(format!("{host}: {}", super::ssh::describe(&e))),
         }
       }
       forget(&dir);

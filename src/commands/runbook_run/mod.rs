@@ -1,0 +1,107 @@
+//! `megacity runbook run`: load → values → plan → journal → engine → exit code.
+
+mod resume;
+mod setup;
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use self::resume::Resume;
+use self::setup::RunSetup;
+use crate::cli::RunArgs;
+use crate::config::{self, Config};
+use crate::error::Error;
+use crate::exec::engine::{Engine, Prior};
+use crate::exec::event::Tee;
+use crate::exec::interrupt::Interrupts;
+use crate::exec::plan::{Plan, RunMode};
+use crate::exec::result::RunResult;
+use crate::exec::transport::{Transport, Transports};
+use crate::journal::{self, Journal};
+use crate::runbook::values::Values;
+use crate::runbook::{self, catalog::Catalog};
+use crate::{inventory, ui};
+
+pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
+  let resume = args
+    .resume
+    .as_deref()
+    .map(|run| Resume::open(&config.journal_dir, run, args.id.as_deref()))
+    .transpose()?;
+  let id = match (&resume, &args.id) {
+    (Some(r), _) => r.header.runbook.clone(),
+    (None, Some(id)) => id.clone(),
+    (None, None) => unreachable!("clap requires an id unless --resume"),
+  };
+  let catalog = Catalog::discover(&config.runbook_dirs)?;
+  let entry = catalog.get(&id)?;
+  let inventory = inventory::load(config.inventory.as_deref())?;
+  let source = entry.source()?;
+  // Nothing runs from a runbook with a problem in it.
+  let runbook = runbook::load(&source, Some(&entry.id), Some(&inventory))
+    .valid()
+    .map_err(|diagnostics| Error::Invalid {
+      what: format!("runbook `{}`", entry.id),
+      diagnostics,
+    })?;
+  if let Some(r) = &resume {
+    r.check_unchanged(&source.text, args.resume_changed)?;
+  }
+
+  let setup = RunSetup::new(
+    args,
+    resume.as_ref(),
+    &runbook,
+    std::io::stdin().is_terminal(),
+  )?;
+  let values = Values::resolve(&runbook, &setup.vars, true)?;
+  let plan = Plan::new(
+    &runbook,
+    &inventory,
+    values,
+    setup.mode,
+    &args.hosts,
+    args.from.as_deref(),
+  )?;
+
+  // The record comes first: nothing happens that is not written down.
+  let (journal, prior) = match resume {
+    Some(r) => r.continue_in(&plan)?,
+    None => {
+      let header = journal::header(&plan, &journal::new_run_id(&runbook.id), &source.text);
+      (
+        Journal::create(&config.journal_dir, &header)?,
+        Prior::default(),
+      )
+    }
+  };
+  let operator = setup.operator();
+  let screen = ui::reporter::Lines::new(
+    setup.mode,
+    std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
+  );
+  let reporter = Tee(vec![&journal, &screen]);
+
+  let runtime = crate::exec::runtime()?;
+  let ssh = config::ssh_settings(&args.ssh, args.concurrency);
+  let result = runtime.block_on(async {
+    let interrupts = Interrupts::install();
+    let transports = Transports::for_mode(setup.mode == RunMode::DryRun, &ssh, &inventory)?;
+    let result = Engine::new(&plan, &transports, operator.as_ref(), &reporter, interrupts)
+      .concurrency(usize::from(args.concurrency))
+      .resuming(prior)
+      .run()
+      .await;
+    // Every master is closed whatever happened; a failed close is only a warning.
+    for warning in transports.close().await {
+      ui::warn(&warning);
+    }
+    if let Some(note) = transports.kept_note(&ssh) {
+      eprintln!("{note}");
+    }
+    Ok::<RunResult, Error>(result)
+  })?;
+  runtime.shutdown_timeout(Duration::from_secs(1));
+  eprintln!("recorded: {}", journal.path().display());
+  Ok(result.exit_code(&plan))
+}

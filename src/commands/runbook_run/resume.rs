@@ -1,0 +1,92 @@
+//! `--resume`: the interrupted run's journal, opened and checked before anything else happens.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::error::Error;
+use crate::exec::engine::Prior;
+use crate::exec::event::{RunEnd, StepRecord};
+use crate::exec::plan::Plan;
+use crate::journal::{self, Journal, Record};
+
+/// What a resumed run takes over from the interrupted one.
+pub struct Resume {
+  path: PathBuf,
+  read: journal::Read,
+  pub header: journal::Header,
+}
+
+impl Resume {
+  /// The journal of `run`; refused when it is not a journal, completed, or of another runbook
+  /// than the `id` given.
+  pub fn open(dir: &Path, run: &str, id: Option<&str>) -> Result<Resume, Error> {
+    let path = journal::find(dir, run)?;
+    let read = journal::read(&path)?;
+    let header = read
+      .header()
+      .cloned()
+      .ok_or_else(|| Error::NotAJournal { path: path.clone() })?;
+    if read.end() == Some(RunEnd::Completed) {
+      return Err(Error::ResumeCompleted {
+        run: read.run_id(),
+        runbook: header.runbook,
+      });
+    }
+    if let Some(id) = id
+      && id != header.runbook
+    {
+      return Err(Error::ResumeOtherRunbook {
+        run: read.run_id(),
+        runbook: header.runbook,
+        given: id.to_string(),
+      });
+    }
+    Ok(Resume { path, read, header })
+  }
+
+  /// Refuses a runbook whose text changed since the run started, unless the operator insists.
+  pub fn check_unchanged(&self, text: &str, insist: bool) -> Result<(), Error> {
+    if insist || journal::sha256(text) == self.header.hash {
+      return Ok(());
+    }
+    Err(Error::RunbookChanged {
+      runbook: self.header.runbook.clone(),
+      run: self.read.run_id(),
+    })
+  }
+
+  /// Reopens the journal for appending, and what the engine needs to carry on.
+  pub fn continue_in(self, plan: &Plan<'_>) -> Result<(Journal, Prior), Error> {
+    let journal = Journal::reopen(&self.path)?;
+    let started = journal::parse_time(&self.header.started).unwrap_or_else(SystemTime::now);
+    let elapsed = SystemTime::now()
+      .duration_since(started)
+      .unwrap_or(Duration::ZERO);
+    let rungs_done = self
+      .read
+      .records
+      .iter()
+      .filter(|x| matches!(x, Record::Escalation { .. }))
+      .count();
+    Ok((
+      journal,
+      Prior {
+        records: with_kinds(plan, self.read.prior()),
+        elapsed,
+        rungs_done,
+      },
+    ))
+  }
+}
+
+/// Prior results, with each step's kind taken from the plan (steps no longer in it are dropped).
+fn with_kinds(plan: &Plan<'_>, prior: Vec<StepRecord>) -> Vec<StepRecord> {
+  prior
+    .into_iter()
+    .filter_map(|mut record| {
+      let planned = plan.steps.iter().find(|s| s.step.id.value == record.id)?;
+      record.kind = planned.step.kind_name();
+      Some(record)
+    })
+    .collect()
+}

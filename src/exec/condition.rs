@@ -1,0 +1,162 @@
+//! `when:` conditions, judged from earlier steps' results. Pure functions: the engine supplies
+//! the records so far and which steps lie before `--from`.
+
+use crate::exec::event::{HostResult, Outcome, StepRecord};
+use crate::runbook::model::When;
+
+/// Whether `when` holds on `host` (or over all hosts, for a step without one, such as a manual
+/// step). `before_from(id)` tells whether step `id` lies before `--from`: conditions on such
+/// steps count as met, as do conditions on steps that left no record.
+pub fn holds(
+  when: &When,
+  host: Option<&str>,
+  records: &[StepRecord],
+  before_from: impl Fn(&str) -> bool,
+) -> bool {
+  if when.is_empty() {
+    return true;
+  }
+  let step_is = |id: &str, wanted: Outcome| -> Option<bool> {
+    if before_from(id) {
+      return None;
+    }
+    let record = records.iter().find(|r| r.id == id)?;
+    Some(outcome_is(record, host, wanted))
+  };
+  let any_failed = when.failed.is_empty()
+    || when
+      .failed
+      .iter()
+      .any(|id| step_is(id, Outcome::Failed).unwrap_or(true));
+  let all_passed = when
+    .passed
+    .iter()
+    .all(|id| step_is(id, Outcome::Passed).unwrap_or(true));
+  any_failed && all_passed
+}
+
+/// Judged on `host` where the earlier step ran there; otherwise over every host it ran on:
+/// "failed" if it failed anywhere, "passed" only if it passed everywhere.
+fn outcome_is(record: &StepRecord, host: Option<&str>, wanted: Outcome) -> bool {
+  if let Some(on_host) = host.and_then(|h| record.results.iter().find(|r| r.host == h))
+    && on_host.outcome != Outcome::Skipped
+  {
+    return on_host.outcome == wanted;
+  }
+  let ran: Vec<&HostResult> = record
+    .results
+    .iter()
+    .filter(|r| r.outcome != Outcome::Skipped)
+    .collect();
+  match wanted {
+    Outcome::Failed => ran.iter().any(|r| r.outcome == Outcome::Failed),
+    _ => !ran.is_empty() && ran.iter().all(|r| r.outcome == wanted),
+  }
+}
+
+/// The condition in words, for skipped steps and plans: "when a or b failed, when c passed".
+pub fn describe(when: &When) -> String {
+  let ids = |list: &[crate::schema::Loc<String>], joint: &str| {
+    list
+      .iter()
+      .map(|s| s.value.as_str())
+      .collect::<Vec<_>>()
+      .join(joint)
+  };
+  let mut parts = Vec::new();
+  if !when.failed.is_empty() {
+    parts.push(format!("when {} failed", ids(&when.failed, " or ")));
+  }
+  if !when.passed.is_empty() {
+    parts.push(format!("when {} passed", ids(&when.passed, " and ")));
+  }
+  if parts.is_empty() {
+    "no condition".into()
+  } else {
+    parts.join(", ")
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::schema::Loc;
+
+  fn when(failed: &[&str], passed: &[&str]) -> When {
+    let locs = |ids: &[&str]| {
+      ids
+        .iter()
+        .map(|i| Loc {
+          value: i.to_string(),
+          pos: Default::default(),
+        })
+        .collect()
+    };
+    When {
+      failed: locs(failed),
+      passed: locs(passed),
+    }
+  }
+
+  fn record(id: &str, results: &[(&str, Outcome)]) -> StepRecord {
+    StepRecord {
+      id: id.into(),
+      kind: "check",
+      results: results
+        .iter()
+        .map(|(h, o)| HostResult::new(h, *o))
+        .collect(),
+    }
+  }
+
+  #[test]
+  fn table() {
+    use Outcome::*;
+    let records = vec![
+      record("ping", &[("a", Failed), ("b", Passed)]),
+      record("mem", &[("a", Passed), ("b", Passed)]),
+      record("skipped", &[("a", Skipped), ("b", Skipped)]),
+    ];
+    let none = |_: &str| false;
+    // (when, host, expected)
+    let cases: &[(When, Option<&str>, bool)] = &[
+      (when(&[], &[]), Some("a"), true),
+      (when(&["ping"], &[]), Some("a"), true),
+      (when(&["ping"], &[]), Some("b"), false),
+      // Over all hosts: failed anywhere.
+      (when(&["ping"], &[]), None, true),
+      (when(&[], &["ping"]), None, false),
+      (when(&[], &["mem"]), None, true),
+      (when(&["mem"], &[]), Some("a"), false),
+      // Either of two failed.
+      (when(&["mem", "ping"], &[]), Some("a"), true),
+      // Both clauses must hold.
+      (when(&["ping"], &["mem"]), Some("a"), true),
+      (when(&["ping"], &["mem"]), Some("b"), false),
+      // A step that ran nowhere neither passed nor failed.
+      (when(&[], &["skipped"]), Some("a"), false),
+      (when(&["skipped"], &[]), Some("a"), false),
+      // No record (not reached): counts as met.
+      (when(&["later"], &[]), Some("a"), true),
+    ];
+    for (i, (w, host, expected)) in cases.iter().enumerate() {
+      assert_eq!(
+        holds(w, *host, &records, none),
+        *expected,
+        "case {i}: {}",
+        describe(w)
+      );
+    }
+    // Before --from: met whatever the record says.
+    assert!(holds(&when(&[], &["ping"]), None, &records, |id| id == "ping"));
+  }
+
+  #[test]
+  fn describes_both_clauses() {
+    assert_eq!(
+      describe(&when(&["a", "b"], &["c"])),
+      "when a or b failed, when c passed"
+    );
+    assert_eq!(describe(&when(&[], &[])), "no condition");
+  }
+}

@@ -1,0 +1,345 @@
+//! The state machine: walks the plan step by step, runs commands through a transport, judges
+//! them, asks the operator where a person must decide, and reports events. It never touches
+//! the terminal itself.
+//!
+//! `step` dispatches on the step's kind: checks and actions run on hosts (`hosts.rs`), actions
+//! ask first (`action.rs`), manual steps wait for a person (`manual.rs`).
+
+mod action;
+mod hosts;
+mod manual;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::exec::condition;
+use crate::exec::event::*;
+use crate::exec::expect::Compiled;
+use crate::exec::interrupt::Interrupts;
+use crate::exec::plan::{Plan, PlannedStep, RunMode};
+use crate::exec::preflight::preflight;
+use crate::exec::result::RunResult;
+use crate::exec::transport::Transport;
+use crate::runbook::model::StepKind;
+
+/// What a resumed run takes over from the one it continues.
+#[derive(Default)]
+pub struct Prior {
+  /// Steps already completed, with their results (conditions still see them).
+  pub records: Vec<StepRecord>,
+  /// Time the incident had already run before this invocation (for escalation rungs).
+  pub elapsed: Duration,
+  /// Rungs already announced.
+  pub rungs_done: usize,
+}
+
+pub struct Engine<'a> {
+  plan: &'a Plan<'a>,
+  transport: &'a dyn Transport,
+  operator: &'a dyn Operator,
+  reporter: &'a dyn Reporter,
+  interrupts: Interrupts,
+  /// Hosts worked on at once within one step.
+  concurrency: usize,
+  /// Ctrl-C was pressed at a prompt.
+  prompt_interrupted: AtomicBool,
+  prior: Prior,
+  /// Hosts that could not be reached; they sit out the rest of the run.
+  down: Mutex<HashSet<String>>,
+}
+
+/// What to do after a step.
+enum Next {
+  Continue,
+  End(RunEnd),
+}
+
+impl<'a> Engine<'a> {
+  pub fn new(
+    plan: &'a Plan<'a>,
+    transport: &'a dyn Transport,
+    operator: &'a dyn Operator,
+    reporter: &'a dyn Reporter,
+    interrupts: Interrupts,
+  ) -> Engine<'a> {
+    Engine {
+      plan,
+      transport,
+      operator,
+      reporter,
+      interrupts,
+      concurrency: 10,
+      prompt_interrupted: AtomicBool::new(false),
+      prior: Prior::default(),
+      down: Mutex::new(HashSet::new()),
+    }
+  }
+
+  pub fn concurrency(mut self, hosts_at_once: usize) -> Engine<'a> {
+    self.concurrency = hosts_at_once.max(1);
+    self
+  }
+
+  pub fn resuming(mut self, prior: Prior) -> Engine<'a> {
+    self.prior = prior;
+    self
+  }
+
+  pub async fn run(&self) -> RunResult {
+    let started = Instant::now();
+    self.reporter.event(Event::Start { plan: self.plan });
+    if !self.prior.records.is_empty() {
+      self.reporter.event(Event::Resumed {
+        done: &self.prior.records,
+      });
+    }
+    let finished = tokio::sync::Notify::new();
+    let steps = async {
+      let result = self.steps().await;
+      finished.notify_one();
+      result
+    };
+    let (records, end) = tokio::join!(steps, self.escalations(started, &finished)).0;
+    let elapsed = started.elapsed();
+    self.reporter.event(Event::Finish {
+      plan: self.plan,
+      records: &records,
+      end,
+      elapsed,
+    });
+    RunResult { records, end }
+  }
+
+  async fn steps(&self) -> (Vec<StepRecord>, RunEnd) {
+    let mut records: Vec<StepRecord> = self.prior.records.clone();
+    if self.plan.mode != RunMode::DryRun && !self.preflight().await {
+      return (records, RunEnd::Interrupted);
+    }
+    for planned in &self.plan.steps {
+      if self
+        .prior
+        .records
+        .iter()
+        .any(|r| r.id == planned.step.id.value)
+      {
+        continue;
+      }
+      if self.interrupts.stop_now() {
+        return (records, RunEnd::Interrupted);
+      }
+      let (record, next) = self.step(planned, &records).await;
+      if !planned.before_start {
+        self.reporter.event(Event::StepDone { planned });
+      }
+      records.push(record);
+      if let Next::End(end) = next {
+        return (records, end);
+      }
+    }
+    (records, RunEnd::Completed)
+  }
+
+  /// Announces each rung of the escalation ladder as the incident's time passes it; rungs a
+  /// resumed run passed while megacity was not running are announced at once.
+  async fn escalations(&self, started: Instant, finished: &tokio::sync::Notify) {
+    let before = self.prior.elapsed;
+    for rung in self
+      .plan
+      .runbook
+      .escalation
+      .iter()
+      .skip(self.prior.rungs_done)
+    {
+      let due = rung.after.saturating_sub(before);
+      tokio::select! {
+        _ = tokio::time::sleep(due.saturating_sub(started.elapsed())) => {
+          self.reporter.event(Event::Escalation { rung, elapsed: before + started.elapsed() });
+        }
+        _ = finished.notified() => return,
+      }
+    }
+  }
+
+  /// Opens every connection up front; false when the operator interrupted it.
+  async fn preflight(&self) -> bool {
+    let hosts = self.plan.remote_hosts();
+    let found = preflight(
+      self.transport,
+      &hosts,
+      &self.plan.sudo_hosts(),
+      self.concurrency,
+      &self.interrupts,
+    )
+    .await;
+    let Some(found) = found else {
+      return false;
+    };
+    for check in &found {
+      if check.unreachable.is_some() {
+        self.down.lock().unwrap().insert(check.host.clone());
+      }
+      self.reporter.event(Event::Preflight {
+        host: &check.host,
+        problem: check.problem().as_deref(),
+      });
+    }
+    true
+  }
+
+  async fn step<'p>(
+    &self,
+    planned: &'p PlannedStep<'p>,
+    records: &[StepRecord],
+  ) -> (StepRecord, Next) {
+    let step = planned.step;
+    let mut record = StepRecord {
+      id: step.id.value.clone(),
+      kind: step.kind_name(),
+      results: Vec::new(),
+    };
+    if planned.before_start {
+      self.reporter.event(Event::StepSkipped {
+        planned,
+        reason: "before --from",
+      });
+      return (record, Next::Continue);
+    }
+    if let StepKind::Manual { instructions } = &step.kind {
+      let next = self
+        .manual(planned, instructions, records, &mut record)
+        .await;
+      return (record, next);
+    }
+    let eligible = self.eligible(planned, records, &mut record);
+    if eligible.is_empty() {
+      let reason = if planned.hosts.is_empty() {
+        "no target host selected".into()
+      } else {
+        condition::describe(&step.when)
+      };
+      self.reporter.event(Event::StepSkipped {
+        planned,
+        reason: &reason,
+      });
+      return (record, Next::Continue);
+    }
+    self.reporter.event(Event::StepStart {
+      planned,
+      hosts: &eligible,
+    });
+    let next = match &step.kind {
+      StepKind::Check { .. } if self.plan.mode == RunMode::DryRun => {
+        self.rehearse(planned, &eligible, &mut record);
+        Next::Continue
+      }
+      StepKind::Check { expect, .. } => {
+        self
+          .execute(planned, eligible, &Compiled::new(expect), &mut record)
+          .await
+      }
+      StepKind::Action { .. } => self.action(planned, eligible, &mut record).await,
+      StepKind::Manual { .. } => unreachable!("handled above"),
+    };
+    (record, next)
+  }
+
+  /// Hosts where the step's conditions hold; the others are recorded as skipped.
+  fn eligible(
+    &self,
+    planned: &PlannedStep<'_>,
+    records: &[StepRecord],
+    record: &mut StepRecord,
+  ) -> Vec<String> {
+    let mut eligible = Vec::new();
+    for host in &planned.hosts {
+      if self.condition(planned, Some(host), records) {
+        eligible.push(host.clone());
+      } else {
+        record.results.push(HostResult::new(host, Outcome::Skipped));
+      }
+    }
+    eligible
+  }
+
+  /// Whether `planned`'s `when:` holds on `host`; a rehearsal walks every branch.
+  fn condition(
+    &self,
+    planned: &PlannedStep<'_>,
+    host: Option<&str>,
+    records: &[StepRecord],
+  ) -> bool {
+    self.plan.mode == RunMode::DryRun
+      || condition::holds(&planned.step.when, host, records, |id| {
+        self
+          .plan
+          .steps
+          .iter()
+          .any(|s| s.step.id.value == id && s.before_start)
+      })
+  }
+
+  /// How a run that the operator ended ends: Ctrl-C twice (or at a prompt) is an interruption.
+  fn abort_kind(&self) -> RunEnd {
+    if self.prompt_interrupted.load(Ordering::Relaxed) || self.interrupts.stop_now() {
+      RunEnd::Interrupted
+    } else {
+      RunEnd::Aborted
+    }
+  }
+
+  async fn ask(&self, request: Request<'_>) -> Answer {
+    let (planned, host, question) = match &request {
+      Request::Confirm { planned, host, .. } => (*planned, Some(*host), "confirm"),
+      Request::AfterFailure { planned, result } => {
+        (*planned, Some(result.host.as_str()), "after-failure")
+      }
+      Request::Manual { planned } => (*planned, None, "manual"),
+      Request::Interrupted { planned } => (*planned, None, "interrupted"),
+    };
+    self.reporter.pause();
+    let decision = self.operator.decide(request).await;
+    for text in &decision.notes {
+      self.reporter.event(Event::Note {
+        planned: Some(planned),
+        text,
+      });
+    }
+    self.reporter.event(Event::Decision {
+      planned,
+      host,
+      question,
+      answer: decision.answer,
+    });
+    self.reporter.resume();
+    match decision.answer {
+      Answer::Interrupt => {
+        self.prompt_interrupted.store(true, Ordering::Relaxed);
+        Answer::Abort
+      }
+      answer => answer,
+    }
+  }
+
+  /// A dry run shows what would run on each host instead of running it.
+  fn rehearse(&self, planned: &PlannedStep<'_>, hosts: &[String], record: &mut StepRecord) {
+    for host in hosts {
+      let command = planned
+        .command(host)
+        .map(|c| c.display.as_str())
+        .unwrap_or("");
+      self.reporter.event(Event::WouldRun {
+        planned,
+        host,
+        command,
+        note: None,
+      });
+      record
+        .results
+        .push(HostResult::new(host, Outcome::Rehearsed));
+    }
+  }
+}

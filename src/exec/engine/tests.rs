@@ -1,0 +1,484 @@
+//! The engine driven in-process by a scripted transport, operator and reporter: the rules for
+//! conditions, retries, timeouts, failure policies, checks-only and dry runs, in milliseconds.
+//! (Integration tests drive the real binary over a real sshd; these pin the engine's logic.)
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use super::Engine;
+use crate::exec::event::*;
+use crate::exec::interrupt::Interrupts;
+use crate::exec::plan::{Plan, RunMode};
+use crate::exec::transport::{Output, Transport, TransportError};
+use crate::inventory::Inventory;
+use crate::runbook::Runbook;
+use crate::runbook::values::Values;
+use crate::source::Source;
+
+const INVENTORY: &str = "hosts:\n  - name: a\n    groups: [web]\n  - name: b\n    groups: [web]\n";
+
+/// What the scripted transport answers: by command substring, in order, per host.
+type Reply = Result<Output, TransportError>;
+
+#[derive(Default)]
+struct Scripted {
+  /// (host, command substring, replies left); the last reply repeats.
+  replies: Mutex<Vec<(String, String, VecDeque<Reply>)>>,
+  /// Every command run, as (host, command).
+  ran: Mutex<Vec<(String, String)>>,
+  unreachable: Vec<String>,
+}
+
+fn ok(code: i32, stdout: &str) -> Reply {
+  Ok(Output {
+    exit_code: Some(code),
+    stdout: stdout.into(),
+    stderr: String::new(),
+  })
+}
+
+impl Scripted {
+  fn on(self, host: &str, command: &str, replies: Vec<Reply>) -> Scripted {
+    self
+      .replies
+      .lock()
+      .unwrap()
+      .push((host.into(), command.into(), replies.into()));
+    self
+  }
+
+  fn down(mut self, host: &str) -> Scripted {
+    self.unreachable.push(host.into());
+    self
+  }
+
+  fn ran(&self) -> Vec<(String, String)> {
+    self.ran.lock().unwrap().clone()
+  }
+
+  fn ran_matching(&self, needle: &str) -> Vec<String> {
+    self
+      .ran()
+      .into_iter()
+      .filter(|(_, c)| c.contains(needle))
+      .map(|(h, _)| h)
+      .collect()
+  }
+}
+
+impl Transport for Scripted {
+  fn connect<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
+    let down = self.unreachable.iter().any(|h| h == host);
+    Box::pin(async move {
+      if down {
+        Err(TransportError::Connect("refused".into()))
+      } else {
+        Ok(())
+      }
+    })
+  }
+
+  fn run<'a>(
+    &'a self,
+    host: &'a str,
+    command: &'a str,
+    _timeout: Duration,
+    _interrupts: Interrupts,
+  ) -> BoxFuture<'a, Result<Output, TransportError>> {
+    self.ran.lock().unwrap().push((host.into(), command.into()));
+    let mut replies = self.replies.lock().unwrap();
+    let reply = replies
+      .iter_mut()
+      .find(|(h, c, _)| h == host && command.contains(c.as_str()))
+      .map(|(_, _, queue)| {
+        if queue.len() > 1 {
+          queue.pop_front().unwrap()
+        } else {
+          queue.front().cloned().unwrap()
+        }
+      })
+      .unwrap_or_else(|| ok(0, ""));
+    Box::pin(async move { reply })
+  }
+
+  fn close(&self) -> BoxFuture<'_, Vec<String>> {
+    Box::pin(async { Vec::new() })
+  }
+}
+
+/// Answers prompts from a list, in order; records what it was asked.
+struct Script {
+  answers: Mutex<VecDeque<Answer>>,
+  asked: Mutex<Vec<String>>,
+  person: bool,
+}
+
+impl Script {
+  fn person(answers: &[Answer]) -> Script {
+    Script {
+      answers: Mutex::new(answers.iter().copied().collect()),
+      asked: Mutex::new(Vec::new()),
+      person: true,
+    }
+  }
+}
+
+impl Operator for Script {
+  fn decide<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Decision> {
+    let what = match &request {
+      Request::Confirm { planned, host, .. } => format!("confirm {} {host}", planned.step.id.value),
+      Request::AfterFailure { planned, result } => {
+        format!("after-failure {} {}", planned.step.id.value, result.host)
+      }
+      Request::Manual { planned } => format!("manual {}", planned.step.id.value),
+      Request::Interrupted { planned } => format!("interrupted {}", planned.step.id.value),
+    };
+    self.asked.lock().unwrap().push(what);
+    let answer = self
+      .answers
+      .lock()
+      .unwrap()
+      .pop_front()
+      .unwrap_or(Answer::Abort);
+    Box::pin(async move { Decision::from(answer) })
+  }
+
+  fn interactive(&self) -> bool {
+    self.person
+  }
+}
+
+/// Keeps the notices; the rest of the events are checked through the records.
+#[derive(Default)]
+struct Notices(Mutex<Vec<String>>);
+
+impl Reporter for Notices {
+  fn event(&self, event: Event<'_>) {
+    if let Event::Notice(text) = event {
+      self.0.lock().unwrap().push(text.to_string());
+    }
+  }
+}
+
+fn runbook(steps: &str) -> (Runbook, Inventory) {
+  let text = format!("id: t\ntitle: T\nseverity: P3\nsteps:\n{steps}");
+  let leaked: &'static str = Box::leak(text.into_boxed_str());
+  let mut c = crate::diagnostic::Collector::new("inventory", INVENTORY);
+  let inventory = Inventory::parse(&mut c, INVENTORY);
+  let runbook = crate::runbook::load(
+    &Source::embedded("t.yaml".into(), leaked),
+    Some("t"),
+    Some(&inventory),
+  )
+  .valid()
+  .unwrap_or_else(|d| panic!("{d:?}"));
+  (runbook, inventory)
+}
+
+struct Ran {
+  result: crate::exec::result::RunResult,
+  asked: Vec<String>,
+  notices: Vec<String>,
+}
+
+impl Ran {
+  fn outcome(&self, step: &str, host: &str) -> Option<Outcome> {
+    self
+      .result
+      .records
+      .iter()
+      .find(|r| r.id == step)?
+      .results
+      .iter()
+      .find(|r| r.host == host)
+      .map(|r| r.outcome)
+  }
+}
+
+fn run(steps: &str, mode: RunMode, transport: &Scripted, operator: &dyn Operator) -> Ran {
+  let (runbook, inventory) = runbook(steps);
+  let values = Values::resolve(&runbook, &[], true).unwrap();
+  let plan = Plan::new(&runbook, &inventory, values, mode, &[], None).unwrap();
+  let notices = Notices::default();
+  let (_tx, interrupts) = Interrupts::channel();
+  let rt = tokio::runtime::Builder::new_current_thread()
+    .enable_all()
+    .start_paused(true)
+    .build()
+    .unwrap();
+  let result = rt.block_on(Engine::new(&plan, transport, operator, &notices, interrupts).run());
+  Ran {
+    result,
+    asked: Vec::new(),
+    notices: notices.0.into_inner().unwrap(),
+  }
+}
+
+fn run_person(steps: &str, mode: RunMode, transport: &Scripted, answers: &[Answer]) -> Ran {
+  let script = Script::person(answers);
+  let mut ran = run(steps, mode, transport, &script);
+  ran.asked = script.asked.into_inner().unwrap();
+  ran
+}
+
+const CHECK_THEN_FIX: &str = "  - id: ping
+    title: ping
+    targets: [web]
+    check:
+      command: ping-it
+      expect:
+        exit_code: 0
+  - id: restart
+    title: restart
+    targets: [web]
+    when:
+      failed: [ping]
+    action:
+      command: restart-it
+";
+
+#[test]
+fn a_remedy_runs_only_where_its_check_failed_and_after_a_yes() {
+  let t = Scripted::default().on("b", "ping-it", vec![ok(1, "")]);
+  let ran = run_person(CHECK_THEN_FIX, RunMode::Live, &t, &[Answer::Yes]);
+  assert_eq!(ran.asked, ["confirm restart b"]);
+  assert_eq!(t.ran_matching("restart-it"), ["b"]);
+  assert_eq!(ran.outcome("restart", "a"), Some(Outcome::Skipped));
+  assert_eq!(ran.outcome("restart", "b"), Some(Outcome::Passed));
+  assert_eq!(ran.result.end, RunEnd::Completed);
+}
+
+#[test]
+fn a_skipped_confirmation_runs_nothing_and_abort_ends_the_run() {
+  let t = Scripted::default().on("b", "ping-it", vec![ok(1, "")]);
+  let ran = run_person(CHECK_THEN_FIX, RunMode::Live, &t, &[Answer::Skip]);
+  assert!(t.ran_matching("restart-it").is_empty());
+  assert_eq!(ran.outcome("restart", "b"), Some(Outcome::Declined));
+  let t = Scripted::default().on("b", "ping-it", vec![ok(1, "")]);
+  let ran = run_person(CHECK_THEN_FIX, RunMode::Live, &t, &[Answer::Abort]);
+  assert!(t.ran_matching("restart-it").is_empty());
+  assert_eq!(ran.result.end, RunEnd::Aborted);
+}
+
+#[test]
+fn checks_only_never_acts_and_dry_run_never_runs() {
+  let t = Scripted::default().on("b", "ping-it", vec![ok(1, "")]);
+  let ran = run_person(CHECK_THEN_FIX, RunMode::ChecksOnly, &t, &[]);
+  assert!(ran.asked.is_empty(), "triage asked {:?}", ran.asked);
+  assert!(t.ran_matching("restart-it").is_empty());
+  assert_eq!(ran.outcome("restart", "b"), Some(Outcome::NotRun));
+
+  let t = Scripted::default();
+  let ran = run_person(
+    CHECK_THEN_FIX,
+    RunMode::DryRun,
+    &t,
+    &[Answer::Yes, Answer::Yes],
+  );
+  assert!(t.ran().is_empty(), "a dry run ran {:?}", t.ran());
+  // A rehearsal walks every branch: both hosts are asked, whatever the check would say.
+  assert_eq!(ran.asked, ["confirm restart a", "confirm restart b"]);
+  assert_eq!(ran.outcome("ping", "a"), Some(Outcome::Rehearsed));
+}
+
+#[test]
+fn retries_until_the_expectation_holds() {
+  let steps = "  - id: wait
+    title: wait
+    targets: [a]
+    retry:
+      attempts: 3
+      delay: 5s
+    check:
+      command: up
+      expect:
+        exit_code: 0
+";
+  let t = Scripted::default().on("a", "up", vec![ok(1, ""), ok(1, ""), ok(0, "")]);
+  let ran = run_person(steps, RunMode::Live, &t, &[]);
+  assert_eq!(t.ran_matching("up").len(), 3);
+  let result = &ran.result.records[0].results[0];
+  assert_eq!((result.outcome, result.attempts), (Outcome::Passed, 3));
+
+  let t = Scripted::default().on("a", "up", vec![ok(1, "")]);
+  let ran = run_person(steps, RunMode::Live, &t, &[]);
+  assert_eq!(t.ran_matching("up").len(), 3, "no more than its attempts");
+  assert_eq!(ran.outcome("wait", "a"), Some(Outcome::Failed));
+}
+
+#[test]
+fn a_timeout_fails_the_host_with_its_reason() {
+  let steps = "  - id: slow
+    title: slow
+    targets: [a]
+    timeout: 2s
+    check:
+      command: slow
+      expect:
+        exit_code: 0
+";
+  let t = Scripted::default().on(
+    "a",
+    "slow",
+    vec![Err(TransportError::TimedOut(Duration::from_secs(2)))],
+  );
+  let ran = run_person(steps, RunMode::Live, &t, &[]);
+  let result = &ran.result.records[0].results[0];
+  assert_eq!(result.outcome, Outcome::Failed);
+  assert!(
+    result.error.as_deref().unwrap().contains("timed out"),
+    "{result:?}"
+  );
+}
+
+const FAILING_ACTION: &str = "  - id: fix
+    title: fix
+    targets: [a]
+    on_failure: POLICY
+    action:
+      command: fix-it
+      expect:
+        exit_code: 0
+  - id: after
+    title: after
+    targets: [a]
+    check:
+      command: after-it
+      expect:
+        exit_code: 0
+";
+
+#[test]
+fn failure_policies() {
+  let failing = || Scripted::default().on("a", "fix-it", vec![ok(1, "")]);
+  // abort: the run stops at once.
+  let t = failing();
+  let ran = run_person(
+    &FAILING_ACTION.replace("POLICY", "abort"),
+    RunMode::Live,
+    &t,
+    &[Answer::Yes],
+  );
+  assert_eq!(ran.result.end, RunEnd::Stopped);
+  assert!(t.ran_matching("after-it").is_empty());
+  // continue: the next step runs.
+  let t = failing();
+  let ran = run_person(
+    &FAILING_ACTION.replace("POLICY", "continue"),
+    RunMode::Live,
+    &t,
+    &[Answer::Yes],
+  );
+  assert_eq!(ran.result.end, RunEnd::Completed);
+  assert_eq!(t.ran_matching("after-it"), ["a"]);
+  // ask: retry re-runs the command; skip goes on.
+  let t = failing();
+  let ran = run_person(
+    &FAILING_ACTION.replace("POLICY", "ask"),
+    RunMode::Live,
+    &t,
+    &[Answer::Yes, Answer::Retry, Answer::Skip],
+  );
+  assert_eq!(t.ran_matching("fix-it").len(), 2);
+  assert_eq!(
+    ran.asked,
+    [
+      "confirm fix a",
+      "after-failure fix a",
+      "after-failure fix a"
+    ]
+  );
+  assert_eq!(ran.result.end, RunEnd::Completed);
+  // ask, with nobody there: the run stops and says why.
+  let t = failing();
+  let unattended = Unattended {
+    yes: true,
+    destructive: false,
+  };
+  let ran = run(
+    &FAILING_ACTION.replace("POLICY", "ask"),
+    RunMode::Live,
+    &t,
+    &unattended,
+  );
+  assert_eq!(ran.result.end, RunEnd::Stopped);
+  assert!(
+    ran
+      .notices
+      .iter()
+      .any(|n| n.contains("nobody is here to decide")),
+    "{:?}",
+    ran.notices
+  );
+}
+
+#[test]
+fn unattended_runs_decline_destructive_actions_without_the_flag() {
+  let steps = "  - id: wipe
+    title: wipe
+    targets: [a]
+    action:
+      command: wipe-it
+      destructive: true
+";
+  let t = Scripted::default();
+  let ran = run(
+    steps,
+    RunMode::Live,
+    &t,
+    &Unattended {
+      yes: true,
+      destructive: false,
+    },
+  );
+  assert!(t.ran_matching("wipe-it").is_empty());
+  assert_eq!(ran.outcome("wipe", "a"), Some(Outcome::Declined));
+  let t = Scripted::default();
+  run(
+    steps,
+    RunMode::Live,
+    &t,
+    &Unattended {
+      yes: true,
+      destructive: true,
+    },
+  );
+  assert_eq!(t.ran_matching("wipe-it"), ["a"]);
+}
+
+#[test]
+fn an_unreachable_host_sits_out_and_the_others_go_on() {
+  let t = Scripted::default()
+    .down("a")
+    .on("b", "ping-it", vec![ok(1, "")]);
+  let ran = run_person(CHECK_THEN_FIX, RunMode::Live, &t, &[Answer::Yes]);
+  assert_eq!(ran.outcome("ping", "a"), Some(Outcome::Unreachable));
+  assert_eq!(t.ran_matching("ping-it"), ["b"]);
+  assert_eq!(t.ran_matching("restart-it"), ["b"]);
+}
+
+#[test]
+fn a_manual_step_waits_for_a_person() {
+  let steps = "  - id: flip
+    title: flip
+    manual:
+      instructions: Flip the pool.
+";
+  let t = Scripted::default();
+  let ran = run_person(steps, RunMode::Live, &t, &[Answer::Yes]);
+  assert_eq!(ran.asked, ["manual flip"]);
+  assert_eq!(ran.outcome("flip", MANUAL_HOST), Some(Outcome::Passed));
+  let ran = run(
+    steps,
+    RunMode::Live,
+    &t,
+    &Unattended {
+      yes: true,
+      destructive: true,
+    },
+  );
+  assert_eq!(ran.outcome("flip", MANUAL_HOST), Some(Outcome::Unconfirmed));
+}

@@ -1,0 +1,92 @@
+//! The preflight: open every connection up front, in parallel, and ask each host that will run
+//! something as root whether `sudo -n` works, so unreachable hosts, unknown host keys and missing
+//! sudo rights show before anything changes. `runbook run` and `hosts check` share it.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream;
+
+use crate::exec::interrupt::Interrupts;
+use crate::exec::privilege::{SUDO_PROBE, sudo_wants_password};
+use crate::exec::transport::Transport;
+
+/// What the preflight found on one host.
+#[derive(Clone, Debug)]
+pub struct HostCheck {
+  pub host: String,
+  /// Why the host cannot be reached; `None` when it answered.
+  pub unreachable: Option<String>,
+  /// Whether non-interactive sudo works: `None` when it was not asked (or the host is down).
+  pub sudo: Option<Result<(), String>>,
+  pub elapsed: Duration,
+}
+
+impl HostCheck {
+  /// The one line an operator needs about this host, if anything is wrong.
+  pub fn problem(&self) -> Option<String> {
+    match (&self.unreachable, &self.sudo) {
+      (Some(reason), _) => Some(reason.clone()),
+      (None, Some(Err(reason))) => Some(reason.clone()),
+      _ => None,
+    }
+  }
+}
+
+/// Connects to `hosts` (at most `concurrency` at once) and probes sudo on those in `sudo_hosts`.
+/// Returns the findings in `hosts` order, or `None` when the operator interrupted it.
+pub async fn preflight(
+  transport: &dyn Transport,
+  hosts: &[String],
+  sudo_hosts: &[String],
+  concurrency: usize,
+  interrupts: &Interrupts,
+) -> Option<Vec<HostCheck>> {
+  let seen = interrupts.count();
+  let checks = stream::iter(hosts.iter())
+    .map(|host| async move {
+      let started = Instant::now();
+      let (unreachable, sudo) = match transport.connect(host).await {
+        Err(e) => (Some(e.to_string()), None),
+        Ok(()) if sudo_hosts.contains(host) => {
+          (None, Some(sudo(transport, host, interrupts).await))
+        }
+        Ok(()) => (None, None),
+      };
+      HostCheck {
+        host: host.clone(),
+        unreachable,
+        sudo,
+        elapsed: started.elapsed(),
+      }
+    })
+    .buffer_unordered(concurrency.max(1));
+  let mut found: Vec<HostCheck> = tokio::select! {
+    found = checks.collect::<Vec<_>>() => found,
+    _ = interrupts.after(seen) => return None,
+  };
+  found.sort_by_key(|c| hosts.iter().position(|h| *h == c.host));
+  Some(found)
+}
+
+async fn sudo(
+  transport: &dyn Transport,
+  host: &str,
+  interrupts: &Interrupts,
+) -> Result<(), String> {
+  let probe = transport.run(
+    host,
+    SUDO_PROBE,
+    Duration::from_secs(15),
+    interrupts.clone(),
+  );
+  match probe.await {
+    Ok(out) if out.exit_code == Some(0) => Ok(()),
+    Ok(out) if sudo_wants_password(&out.stderr) => Err(
+      "sudo wants a password here; steps that run as root will fail (megacity never types passwords)"
+        .into(),
+    ),
+    Ok(out) => Err(format!("`sudo -n true` failed: {}", out.stderr.trim())),
+    Err(e) => Err(format!("cannot check sudo: {e}")),
+  }
+}

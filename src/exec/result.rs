@@ -1,0 +1,165 @@
+//! What a run came to, and the exit code that says so (README "Exit codes").
+
+use crate::exec::event::{Outcome, RunEnd, StepRecord};
+use crate::exec::plan::{Plan, RunMode};
+use crate::exit_code;
+use crate::runbook::model::StepKind;
+
+pub struct RunResult {
+  pub records: Vec<StepRecord>,
+  pub end: RunEnd,
+}
+
+/// What the exit-code rule needs to know about a step of the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StepRole {
+  /// A check that a later step's `when: {failed: …}` remedies: its failure is a finding, and
+  /// the verification after the remedy decides.
+  RemediedCheck,
+  Check,
+  Other,
+}
+
+impl RunResult {
+  /// 0 when the run completed and nothing is left broken.
+  pub fn exit_code(&self, plan: &Plan<'_>) -> i32 {
+    let role = |id: &str| {
+      let Some(step) = plan.steps.iter().find(|s| s.step.id.value == id) else {
+        return StepRole::Other;
+      };
+      let remedied = plan
+        .steps
+        .iter()
+        .any(|s| s.step.when.failed.iter().any(|f| f.value == id));
+      match (&step.step.kind, remedied) {
+        (StepKind::Check { .. }, true) => StepRole::RemediedCheck,
+        (StepKind::Check { .. }, false) => StepRole::Check,
+        _ => StepRole::Other,
+      }
+    };
+    exit_code_for(plan.mode, self.end, &self.records, role)
+  }
+}
+
+/// The rule itself, apart from the plan so that it can be tested as a table.
+pub fn exit_code_for(
+  mode: RunMode,
+  end: RunEnd,
+  records: &[StepRecord],
+  role: impl Fn(&str) -> StepRole,
+) -> i32 {
+  match end {
+    RunEnd::Aborted => return exit_code::ABORTED,
+    RunEnd::Interrupted => return exit_code::INTERRUPTED,
+    RunEnd::Stopped => return exit_code::FAILURE,
+    RunEnd::Completed => {}
+  }
+  if mode == RunMode::DryRun {
+    return exit_code::SUCCESS;
+  }
+  let left_broken = records.iter().any(|record| {
+    record.results.iter().any(|r| match r.outcome {
+      Outcome::Unreachable => true,
+      Outcome::Failed => match role(&record.id) {
+        StepRole::RemediedCheck => mode == RunMode::ChecksOnly,
+        StepRole::Check | StepRole::Other => true,
+      },
+      _ => false,
+    })
+  });
+  if left_broken {
+    exit_code::FAILURE
+  } else {
+    exit_code::SUCCESS
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use crate::exec::event::HostResult;
+
+  fn record(id: &str, outcome: Outcome) -> StepRecord {
+    StepRecord {
+      id: id.into(),
+      kind: "check",
+      results: vec![HostResult::new("h", outcome)],
+    }
+  }
+
+  #[test]
+  fn table() {
+    use Outcome::*;
+    use RunEnd::*;
+    use RunMode::*;
+    let role = |id: &str| match id {
+      "ping" => StepRole::RemediedCheck,
+      "verify" => StepRole::Check,
+      _ => StepRole::Other,
+    };
+    // (mode, end, records, expected)
+    let cases: Vec<(RunMode, RunEnd, Vec<StepRecord>, i32)> = vec![
+      (
+        Live,
+        Completed,
+        vec![record("verify", Passed)],
+        exit_code::SUCCESS,
+      ),
+      (
+        Live,
+        Completed,
+        vec![record("verify", Failed)],
+        exit_code::FAILURE,
+      ),
+      // A remedied check's failure is a finding; the verification decides.
+      (
+        Live,
+        Completed,
+        vec![record("ping", Failed), record("verify", Passed)],
+        exit_code::SUCCESS,
+      ),
+      // Triage: nothing was remedied, so the finding stands.
+      (
+        ChecksOnly,
+        Completed,
+        vec![record("ping", Failed)],
+        exit_code::FAILURE,
+      ),
+      (
+        Live,
+        Completed,
+        vec![record("restart", Failed)],
+        exit_code::FAILURE,
+      ),
+      (
+        Live,
+        Completed,
+        vec![record("verify", Unreachable)],
+        exit_code::FAILURE,
+      ),
+      (
+        Live,
+        Completed,
+        vec![record("restart", Declined)],
+        exit_code::SUCCESS,
+      ),
+      (
+        DryRun,
+        Completed,
+        vec![record("verify", Failed)],
+        exit_code::SUCCESS,
+      ),
+      (Live, Aborted, vec![], exit_code::ABORTED),
+      (Live, Interrupted, vec![], exit_code::INTERRUPTED),
+      (Live, Stopped, vec![], exit_code::FAILURE),
+      (DryRun, Aborted, vec![], exit_code::ABORTED),
+    ];
+    for (i, (mode, end, records, expected)) in cases.into_iter().enumerate() {
+      assert_eq!(
+        exit_code_for(mode, end, &records, role),
+        expected,
+        "case {i}"
+      );
+    }
+  }
+}

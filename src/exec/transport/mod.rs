@@ -1,0 +1,214 @@
+//! Where commands run: over SSH, on the operator's machine, or (in a dry run) nowhere — behind
+//! one abstraction so the engine treats them alike. `Transports::for_mode` builds the set a run
+//! needs; adding a transport (say `kubectl exec`) is one file here plus one arm in `route`.
+
+mod control_dir;
+mod dry_run;
+mod local;
+pub mod masters;
+pub mod ssh;
+pub mod watchdog;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+pub use futures_util::future::BoxFuture;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+pub use self::control_dir::{ControlDir, kept_masters};
+use self::dry_run::DryRun;
+use self::local::Local;
+use self::ssh::{Ssh, SshOptions};
+use crate::error::Error;
+pub use crate::exec::interrupt::Interrupts;
+use crate::inventory::{Inventory, LOCAL};
+
+/// How to reach hosts over SSH: what the operator chose on the command line.
+#[derive(Clone, Debug)]
+pub struct SshSettings {
+  pub config_file: Option<std::path::PathBuf>,
+  /// Accept unknown host keys (ssh's accept-new). Off by default: strict checking.
+  pub accept_new_host_keys: bool,
+  pub connect_timeout: Duration,
+  /// Keep masters open after the command, and reuse kept ones (`--keep-connections`).
+  pub keep_connections: Option<Duration>,
+  /// New connections at once. Behind a bastion, keep it under its sshd's MaxStartups.
+  pub concurrency: usize,
+}
+
+/// Every transport a run may use, routed by host.
+pub enum Transports {
+  /// A dry run gets nothing it could use: nothing connects and nothing is spawned.
+  DryRun(DryRun),
+  Live {
+    ssh: Box<Ssh>,
+    local: Local,
+    /// Removed when the run ends (after the masters are closed).
+    _control: ControlDir,
+  },
+}
+
+impl Transports {
+  /// The transports for a run: none that can act in a dry run; SSH and local otherwise.
+  pub fn for_mode(
+    dry_run: bool,
+    settings: &SshSettings,
+    inventory: &Inventory,
+  ) -> Result<Transports, Error> {
+    if dry_run {
+      return Ok(Transports::DryRun(DryRun));
+    }
+    let control = ControlDir::create()?;
+    let users: HashMap<String, String> = inventory
+      .hosts
+      .iter()
+      .filter_map(|h| h.user.clone().map(|u| (h.name.clone(), u)))
+      .collect();
+    let keep = settings.keep_connections.map(kept_masters).transpose()?;
+    let ssh = Ssh::new(
+      SshOptions {
+        // Absolute and resolved once: a kept master is keyed by it, and the same file by any
+        // path is the same configuration.
+        config_file: settings
+          .config_file
+          .as_deref()
+          .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())),
+        accept_new_host_keys: settings.accept_new_host_keys,
+        connect_timeout: settings.connect_timeout,
+        control_dir: control.path().to_path_buf(),
+        users,
+        keep,
+      },
+      settings.concurrency,
+    );
+    Ok(Transports::Live {
+      ssh: Box::new(ssh),
+      local: Local,
+      _control: control,
+    })
+  }
+
+  fn route(&self, host: &str) -> &dyn Transport {
+    match self {
+      Transports::DryRun(nowhere) => nowhere,
+      Transports::Live { local, .. } if host == LOCAL => local,
+      Transports::Live { ssh, .. } => ssh.as_ref(),
+    }
+  }
+
+  /// After a command that kept its connections: how many were reused, and how to close them.
+  pub fn kept_note(&self, settings: &SshSettings) -> Option<String> {
+    let (Transports::Live { ssh, .. }, Some(idle)) = (self, settings.keep_connections) else {
+      return None;
+    };
+    Some(format!(
+      "connections kept open ({} reused from earlier; new ones end when idle for {}); `megacity connections close` closes them",
+      ssh.reused(),
+      humantime::format_duration(idle),
+    ))
+  }
+}
+
+impl Transport for Transports {
+  fn connect<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
+    self.route(host).connect(host)
+  }
+
+  fn run<'a>(
+    &'a self,
+    host: &'a str,
+    command: &'a str,
+    timeout: Duration,
+    interrupts: Interrupts,
+  ) -> BoxFuture<'a, Result<Output, TransportError>> {
+    self.route(host).run(host, command, timeout, interrupts)
+  }
+
+  fn close(&self) -> BoxFuture<'_, Vec<String>> {
+    match self {
+      Transports::DryRun(nowhere) => nowhere.close(),
+      Transports::Live { ssh, local, .. } => Box::pin(async move {
+        let mut warnings = ssh.close().await;
+        warnings.extend(local.close().await);
+        warnings
+      }),
+    }
+  }
+}
+
+/// What a command left behind.
+#[derive(Clone, Debug, Default)]
+pub struct Output {
+  /// `None` when the command was killed by a signal.
+  pub exit_code: Option<i32>,
+  pub stdout: String,
+  pub stderr: String,
+}
+
+/// Why a command could not run to completion. Outcomes for one host, never a crash.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum TransportError {
+  #[error("cannot connect: {0}")]
+  Connect(String),
+  #[error("timed out after {0:?}; the command was killed")]
+  TimedOut(Duration),
+  #[error("interrupted; the command was killed")]
+  Interrupted,
+  #[error("{0}")]
+  Failed(String),
+}
+
+pub trait Transport: Send + Sync {
+  /// Opens the connection to `host` (the preflight); later commands reuse it.
+  fn connect<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<(), TransportError>>;
+  /// Runs `command` (a `sh` command line) on `host`.
+  fn run<'a>(
+    &'a self,
+    host: &'a str,
+    command: &'a str,
+    timeout: Duration,
+    interrupts: Interrupts,
+  ) -> BoxFuture<'a, Result<Output, TransportError>>;
+  /// Closes every connection; returns warnings (a failed close is not fatal).
+  fn close(&self) -> BoxFuture<'_, Vec<String>>;
+}
+
+/// At most this much of each stream is kept; more is cut from the front (the end matters).
+pub const MAX_OUTPUT: usize = 1024 * 1024;
+
+/// Reads a stream to its end, keeping the last `MAX_OUTPUT` bytes.
+pub async fn read_bounded<R: AsyncRead + Unpin>(mut reader: R) -> String {
+  let mut kept: Vec<u8> = Vec::new();
+  let mut buf = [0u8; 8192];
+  loop {
+    match reader.read(&mut buf).await {
+      Ok(0) | Err(_) => break,
+      Ok(n) => {
+        kept.extend_from_slice(&buf[..n]);
+        if kept.len() > 2 * MAX_OUTPUT {
+          kept.drain(..kept.len() - MAX_OUTPUT);
+        }
+      }
+    }
+  }
+  if kept.len() > MAX_OUTPUT {
+    kept.drain(..kept.len() - MAX_OUTPUT);
+  }
+  String::from_utf8_lossy(&kept).into_owned()
+}
+
+/// Waits for `work`, unless the timeout passes or the operator interrupts; dropping `work` then
+/// closes the command's stdin, which the watchdog wrapper turns into killing the command.
+pub async fn bounded<F: Future<Output = Result<Output, TransportError>>>(
+  work: F,
+  timeout: Duration,
+  interrupts: Interrupts,
+) -> Result<Output, TransportError> {
+  let seen = interrupts.count();
+  tokio::select! {
+    result = work => result,
+    _ = tokio::time::sleep(timeout) => Err(TransportError::TimedOut(timeout)),
+    _ = interrupts.after(seen) => Err(TransportError::Interrupted),
+  }
+}
