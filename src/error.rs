@@ -44,6 +44,9 @@ pub enum Error {
   UnsafeDirectory { reason: String },
   #[error("cannot write output: {0}")]
   Output(#[source] std::io::Error),
+  /// `--format json` given to a command whose output is not data (a shell script).
+  #[error("`{command}` has no JSON output")]
+  NoJsonOutput { command: &'static str },
 }
 
 impl Error {
@@ -54,7 +57,8 @@ impl Error {
       | Error::UnknownTarget { .. }
       | Error::Parameter { .. }
       | Error::Invalid { .. }
-      | Error::TooLarge { .. } => exit_code::USAGE,
+      | Error::TooLarge { .. }
+      | Error::NoJsonOutput { .. } => exit_code::USAGE,
       Error::Io { .. } | Error::Output(_) | Error::UnsafeDirectory { .. } => exit_code::ERROR,
     }
   }
