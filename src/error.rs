@@ -95,6 +95,9 @@ pub enum Error {
   UnsafeDirectory { reason: String },
   #[error("cannot write output: {0}")]
   Output(#[source] std::io::Error),
+  /// `--format json` given to a command whose output is not data (a shell script).
+  #[error("`{command}` has no JSON output")]
+  NoJsonOutput { command: &'static str },
 }
 
 impl Error {
@@ -118,7 +121,8 @@ impl Error {
       | Error::ResumeOtherRunbook { .. }
       | Error::RunbookChanged { .. }
       | Error::Invalid { .. }
-      | Error::TooLarge { .. } => exit_code::USAGE,
+      | Error::TooLarge { .. }
+      | Error::NoJsonOutput { .. } => exit_code::USAGE,
       Error::Io { .. } | Error::Output(_) | Error::UnsafeDirectory { .. } => exit_code::ERROR,
     }
   }

@@ -1,12 +1,17 @@
+//! `completions`: the shell's registration script (a script, so there is no JSON of it).
+
 use clap_complete::env::Shells;
 
 use crate::cli::CompletionsArgs;
+use crate::config::Config;
 use crate::error::Error;
+use crate::ui::render;
 use crate::{complete, exit_code, ui};
 
 /// Prints the registration script: the shell calls `COMPLETE=<shell> megacity -- <words>` for
 /// every completion, so runbook ids, hosts and step ids come from the live catalog.
-pub fn run(args: &CompletionsArgs) -> Result<i32, Error> {
+pub fn run(config: &Config, args: &CompletionsArgs) -> Result<i32, Error> {
+  render::text_only(config.format, "megacity completions")?;
   let name = args.shell.to_string();
   let shells = Shells::builtins();
   let shell = shells

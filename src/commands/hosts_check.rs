@@ -1,32 +1,19 @@
 //! `megacity hosts check`: the preflight of a run, on the hosts named: which answer, and where
 //! passwordless sudo works.
 
-use serde::Serialize;
-
-use crate::cli::{Format, HostsCheckArgs};
+use crate::cli::HostsCheckArgs;
 use crate::config::{self, Config};
 use crate::error::Error;
 use crate::exec::interrupt::Interrupts;
 use crate::exec::preflight::{HostCheck, preflight};
 use crate::exec::transport::{Transport, Transports};
 use crate::inventory::{self, Target};
+use crate::ui::render::{self, HostRow, HostsCheck};
 use crate::{exit_code, ui};
 
-#[derive(Serialize)]
-struct Row {
-  host: String,
-  reachable: bool,
-  /// Whether `sudo -n` works there; absent when the host did not answer.
-  #[serde(skip_serializing_if = "Option::is_none")]
-  sudo: Option<bool>,
-  seconds: f64,
-  #[serde(skip_serializing_if = "Option::is_none")]
-  problem: Option<String>,
-}
-
-impl From<HostCheck> for Row {
-  fn from(check: HostCheck) -> Row {
-    Row {
+impl From<HostCheck> for HostRow {
+  fn from(check: HostCheck) -> HostRow {
+    HostRow {
       reachable: check.unreachable.is_none(),
       sudo: check.sudo.as_ref().map(Result::is_ok),
       seconds: check.elapsed.as_secs_f64(),
@@ -74,43 +61,13 @@ pub fn run(config: &Config, args: &HostsCheckArgs) -> Result<i32, Error> {
   let Some(found) = found else {
     return Ok(exit_code::INTERRUPTED);
   };
-  let rows: Vec<Row> = found.into_iter().map(Row::from).collect();
-  let code = if rows.iter().all(|r| r.reachable) {
+  let view = HostsCheck {
+    rows: found.into_iter().map(HostRow::from).collect(),
+  };
+  render::emit(&view, config.format)?;
+  Ok(if view.rows.iter().all(|r| r.reachable) {
     exit_code::SUCCESS
   } else {
     exit_code::FAILURE
-  };
-  if config.format == Format::Json {
-    ui::emit_json(&rows)?;
-    return Ok(code);
-  }
-  let mut table = vec![
-    ["HOST", "STATUS", "SUDO", "TIME"]
-      .map(|h| ui::style::bold(h).to_string())
-      .to_vec(),
-  ];
-  for r in &rows {
-    let status = match (&r.problem, r.reachable) {
-      (None, _) => ui::style::hint("ok").to_string(),
-      (Some(p), true) => format!("{} {}", ui::style::warning("ok,"), ui::text::sanitize(p)),
-      (Some(p), false) => format!(
-        "{} {}",
-        ui::style::error("unreachable:"),
-        ui::text::sanitize(p)
-      ),
-    };
-    let sudo = match r.sudo {
-      Some(true) => "yes",
-      Some(false) => "no",
-      None => "-",
-    };
-    table.push(vec![
-      r.host.clone(),
-      status,
-      sudo.to_string(),
-      format!("{:.2}s", r.seconds),
-    ]);
-  }
-  ui::emit(&ui::text::table(&table))?;
-  Ok(code)
+  })
 }

@@ -1,16 +1,11 @@
-use serde::Serialize;
+//! `hosts list`: the inventory's hosts, or those of the hosts and groups named.
 
-use crate::cli::{Format, HostsListArgs};
+use crate::cli::HostsListArgs;
 use crate::config::Config;
 use crate::error::Error;
+use crate::exit_code;
 use crate::inventory::{self, Host, Target};
-use crate::{exit_code, ui};
-
-#[derive(Serialize)]
-struct Output<'a> {
-  hosts: Vec<&'a Host>,
-  groups: std::collections::BTreeMap<&'a str, Vec<&'a str>>,
-}
+use crate::ui::render::{self, HostsList};
 
 pub fn run(config: &Config, args: &HostsListArgs) -> Result<i32, Error> {
   let inventory = inventory::load(config.inventory.as_deref())?;
@@ -32,25 +27,10 @@ pub fn run(config: &Config, args: &HostsListArgs) -> Result<i32, Error> {
     .iter()
     .filter(|h| selected.is_empty() || selected.contains(&h.name.as_str()))
     .collect();
-  if config.format == Format::Json {
-    ui::emit_json(&Output {
-      hosts,
-      groups: inventory.groups(),
-    })?;
-    return Ok(exit_code::SUCCESS);
-  }
-  let mut rows = vec![
-    ["HOST", "GROUPS", "ROLE"]
-      .map(|h| ui::style::bold(h).to_string())
-      .to_vec(),
-  ];
-  for host in hosts {
-    rows.push(vec![
-      host.name.clone(),
-      host.groups.join(","),
-      host.role.clone().unwrap_or_default(),
-    ]);
-  }
-  ui::emit(&ui::text::table(&rows))?;
+  let view = HostsList {
+    hosts,
+    groups: inventory.groups(),
+  };
+  render::emit(&view, config.format)?;
   Ok(exit_code::SUCCESS)
 }

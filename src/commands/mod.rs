@@ -28,8 +28,8 @@ pub fn run(cli: Cli) -> Result<i32, Error> {
     Command::Journal(JournalCommand::List) => journal::list(&config),
     Command::Journal(JournalCommand::Show(args)) => journal::show(&config, &args),
     Command::Connections(ConnectionsCommand::List) => connections::list(&config),
-    Command::Connections(ConnectionsCommand::Close(args)) => connections::close(&args),
+    Command::Connections(ConnectionsCommand::Close(args)) => connections::close(&config, &args),
     Command::Report(args) => report::run(&config, &args),
-    Command::Completions(args) => completions::run(&args),
+    Command::Completions(args) => completions::run(&config, &args),
   }
 }

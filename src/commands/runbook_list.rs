@@ -1,21 +1,11 @@
-use serde::Serialize;
+//! `runbook list`: every runbook in the catalog that loads, with the hosts it touches.
 
-use crate::cli::Format;
 use crate::config::Config;
 use crate::error::Error;
-use crate::inventory::{self};
-use crate::runbook::{self, catalog::Catalog, model::Severity};
+use crate::inventory;
+use crate::runbook::{self, catalog::Catalog};
+use crate::ui::render::{self, RunbookList, RunbookRow};
 use crate::{exit_code, ui};
-
-#[derive(Serialize)]
-struct Row {
-  id: String,
-  severity: Severity,
-  title: String,
-  hosts: Vec<String>,
-  steps: usize,
-  origin: String,
-}
 
 pub fn run(config: &Config) -> Result<i32, Error> {
   let catalog = Catalog::discover(&config.runbook_dirs)?;
@@ -25,7 +15,7 @@ pub fn run(config: &Config) -> Result<i32, Error> {
   for entry in catalog.entries() {
     let source = entry.source()?;
     match runbook::load(&source, Some(&entry.id), None).valid() {
-      Ok(runbook) => rows.push(Row {
+      Ok(runbook) => rows.push(RunbookRow {
         hosts: inventory.expand(
           runbook
             .steps
@@ -51,31 +41,6 @@ pub fn run(config: &Config) -> Result<i32, Error> {
       broken.join(" ")
     ));
   }
-  if config.format == Format::Json {
-    ui::emit_json(&rows)?;
-    return Ok(exit_code::SUCCESS);
-  }
-  let mut table = vec![
-    ["ID", "SEV", "STEPS", "HOSTS", "TITLE"]
-      .map(|h| ui::style::bold(h).to_string())
-      .to_vec(),
-  ];
-  for row in &rows {
-    table.push(vec![
-      row.id.clone(),
-      ui::style::severity(row.severity).to_string(),
-      row.steps.to_string(),
-      abbreviate(&row.hosts, 3),
-      ui::text::sanitize(&row.title).into_owned(),
-    ]);
-  }
-  ui::emit(&ui::text::table(&table))?;
+  render::emit(&RunbookList { rows }, config.format)?;
   Ok(exit_code::SUCCESS)
-}
-
-fn abbreviate(names: &[String], keep: usize) -> String {
-  if names.len() <= keep + 1 {
-    return names.join(",");
-  }
-  format!("{},+{}", names[..keep].join(","), names.len() - keep)
 }

@@ -1,29 +1,16 @@
+//! `runbook validate`: checks runbooks by id or path and reports every problem at once.
+
 use std::path::Path;
 
-use serde::Serialize;
-
-use crate::cli::{Format, ValidateArgs};
+use crate::cli::ValidateArgs;
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Level};
 use crate::error::Error;
+use crate::exit_code;
 use crate::inventory;
 use crate::runbook::{self, catalog::Catalog};
 use crate::source::Source;
-use crate::{exit_code, ui};
-
-#[derive(Serialize)]
-struct Report {
-  file: String,
-  valid: bool,
-  diagnostics: Vec<Diagnostic>,
-}
-
-#[derive(Serialize)]
-struct Output {
-  runbooks: Vec<Report>,
-  errors: usize,
-  warnings: usize,
-}
+use crate::ui::render::{self, Checked, Validation};
 
 /// One thing to validate: a readable source (with the id its file name implies) or a file
 /// refused before parsing.
@@ -70,7 +57,7 @@ pub fn run(config: &Config, args: &ValidateArgs) -> Result<i32, Error> {
     }
   }
 
-  let reports: Vec<Report> = items
+  let checked: Vec<Checked> = items
     .into_iter()
     .map(|item| {
       let (file, diagnostics) = match item {
@@ -83,7 +70,7 @@ pub fn run(config: &Config, args: &ValidateArgs) -> Result<i32, Error> {
       let valid = !diagnostics
         .iter()
         .any(|d| d.level == Level::Error || (args.deny_warnings && d.level == Level::Warning));
-      Report {
+      Checked {
         file,
         valid,
         diagnostics,
@@ -91,42 +78,21 @@ pub fn run(config: &Config, args: &ValidateArgs) -> Result<i32, Error> {
     })
     .collect();
   let count = |level| {
-    reports
+    checked
       .iter()
       .flat_map(|r| &r.diagnostics)
       .filter(|d| d.level == level)
       .count()
   };
-  let (errors, warnings) = (count(Level::Error), count(Level::Warning));
-  let failed = reports.iter().filter(|r| !r.valid).count();
-  let code = if failed > 0 {
+  let view = Validation {
+    errors: count(Level::Error),
+    warnings: count(Level::Warning),
+    runbooks: checked,
+  };
+  render::emit(&view, config.format)?;
+  Ok(if view.invalid() > 0 {
     exit_code::USAGE
   } else {
     exit_code::SUCCESS
-  };
-
-  if config.format == Format::Json {
-    ui::emit_json(&Output {
-      runbooks: reports,
-      errors,
-      warnings,
-    })?;
-    return Ok(code);
-  }
-  let mut out = String::new();
-  for report in &reports {
-    out.push_str(&ui::diagnostics::render_all(&report.diagnostics));
-  }
-  let summary = format!(
-    "checked {} runbook(s): {failed} invalid, {errors} error(s), {warnings} warning(s)",
-    reports.len()
-  );
-  out.push_str(&if failed > 0 {
-    ui::style::error(&summary).to_string()
-  } else {
-    summary
-  });
-  out.push('\n');
-  ui::emit(&out)?;
-  Ok(code)
+  })
 }

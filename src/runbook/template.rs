@@ -47,9 +47,6 @@ pub fn placeholders(template: &str) -> impl Iterator<Item = (&str, usize)> {
   })
 }
 
-// TODO(merge): the old name, until `runbook show` moves over.
-pub type Mode = Quoting;
-
 /// How a value is inserted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Quoting {

@@ -18,7 +18,12 @@ pub fn render(d: &Diagnostic) -> String {
   // Laid out like rustc: the gutter is as wide as the line number.
   let number = d.line.to_string();
   let pad = " ".repeat(number.len());
-  out.push_str(&format!("{pad}{} {location}\n", style::dim("-->")));
+  // A path is text too: file names may hold anything but `/` and NUL.
+  out.push_str(&format!(
+    "{pad}{} {}\n",
+    style::dim("-->"),
+    sanitize(&location)
+  ));
   if let Some(line) = &d.source_line {
     let caret_pad: String = line
       .chars()

@@ -1,7 +1,10 @@
 //! Everything the operator sees: styles, tables, diagnostics and errors. Colors live here only.
+//! Commands print their output through `render::emit`; text from runbooks, the inventory or
+//! remote hosts goes through `text::sanitize` on its way to the terminal.
 
 pub mod diagnostics;
 pub mod prompt;
+pub mod render;
 pub mod reporter;
 pub mod style;
 pub mod text;
@@ -20,6 +23,7 @@ pub fn emit(text: &str) -> Result<(), Error> {
   }
 }
 
+/// Writes a value as pretty JSON: the output of `--format json`.
 pub fn emit_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
   let mut text = serde_json::to_string_pretty(value).expect("output types serialize");
   text.push('\n');
@@ -28,22 +32,47 @@ pub fn emit_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
 
 /// The one place errors are rendered, on stderr.
 pub fn render_error(error: &Error) {
-  let mut text = String::new();
+  let mut out = String::new();
   if let Error::Invalid { diagnostics, .. } = error {
-    text.push_str(&diagnostics::render_all(diagnostics));
+    out.push_str(&diagnostics::render_all(diagnostics));
   }
-  text.push_str(&format!("{} {error}\n", style::error("error:")));
+  // Messages quote names from the command line, runbooks and the inventory.
+  out.push_str(&format!(
+    "{} {}\n",
+    style::error("error:"),
+    text::sanitize(&error.to_string())
+  ));
+  // The causes, where the message does not already say them (an I/O error's own text).
+  let mut source = std::error::Error::source(error);
+  let mut said = error.to_string();
+  while let Some(cause) = source {
+    let text = cause.to_string();
+    if !said.contains(text.trim()) {
+      out.push_str(&format!("  caused by: {}\n", text::sanitize(&text)));
+      said.push_str(&text);
+    }
+    source = cause.source();
+  }
   if let Some(hint) = error.hint() {
-    text.push_str(&format!("  {} {hint}\n", style::hint("hint:")));
+    out.push_str(&format!(
+      "  {} {}\n",
+      style::hint("hint:"),
+      text::sanitize(&hint)
+    ));
   }
-  let _ = std::io::stderr().write_all(text.as_bytes());
+  let _ = std::io::stderr().write_all(out.as_bytes());
 }
 
 /// A notice on stderr, for things worth knowing that are not the command's output.
 pub fn warn(message: &str) {
-  let _ = writeln!(
-    std::io::stderr(),
-    "{} {message}",
-    style::warning("warning:")
-  );
+  let _ = std::io::stderr().write_all(warning_line(message).as_bytes());
+}
+
+/// A warning as `warn` prints it, for output that gathers its notes first.
+pub fn warning_line(message: &str) -> String {
+  format!(
+    "{} {}\n",
+    style::warning("warning:"),
+    text::sanitize(message)
+  )
 }

@@ -1,4 +1,6 @@
 //! Styles. Whether they color anything was decided once, in `config` (--color, NO_COLOR, TTY).
+//! Name a style by what the text means (`ok`, `host`), not by a look another meaning has
+//! (`hint` is for advice), so one meaning always looks the same.
 
 use console::{StyledObject, style};
 
@@ -12,6 +14,26 @@ pub fn warning(s: &str) -> StyledObject<&str> {
   style(s).yellow().bold()
 }
 
+/// Something that went well: a passed check, a valid runbook, an open connection.
+pub fn ok(s: &str) -> StyledObject<&str> {
+  style(s).green().bold()
+}
+
+/// Something that went wrong and is the result, not the command's error.
+pub fn fail(s: &str) -> StyledObject<&str> {
+  style(s).red().bold()
+}
+
+pub fn host(s: &str) -> StyledObject<&str> {
+  style(s).cyan()
+}
+
+/// A command as it will run.
+pub fn command(s: &str) -> StyledObject<&str> {
+  style(s).bold()
+}
+
+/// Advice to the operator.
 pub fn hint(s: &str) -> StyledObject<&str> {
   style(s).cyan().bold()
 }

@@ -2,15 +2,17 @@
 
 use console::measure_text_width;
 
-/// Replaces control characters (escape sequences from a file or a remote host could rewrite
-/// the operator's screen) with visible escapes. Newlines and tabs are kept.
+/// Replaces characters that could mislead the operator with visible escapes: control
+/// characters (escape sequences from a file or a remote host could rewrite the screen), and
+/// bidi controls and invisible characters (they can make a command read differently from what
+/// runs — "Trojan Source"). Newlines and tabs are kept.
 pub fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
-  if !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+  if !s.chars().any(hidden) {
     return s.into();
   }
   s.chars()
     .map(|c| {
-      if c.is_control() && c != '\n' && c != '\t' {
+      if hidden(c) {
         c.escape_default().to_string()
       } else {
         c.to_string()
@@ -18,6 +20,19 @@ pub fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
     })
     .collect::<String>()
     .into()
+}
+
+/// Whether `c` must not reach the terminal as itself.
+fn hidden(c: char) -> bool {
+  (c.is_control() && c != '\n' && c != '\t')
+    || matches!(c,
+      '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+      | '\u{2066}'..='\u{2069}' // bidi isolates
+      | '\u{200B}'..='\u{200F}' // zero-width space, joiners, LRM, RLM
+      | '\u{061C}' // Arabic letter mark
+      | '\u{FEFF}' // zero-width no-break space (BOM)
+      | '\u{E0000}'..='\u{E007F}' // tag characters
+    )
 }
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
@@ -57,6 +72,36 @@ mod tests {
   fn sanitize_escapes_control_characters() {
     assert_eq!(sanitize("ok\x1b[2Jgone\r"), "ok\\u{1b}[2Jgone\\r");
     assert_eq!(sanitize("a\tb\nc"), "a\tb\nc");
+  }
+
+  #[test]
+  fn sanitize_escapes_bidi_and_invisible_characters() {
+    // "Trojan Source": an override makes the text read backwards from what it is.
+    assert_eq!(sanitize("rm \u{202E}fdsa"), "rm \\u{202e}fdsa");
+    let escaped = [
+      ('\u{202A}', "\\u{202a}"),
+      ('\u{2066}', "\\u{2066}"),
+      ('\u{2069}', "\\u{2069}"),
+      ('\u{200B}', "\\u{200b}"),
+      ('\u{200F}', "\\u{200f}"),
+      ('\u{061C}', "\\u{61c}"),
+      ('\u{FEFF}', "\\u{feff}"),
+      ('\u{E0001}', "\\u{e0001}"),
+      ('\u{E007F}', "\\u{e007f}"),
+    ];
+    for (c, want) in escaped {
+      assert_eq!(sanitize(&format!("a{c}b")), format!("a{want}b"), "{c:?}");
+    }
+  }
+
+  #[test]
+  fn sanitize_keeps_ordinary_unicode() {
+    for s in ["café ≤ 90%", "85°C", "→ ✔", "日本語", "👩\u{1F4BB}"] {
+      assert!(
+        matches!(sanitize(s), std::borrow::Cow::Borrowed(_)),
+        "{s:?}"
+      );
+    }
   }
 
   #[test]

@@ -412,3 +412,73 @@ fn shipped_actions_that_lose_data_are_marked_destructive() {
     "the check looked at {seen} lossy actions; the word list is out of date"
   );
 }
+
+#[test]
+fn show_escapes_bidi_and_invisible_characters_from_the_runbook() {
+  // U+202E would show `Look here` reversed; U+200B hides inside the command.
+  let t = Test::new().write(
+    "runbooks/tricky.yaml",
+    "id: tricky\ntitle: \"Tricky \\u202e title\"\nseverity: P3\nsteps:\n  - id: look\n    title: \"Look \\u202e here\"\n    targets: [local]\n    check:\n      command: \"echo \\u200b hi\"\n      expect: {exit_code: 0}\n",
+  );
+  let run = t
+    .args(["--color", "never", "runbook", "show", "tricky"])
+    .expect_code(0);
+  assert_eq!(
+    run.stdout,
+    "tricky — Tricky \\u{202e} title\n\
+     severity P3 (minor): respond within 2h, recover within 1day\n\
+     from: runbooks/tricky.yaml\n\
+     \n\
+     Steps:\n\
+     \n  \
+     1. look [check] Look \\u{202e} here\n     \
+     on   local\n     \
+     $ echo \\u{200b} hi\n     \
+     expect exit 0\n     \
+     timeout 1m, on failure: continue\n"
+  );
+  assert!(!run.stdout.contains('\u{202e}') && !run.stdout.contains('\u{200b}'));
+}
+
+#[test]
+fn hosts_list_escapes_bidi_characters_from_the_inventory() {
+  let t = Test::new().write(
+    "inv.yaml",
+    "hosts:\n  - name: web-01\n    groups: [web]\n    role: \"front\\u2066end\"\n",
+  );
+  let t = t.args([
+    "--color",
+    "never",
+    "--inventory",
+    "inv.yaml",
+    "hosts",
+    "list",
+  ]);
+  let run = t.expect_code(0);
+  assert_eq!(
+    run.stdout,
+    "HOST    GROUPS  ROLE\nweb-01  web     front\\u{2066}end\n"
+  );
+  // Host names are refused, and the refusal quotes the name escaped.
+  let t = t
+    .reset()
+    .write("inv.yaml", "hosts:\n  - name: \"web\\u202e-01\"\n");
+  let run = t
+    .args([
+      "--color",
+      "never",
+      "--inventory",
+      "inv.yaml",
+      "hosts",
+      "list",
+    ])
+    .expect_code(2);
+  assert!(
+    run
+      .stderr
+      .contains("`web\\u{202e}-01` cannot be a host name"),
+    "{}",
+    run.stderr
+  );
+  assert!(!run.stderr.contains('\u{202e}'), "{}", run.stderr);
+}

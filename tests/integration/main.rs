@@ -3,6 +3,7 @@
 mod catalog;
 mod completions;
 mod drill;
+mod format;
 mod journal;
 mod prompts;
 mod run;

@@ -1,0 +1,116 @@
+//! `connections list` and `connections close`: kept SSH masters.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::ui::render::View;
+use crate::ui::{self, style, text};
+
+/// Serialized as the bare array of connections.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct KeptList {
+  pub kept: Vec<KeptConnection>,
+  /// Text only: where kept connections live, to say where none were found.
+  #[serde(skip)]
+  pub dir: PathBuf,
+  /// Text only: seconds since the epoch, to show ages.
+  #[serde(skip)]
+  pub now: u64,
+}
+
+#[derive(Serialize)]
+pub struct KeptConnection {
+  pub host: String,
+  pub user: Option<String>,
+  pub ssh_config: Option<PathBuf>,
+  /// Seconds since the epoch.
+  pub opened: u64,
+  pub idle_limit_secs: u64,
+  /// Whether the master still answers.
+  pub alive: bool,
+}
+
+impl View for KeptList {
+  fn text(&self) -> String {
+    if self.kept.is_empty() {
+      return String::new();
+    }
+    let mut rows = vec![
+      [
+        "HOST",
+        "USER",
+        "SSH CONFIG",
+        "OPENED",
+        "IDLE LIMIT",
+        "STATE",
+      ]
+      .map(|h| style::bold(h).to_string())
+      .to_vec(),
+    ];
+    for k in &self.kept {
+      rows.push(vec![
+        style::host(&text::sanitize(&k.host)).to_string(),
+        text::sanitize(k.user.as_deref().unwrap_or("-")).into_owned(),
+        k.ssh_config.as_ref().map_or_else(
+          || "-".into(),
+          |p| text::sanitize(&p.display().to_string()).into_owned(),
+        ),
+        format!(
+          "{} ago",
+          humantime::format_duration(Duration::from_secs(self.now.saturating_sub(k.opened)))
+        ),
+        humantime::format_duration(Duration::from_secs(k.idle_limit_secs)).to_string(),
+        if k.alive {
+          style::ok("open")
+        } else {
+          style::dim("ended")
+        }
+        .to_string(),
+      ]);
+    }
+    text::table(&rows)
+  }
+
+  fn notes(&self) -> String {
+    if self.kept.is_empty() {
+      format!(
+        "no kept connections (in {})\n",
+        text::sanitize(&self.dir.display().to_string())
+      )
+    } else {
+      String::new()
+    }
+  }
+}
+
+/// What `connections close` did: the hosts whose masters it closed, and what went wrong.
+#[derive(Serialize)]
+pub struct Closed {
+  pub closed: Vec<String>,
+  pub warnings: Vec<String>,
+}
+
+impl View for Closed {
+  /// Closing has no output; what it did is a note for the operator.
+  fn text(&self) -> String {
+    String::new()
+  }
+
+  fn notes(&self) -> String {
+    let mut out: String = self.warnings.iter().map(|w| ui::warning_line(w)).collect();
+    let n = self.closed.len();
+    out.push_str(&format!(
+      "closed {n} kept connection{}{}\n",
+      if n == 1 { "" } else { "s" },
+      if n == 0 {
+        String::new()
+      } else {
+        format!(": {}", text::sanitize(&self.closed.join(", ")))
+      }
+    ));
+    out
+  }
+}

@@ -1,0 +1,33 @@
+//! `hosts list`: hosts with their groups and role, and the groups they make.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::inventory::Host;
+use crate::ui::render::View;
+use crate::ui::{style, text};
+
+#[derive(Serialize)]
+pub struct HostsList<'a> {
+  pub hosts: Vec<&'a Host>,
+  pub groups: BTreeMap<&'a str, Vec<&'a str>>,
+}
+
+impl View for HostsList<'_> {
+  fn text(&self) -> String {
+    let mut rows = vec![
+      ["HOST", "GROUPS", "ROLE"]
+        .map(|h| style::bold(h).to_string())
+        .to_vec(),
+    ];
+    for host in &self.hosts {
+      rows.push(vec![
+        style::host(&text::sanitize(&host.name)).to_string(),
+        text::sanitize(&host.groups.join(",")).into_owned(),
+        text::sanitize(host.role.as_deref().unwrap_or_default()).into_owned(),
+      ]);
+    }
+    text::table(&rows)
+  }
+}

@@ -1,0 +1,64 @@
+//! `runbook list`: one row per runbook.
+
+use serde::Serialize;
+
+use crate::runbook::model::Severity;
+use crate::ui::render::View;
+use crate::ui::{style, text};
+
+/// Serialized as the bare array of rows.
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct RunbookList {
+  pub rows: Vec<RunbookRow>,
+}
+
+#[derive(Serialize)]
+pub struct RunbookRow {
+  pub id: String,
+  pub severity: Severity,
+  pub title: String,
+  pub hosts: Vec<String>,
+  pub steps: usize,
+  pub origin: String,
+}
+
+impl View for RunbookList {
+  fn text(&self) -> String {
+    let mut table = vec![
+      ["ID", "SEV", "STEPS", "HOSTS", "TITLE"]
+        .map(|h| style::bold(h).to_string())
+        .to_vec(),
+    ];
+    for row in &self.rows {
+      table.push(vec![
+        text::sanitize(&row.id).into_owned(),
+        style::severity(row.severity).to_string(),
+        row.steps.to_string(),
+        text::sanitize(&abbreviate(&row.hosts, 3)).into_owned(),
+        text::sanitize(&row.title).into_owned(),
+      ]);
+    }
+    text::table(&table)
+  }
+}
+
+/// The first `keep` names and how many more: a row stays one line on a big fleet.
+fn abbreviate(names: &[String], keep: usize) -> String {
+  if names.len() <= keep + 1 {
+    return names.join(",");
+  }
+  format!("{},+{}", names[..keep].join(","), names.len() - keep)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn abbreviate_keeps_a_row_short() {
+    let names: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+    assert_eq!(abbreviate(&names[..4], 3), "a,b,c,d");
+    assert_eq!(abbreviate(&names, 3), "a,b,c,+2");
+  }
+}

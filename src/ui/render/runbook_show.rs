@@ -1,0 +1,298 @@
+//! `runbook show`: a runbook's header and its steps, with targets and commands as they would run.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::inventory::Target;
+use crate::runbook::model::{self, ExitCodes, Expect, Runbook, Step, StepKind};
+use crate::schema::{Loc, format_duration};
+use crate::ui::render::View;
+use crate::ui::{style, text::sanitize};
+
+#[derive(Serialize)]
+pub struct RunbookShow<'a> {
+  #[serde(flatten)]
+  pub runbook: &'a Runbook,
+  pub origin: String,
+  pub response_target: String,
+  pub recovery_target_effective: String,
+  /// Per step asked for: the hosts it runs on and the commands as they would run there.
+  pub plan: Vec<PlannedStep<'a>>,
+  /// Text only: the header (description, parameters, escalation) is left out when only some
+  /// steps were asked for.
+  #[serde(skip)]
+  pub header: bool,
+  /// Text only: each parameter with the value it would have in a run.
+  #[serde(skip)]
+  pub parameters: Vec<Parameter<'a>>,
+}
+
+pub struct Parameter<'a> {
+  pub spec: &'a model::Parameter,
+  /// As displayed: secrets masked.
+  pub value: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct PlannedStep<'a> {
+  pub id: String,
+  pub hosts: Vec<String>,
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub command: Option<String>,
+  #[serde(skip)]
+  pub step: &'a Step,
+  /// Text only: the step's place in the whole runbook, from 1.
+  #[serde(skip)]
+  pub number: usize,
+  /// Text only: each target as written and what the inventory makes of it (None: unknown).
+  #[serde(skip)]
+  pub targets: Vec<StepTarget<'a>>,
+  /// Text only: the confirmation question, with values filled in.
+  #[serde(skip)]
+  pub confirm: Option<String>,
+  /// Text only: a manual step's instructions, with values filled in.
+  #[serde(skip)]
+  pub instructions: Option<String>,
+}
+
+pub type StepTarget<'a> = (&'a str, Option<Target<'a>>);
+
+impl View for RunbookShow<'_> {
+  fn text(&self) -> String {
+    let mut out = String::new();
+    if self.header {
+      header(&mut out, self);
+    }
+    for planned in &self.plan {
+      render_step(&mut out, planned);
+    }
+    out
+  }
+}
+
+fn header(out: &mut String, show: &RunbookShow) {
+  let runbook = show.runbook;
+  let _ = writeln!(
+    out,
+    "{} — {}",
+    style::bold(&sanitize(&runbook.id)),
+    sanitize(&runbook.title)
+  );
+  let _ = writeln!(
+    out,
+    "severity {} ({}): respond within {}, recover within {}",
+    style::severity(runbook.severity),
+    runbook.severity.label(),
+    show.response_target,
+    show.recovery_target_effective
+  );
+  if let Some(source) = &runbook.source {
+    let _ = writeln!(out, "source: {}", sanitize(source));
+  }
+  let _ = writeln!(out, "from: {}", sanitize(&show.origin));
+  if let Some(description) = &runbook.description {
+    let _ = writeln!(out, "\n{}", sanitize(description.trim_end()));
+  }
+  list(out, "Symptoms", &runbook.symptoms);
+  list(out, "Likely causes", &runbook.causes);
+  if !show.parameters.is_empty() {
+    let _ = writeln!(out, "\n{}", style::bold("Parameters:"));
+    for Parameter { spec: p, value } in &show.parameters {
+      let value = match (&p.secret_env, value) {
+        (Some(env), _) => format!("secret from ${env}"),
+        (None, Some(v)) => format!("= {v}"),
+        (None, None) if p.required => "required".into(),
+        (None, None) => "no default".into(),
+      };
+      let choices = if p.choices.is_empty() {
+        String::new()
+      } else {
+        format!(
+          " [{}]",
+          p.choices
+            .iter()
+            .map(|c| c.value.as_str())
+            .collect::<Vec<_>>()
+            .join("|")
+        )
+      };
+      let help = p
+        .help
+        .as_deref()
+        .map(|h| format!("  {}", style::dim(&sanitize(h))))
+        .unwrap_or_default();
+      let _ = writeln!(
+        out,
+        "  {} {}{}{help}",
+        sanitize(&p.name.value),
+        sanitize(&value),
+        sanitize(&choices)
+      );
+    }
+  }
+  if !runbook.escalation.is_empty() {
+    let _ = writeln!(out, "\n{}", style::bold("Escalation:"));
+    for rung in &runbook.escalation {
+      let _ = writeln!(
+        out,
+        "  after {:>6} → {}",
+        format_duration(rung.after),
+        sanitize(&rung.to)
+      );
+    }
+  }
+  let _ = writeln!(out, "\n{}", style::bold("Steps:"));
+}
+
+fn list(out: &mut String, title: &str, items: &[String]) {
+  if items.is_empty() {
+    return;
+  }
+  let _ = writeln!(out, "\n{}", style::bold(&format!("{title}:")));
+  for item in items {
+    let _ = writeln!(out, "  - {}", sanitize(item));
+  }
+}
+
+fn render_step(out: &mut String, planned: &PlannedStep) {
+  let step = planned.step;
+  let number = planned.number;
+  let mut tags = vec![step.kind_name().to_string()];
+  if let StepKind::Action {
+    destructive: true, ..
+  } = step.kind
+  {
+    tags.push(style::error("destructive").to_string());
+  }
+  if step.sudo {
+    tags.push("as root".into());
+  }
+  let _ = writeln!(
+    out,
+    "\n{number:>3}. {} [{}] {}",
+    style::bold(&sanitize(&step.id)),
+    tags.join(", "),
+    sanitize(&step.title)
+  );
+  let indent = "     ";
+  if !step.when.is_empty() {
+    let ids = |ids: &[Loc<String>]| {
+      ids
+        .iter()
+        .map(|s| s.value.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+    };
+    let mut parts = Vec::new();
+    if !step.when.failed.is_empty() {
+      parts.push(format!("failed: {}", ids(&step.when.failed)));
+    }
+    if !step.when.passed.is_empty() {
+      parts.push(format!("passed: {}", ids(&step.when.passed)));
+    }
+    let _ = writeln!(out, "{indent}when {}", sanitize(&parts.join("; ")));
+  }
+  if !planned.targets.is_empty() {
+    let _ = writeln!(out, "{indent}on   {}", sanitize(&targets(&planned.targets)));
+  }
+  match &step.kind {
+    StepKind::Check { expect, .. } => {
+      command_lines(out, indent, planned.command.as_deref(), step.sudo);
+      let _ = writeln!(out, "{indent}expect {}", describe_expect(expect));
+    }
+    StepKind::Action { expect, .. } => {
+      command_lines(out, indent, planned.command.as_deref(), step.sudo);
+      if let Some(confirm) = &planned.confirm {
+        let _ = writeln!(out, "{indent}asks  {}", sanitize(confirm));
+      }
+      if !is_default(expect) {
+        let _ = writeln!(out, "{indent}expect {}", describe_expect(expect));
+      }
+    }
+    StepKind::Manual { .. } => {
+      for line in planned.instructions.as_deref().unwrap_or_default().lines() {
+        let _ = writeln!(out, "{indent}| {}", sanitize(line));
+      }
+    }
+  }
+  let mut limits = vec![format!("timeout {}", format_duration(step.timeout))];
+  if step.retry.attempts > 1 {
+    limits.push(format!(
+      "{} attempts {} apart",
+      step.retry.attempts,
+      format_duration(step.retry.delay)
+    ));
+  }
+  limits.push(format!("on failure: {:?}", step.on_failure).to_lowercase());
+  if !matches!(step.kind, StepKind::Manual { .. }) {
+    let _ = writeln!(out, "{indent}{}", style::dim(&limits.join(", ")));
+  }
+}
+
+fn command_lines(out: &mut String, indent: &str, command: Option<&str>, sudo: bool) {
+  let prompt = if sudo { "#" } else { "$" };
+  for (i, line) in command.unwrap_or_default().lines().enumerate() {
+    let mark = if i == 0 { prompt } else { " " };
+    let _ = writeln!(out, "{indent}{mark} {}", style::command(&sanitize(line)));
+  }
+}
+
+fn targets(targets: &[StepTarget]) -> String {
+  targets
+    .iter()
+    .map(|(name, target)| match target {
+      Some(Target::Group(g, members)) => format!("{g} ({})", members.join(", ")),
+      Some(_) => name.to_string(),
+      None => format!("{name} (unknown)"),
+    })
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+fn is_default(expect: &Expect) -> bool {
+  expect.exit_code == ExitCodes::default() && expect.patterns().next().is_none()
+}
+
+fn describe_expect(expect: &Expect) -> String {
+  let mut parts = Vec::new();
+  match &expect.exit_code {
+    ExitCodes::Any => parts.push("any exit code".to_string()),
+    ExitCodes::OneOf(codes) => parts.push(format!(
+      "exit {}",
+      codes
+        .iter()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join("|")
+    )),
+  }
+  let regexes = [
+    ("stdout ~", &expect.stdout_matches),
+    ("stdout !~", &expect.stdout_not_matches),
+    ("stderr ~", &expect.stderr_matches),
+    ("stderr !~", &expect.stderr_not_matches),
+  ];
+  for (label, pattern) in regexes {
+    if let Some(p) = pattern {
+      parts.push(format!("{label} /{}/", p.value));
+    }
+  }
+  for t in &expect.thresholds {
+    // "90%" and "85°C" read well glued to the number; "30 days" does not.
+    let unit = match t.unit.as_deref() {
+      Some(u) if u.starts_with(char::is_alphabetic) => format!(" {u}"),
+      Some(u) => u.to_string(),
+      None => String::new(),
+    };
+    let bound = match (t.min, t.max) {
+      (Some(lo), Some(hi)) => format!("{lo}{unit} ≤ {} ≤ {hi}{unit}", t.name),
+      (Some(lo), None) => format!("{} ≥ {lo}{unit}", t.name),
+      (None, Some(hi)) => format!("{} ≤ {hi}{unit}", t.name),
+      (None, None) => t.name.clone(),
+    };
+    parts.push(bound);
+  }
+  // Patterns, threshold names and units all come from the runbook.
+  sanitize(&parts.join("; ")).into_owned()
+}
