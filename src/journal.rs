@@ -413,6 +413,7 @@ impl Reporter for Journal {
         host,
         question,
         answer,
+        ..
       } => Record::Decision {
         t: now(),
         step: planned.step.id.value.clone(),

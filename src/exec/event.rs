@@ -1,7 +1,7 @@
 //! What the engine tells the operator, and what it asks. The engine knows these types only;
 //! the UI implements `Reporter` and `Operator`.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -140,6 +140,8 @@ pub enum Event<'a> {
     host: Option<&'a str>,
     question: &'static str,
     answer: Answer,
+    /// When the prompt appeared; `None` when nobody was asked (`--yes`, a policy).
+    shown: Option<SystemTime>,
   },
   Note {
     planned: Option<&'a PlannedStep<'a>>,
@@ -197,13 +199,17 @@ impl Reporter for Tee<'_> {
 pub struct Decision {
   pub answer: Answer,
   pub notes: Vec<String>,
+  /// When a person was shown the question; `None` when no prompt was shown (`--yes`, policy).
+  pub shown: Option<SystemTime>,
 }
 
 impl From<Answer> for Decision {
+  /// A decision nobody was asked for: taken by policy or a flag.
   fn from(answer: Answer) -> Decision {
     Decision {
       answer,
       notes: Vec::new(),
+      shown: None,
     }
   }
 }

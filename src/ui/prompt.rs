@@ -2,6 +2,7 @@
 //! (`y`, `s`, `a`…): quick at 03:00 and unambiguous; destructive actions want the host name.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use dialoguer::Input;
 use dialoguer::theme::{ColorfulTheme, SimpleTheme, Theme};
@@ -125,14 +126,36 @@ fn theme(colors: bool) -> Arc<dyn Theme + Send + Sync> {
 
 const NOTE_HINT: &str = "(or `note <text>` to add a note to the record)";
 
+/// Faster than anyone reads a prompt and types an answer: such an answer was typed before the
+/// prompt could be seen (keys that arrived between the flush and the first read).
+const TOO_SOON: Duration = Duration::from_millis(100);
+
+/// Discards whatever was typed before the prompt appears: keys pressed while a check ran must
+/// not answer the next question. dialoguer reads stdin when it is a terminal, /dev/tty else.
+fn discard_typeahead() {
+  use std::io::IsTerminal;
+  use std::os::fd::AsRawFd;
+  // SAFETY: tcflush on a valid descriptor only drops the terminal's pending input.
+  if std::io::stdin().is_terminal() {
+    unsafe { libc::tcflush(std::io::stdin().as_raw_fd(), libc::TCIFLUSH) };
+  } else if let Ok(tty) = std::fs::File::open("/dev/tty") {
+    unsafe { libc::tcflush(tty.as_raw_fd(), libc::TCIFLUSH) };
+  }
+}
+
 /// One prompt line. `note …` answers are collected as notes and the question is asked again.
-/// Ctrl-C gives `Err(Some(Interrupt))`; a closed terminal `Err(None)`.
+/// Ctrl-C gives `Err(Some(Interrupt))`; a closed terminal `Err(None)`. `shown` is set to when
+/// the prompt first appeared.
 fn line(
   theme: &dyn Theme,
   prompt: &str,
   notes: &mut Vec<String>,
+  shown: &mut Option<SystemTime>,
 ) -> Result<String, Option<Answer>> {
   loop {
+    discard_typeahead();
+    shown.get_or_insert_with(SystemTime::now);
+    let asked = Instant::now();
     let typed: String = match Input::with_theme(theme)
       .with_prompt(prompt)
       .allow_empty(true)
@@ -142,6 +165,12 @@ fn line(
       Err(e) => return Err(interrupted(e)),
     };
     let typed = typed.trim();
+    if asked.elapsed() < TOO_SOON && !typed.is_empty() {
+      eprintln!(
+        "  that answer came before the question could be read; nothing was taken: answer again"
+      );
+      continue;
+    }
     if let Some(note) = typed
       .strip_prefix("note ")
       .or_else(|| typed.strip_prefix("note:"))
@@ -162,12 +191,13 @@ fn choose(
   prompt: &str,
   choices: &[(&str, Answer)],
   notes: &mut Vec<String>,
+  shown: &mut Option<SystemTime>,
 ) -> Option<Answer> {
   let theme = theme(colors);
   let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
   let prompt = format!("{prompt} [{}]", words.join("/"));
   loop {
-    let typed = match line(theme.as_ref(), &prompt, notes) {
+    let typed = match line(theme.as_ref(), &prompt, notes, shown) {
       Ok(t) => t.to_lowercase(),
       Err(answer) => return answer,
     };
@@ -190,6 +220,7 @@ fn interrupted(error: dialoguer::Error) -> Option<Answer> {
 
 fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
   let mut notes = Vec::new();
+  let mut shown = None;
   let answer = match ask {
     Ask::Confirm {
       header,
@@ -206,6 +237,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
           ("abort", Answer::Abort),
         ],
         &mut notes,
+        &mut shown,
       )
     }
     Ask::Confirm {
@@ -217,7 +249,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
       let theme = theme(colors);
       let prompt = format!("Type the host name `{host}` to run it (or skip / abort)");
       loop {
-        match line(theme.as_ref(), &prompt, &mut notes) {
+        match line(theme.as_ref(), &prompt, &mut notes, &mut shown) {
           Err(answer) => break answer,
           Ok(t) if t == *host => break Some(Answer::Yes),
           Ok(t) if t == "skip" => break Some(Answer::Skip),
@@ -235,7 +267,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
         ("output", Answer::Yes),
       ];
       loop {
-        match choose(colors, "What now?", &choices, &mut notes) {
+        match choose(colors, "What now?", &choices, &mut notes, &mut shown) {
           Some(Answer::Yes) => eprintln!("{output}"),
           other => break other,
         }
@@ -252,6 +284,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
           ("abort", Answer::Abort),
         ],
         &mut notes,
+        &mut shown,
       )
     }
     Ask::Interrupted { header } => {
@@ -261,12 +294,19 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
         ("skip", Answer::Skip),
         ("abort", Answer::Abort),
       ];
-      choose(colors, "Retry, skip or abort?", &choices, &mut notes)
+      choose(
+        colors,
+        "Retry, skip or abort?",
+        &choices,
+        &mut notes,
+        &mut shown,
+      )
     }
   };
   let _ = console::Term::stderr().show_cursor();
   Decision {
     answer: answer.unwrap_or(Answer::Abort),
     notes,
+    shown,
   }
 }

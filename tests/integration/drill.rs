@@ -562,7 +562,7 @@ fn disk_full_frees_space_interactively_through_a_pty() {
       break;
     };
     answered.push(format!("{step} -> {answer}"));
-    s.send_line(answer).unwrap();
+    crate::test::answer(&mut s, answer);
   }
   let after = drill.exec("edge-proxy-01", "df -P /var/log | awk 'NR==2 {print $5}'");
   assert!(

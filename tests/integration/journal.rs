@@ -349,10 +349,10 @@ fn notes_typed_at_prompts_reach_the_journal_and_both_reports_in_order() {
   ]);
   let mut s = spawn_command(command, Some(30_000)).unwrap();
   s.exp_string("Run it?").unwrap();
-  s.send_line("note replication lag 30s").unwrap();
+  crate::test::answer(&mut s, "note replication lag 30s");
   s.exp_string("noted.").unwrap();
   s.exp_string("Run it?").unwrap();
-  s.send_line("yes").unwrap();
+  crate::test::answer(&mut s, "yes");
   s.exp_eof().unwrap();
   let records = journal_records(&fleet);
   let note = records

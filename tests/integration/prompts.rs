@@ -59,10 +59,10 @@ fn an_action_runs_when_confirmed() {
   let mut s = spawn(&fleet, "ask", &[]);
   s.exp_string("Touch the marker on host-a?").unwrap();
   s.exp_string("Run it? [yes/skip/abort]").unwrap();
-  s.send_line("yes").unwrap();
+  crate::test::answer(&mut s, "yes");
   s.exp_string("Post in #incident").unwrap();
   s.exp_string("Done? [done/skip/abort]").unwrap();
-  s.send_line("done").unwrap();
+  crate::test::answer(&mut s, "done");
   let (code, rest) = exit_code(s);
   assert_eq!(code, 0, "{rest}");
   assert!(Path::new(&marker).exists());
@@ -74,9 +74,9 @@ fn a_skipped_action_does_not_run() {
   let (fleet, marker) = with_action(false);
   let mut s = spawn(&fleet, "ask", &[]);
   s.exp_string("Run it?").unwrap();
-  s.send_line("s").unwrap();
+  crate::test::answer(&mut s, "s");
   s.exp_string("Done?").unwrap();
-  s.send_line("skip").unwrap();
+  crate::test::answer(&mut s, "skip");
   let (code, rest) = exit_code(s);
   assert_eq!(code, 0, "{rest}");
   assert!(!Path::new(&marker).exists());
@@ -88,7 +88,7 @@ fn abort_stops_the_run_with_its_exit_code() {
   let (fleet, marker) = with_action(false);
   let mut s = spawn(&fleet, "ask", &[]);
   s.exp_string("Run it?").unwrap();
-  s.send_line("abort").unwrap();
+  crate::test::answer(&mut s, "abort");
   let (code, rest) = exit_code(s);
   assert_eq!(code, 3, "{rest}");
   assert!(!Path::new(&marker).exists());
@@ -101,14 +101,14 @@ fn a_destructive_action_wants_the_host_name_and_refuses_a_wrong_one() {
   let mut s = spawn(&fleet, "ask", &[]);
   s.exp_string("DESTRUCTIVE").unwrap();
   s.exp_string("Type the host name `host-a`").unwrap();
-  s.send_line("host-b").unwrap();
+  crate::test::answer(&mut s, "host-b");
   s.exp_string("`host-b` is not `host-a`; nothing was run")
     .unwrap();
   assert!(!Path::new(&marker).exists());
   s.exp_string("Type the host name `host-a`").unwrap();
-  s.send_line("host-a").unwrap();
+  crate::test::answer(&mut s, "host-a");
   s.exp_string("Done?").unwrap();
-  s.send_line("done").unwrap();
+  crate::test::answer(&mut s, "done");
   let (code, rest) = exit_code(s);
   assert_eq!(code, 0, "{rest}");
   assert!(Path::new(&marker).exists());
@@ -121,10 +121,10 @@ fn a_dry_run_walks_the_same_prompts_and_runs_nothing() {
   let before = fleet.sshd.connections();
   let mut s = spawn(&fleet, "ask", &["--dry-run"]);
   s.exp_string("Type the host name `host-a`").unwrap();
-  s.send_line("host-a").unwrap();
+  crate::test::answer(&mut s, "host-a");
   s.exp_string("would run: $ touch").unwrap();
   s.exp_string("Done?").unwrap();
-  s.send_line("done").unwrap();
+  crate::test::answer(&mut s, "done");
   let (code, rest) = exit_code(s);
   assert_eq!(code, 0, "{rest}");
   assert!(!Path::new(&marker).exists());
@@ -176,7 +176,7 @@ fn ctrl_c_stops_the_step_and_asks_then_abort_cleans_up() {
   s.exp_string("Interrupted `wait`; its commands were stopped.")
     .unwrap();
   s.exp_string("Retry, skip or abort?").unwrap();
-  s.send_line("abort").unwrap();
+  crate::test::answer(&mut s, "abort");
   let (code, rest) = exit_code(s);
   assert_eq!(code, 3, "{rest}");
   std::thread::sleep(Duration::from_secs(3));
@@ -219,16 +219,16 @@ fn after_a_failed_action_the_operator_can_see_the_output_retry_and_skip() {
   );
   let mut s = spawn(&fleet, "flaky", &[]);
   s.exp_string("Run it?").unwrap();
-  s.send_line("y").unwrap();
+  crate::test::answer(&mut s, "y");
   s.exp_string("`flaky` failed on host-a").unwrap();
   s.exp_string("What now? [retry/skip/abort/output]").unwrap();
-  s.send_line("output").unwrap();
+  crate::test::answer(&mut s, "output");
   s.exp_string("the-full-output").unwrap();
   s.exp_string("What now?").unwrap();
-  s.send_line("retry").unwrap();
+  crate::test::answer(&mut s, "retry");
   s.exp_string("`flaky` failed on host-a").unwrap();
   s.exp_string("What now?").unwrap();
-  s.send_line("skip").unwrap();
+  crate::test::answer(&mut s, "skip");
   let (code, rest) = exit_code(s);
   assert_eq!(code, 1, "a failed action fails the run: {rest}");
   assert_eq!(
@@ -236,5 +236,41 @@ fn after_a_failed_action_the_operator_can_see_the_output_retry_and_skip() {
     2,
     "ran once, retried once"
   );
+  fleet.assert_clean();
+}
+
+#[test]
+fn keys_typed_while_a_check_runs_do_not_answer_the_next_prompt() {
+  let fleet = Fleet::new();
+  let marker = fleet.path("marker");
+  let fleet = fleet.runbook(
+    "typeahead",
+    &format!(
+      r#"steps:
+  - id: slow
+    title: slow check
+    targets: [host-a]
+    check: {{command: 'sleep 2', expect: {{exit_code: 0}}}}
+  - id: change
+    title: change something
+    targets: [host-a]
+    action: {{command: 'touch {marker}'}}
+"#
+    ),
+  );
+  let mut s = spawn(&fleet, "typeahead", &[]);
+  s.exp_string("slow check").unwrap();
+  // Typed ahead while the check still runs: it must not confirm the action that follows.
+  s.send_line("yes").unwrap();
+  s.exp_string("Run it? [yes/skip/abort]").unwrap();
+  std::thread::sleep(Duration::from_secs(1));
+  assert!(
+    !Path::new(&marker).exists(),
+    "type-ahead confirmed the action"
+  );
+  crate::test::answer(&mut s, "skip");
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, 0, "{rest}");
+  assert!(!Path::new(&marker).exists(), "a skipped action ran");
   fleet.assert_clean();
 }

@@ -152,3 +152,10 @@ impl Run {
       .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
   }
 }
+
+/// Answers a prompt through the pty as a person would: after reading it. megacity ignores an
+/// answer that arrives faster than anyone could read the question (type-ahead).
+pub fn answer(session: &mut rexpect::session::PtySession, text: &str) {
+  std::thread::sleep(std::time::Duration::from_millis(250));
+  session.send_line(text).unwrap();
+}

@@ -313,6 +313,7 @@ impl<'a> Engine<'a> {
       host,
       question,
       answer: decision.answer,
+      shown: decision.shown,
     });
     self.reporter.resume();
     match decision.answer {
