@@ -28,6 +28,8 @@ pub enum Outcome {
   NotRun,
   /// A manual step shown to an unattended run: nobody confirmed it was done.
   Unconfirmed,
+  /// Cut off by Ctrl-C or a signal while it ran: it may have done part of its work.
+  Interrupted,
 }
 
 impl Outcome {
@@ -42,6 +44,7 @@ impl Outcome {
       Outcome::Rehearsed => "rehearsed",
       Outcome::NotRun => "not run",
       Outcome::Unconfirmed => "unconfirmed",
+      Outcome::Interrupted => "INTERRUPTED",
     }
   }
 }
@@ -81,6 +84,17 @@ pub struct StepRecord {
   pub id: String,
   pub kind: &'static str,
   pub results: Vec<HostResult>,
+}
+
+impl StepRecord {
+  /// A step's record before any host has a result.
+  pub fn new(planned: &PlannedStep<'_>) -> StepRecord {
+    StepRecord {
+      id: planned.step.id.value.clone(),
+      kind: planned.step.kind_name(),
+      results: Vec::new(),
+    }
+  }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

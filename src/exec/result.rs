@@ -59,7 +59,7 @@ pub fn exit_code_for(
   }
   let left_broken = records.iter().any(|record| {
     record.results.iter().any(|r| match r.outcome {
-      Outcome::Unreachable => true,
+      Outcome::Unreachable | Outcome::Interrupted => true,
       Outcome::Failed => match role(&record.id) {
         StepRole::RemediedCheck => mode == RunMode::ChecksOnly,
         StepRole::Check | StepRole::Other => true,
@@ -150,7 +150,7 @@ mod tests {
         exit_code::SUCCESS,
       ),
       (Live, Aborted, vec![], exit_code::ABORTED),
-      (Live, Interrupted, vec![], exit_code::INTERRUPTED),
+      (Live, RunEnd::Interrupted, vec![], exit_code::INTERRUPTED),
       (Live, Stopped, vec![], exit_code::FAILURE),
       (DryRun, Aborted, vec![], exit_code::ABORTED),
     ];

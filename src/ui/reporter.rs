@@ -69,7 +69,7 @@ impl Lines {
 
   fn outcome(outcome: Outcome) -> String {
     match outcome {
-      Outcome::Passed => style::hint("✔ passed").to_string(),
+      Outcome::Passed => style::ok("✔ passed").to_string(),
       Outcome::Failed => style::error("✘ failed").to_string(),
       Outcome::Skipped => style::dim("- skipped").to_string(),
       Outcome::Declined => style::warning("- declined").to_string(),
@@ -77,6 +77,7 @@ impl Lines {
       Outcome::Rehearsed => style::dim("~ rehearsed").to_string(),
       Outcome::NotRun => style::dim("- not run").to_string(),
       Outcome::Unconfirmed => style::warning("? unconfirmed").to_string(),
+      Outcome::Interrupted => style::fail("✘ interrupted").to_string(),
     }
   }
 
@@ -215,7 +216,7 @@ impl Reporter for Lines {
         }
       }
       Event::Preflight { host, problem } => match problem {
-        None => self.print(&format!("[{host}] {} connected", style::hint("✔"))),
+        None => self.print(&format!("[{host}] {} connected", style::ok("✔"))),
         Some(p) => self.print(&format!("[{host}] {} {}", style::error("✘"), sanitize(p))),
       },
       Event::StepStart { planned, hosts } => {

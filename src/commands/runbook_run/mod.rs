@@ -12,7 +12,7 @@ use crate::cli::RunArgs;
 use crate::config::{self, Config};
 use crate::error::Error;
 use crate::exec::engine::{Engine, Prior};
-use crate::exec::event::Tee;
+use crate::exec::event::{RunEnd, Tee};
 use crate::exec::interrupt::Interrupts;
 use crate::exec::plan::{Plan, RunMode};
 use crate::exec::result::RunResult;
@@ -103,5 +103,13 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
   })?;
   runtime.shutdown_timeout(Duration::from_secs(1));
   eprintln!("recorded: {}", journal.path().display());
+  if result.end != RunEnd::Completed && setup.mode != RunMode::DryRun {
+    let run = journal
+      .path()
+      .file_stem()
+      .unwrap_or_default()
+      .to_string_lossy();
+    eprintln!("to go on from the step that did not finish: megacity runbook run --resume {run}");
+  }
   Ok(result.exit_code(&plan))
 }

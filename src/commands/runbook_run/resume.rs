@@ -71,7 +71,7 @@ impl Resume {
     Ok((
       journal,
       Prior {
-        records: with_kinds(plan, self.read.prior()),
+        records: rejudge_guards(plan, with_kinds(plan, self.read.prior())),
         elapsed,
         rungs_done,
       },
@@ -89,4 +89,23 @@ fn with_kinds(plan: &Plan<'_>, prior: Vec<StepRecord>) -> Vec<StepRecord> {
       Some(record)
     })
     .collect()
+}
+
+/// Forgets the results of the checks that guard the first step still to do, so that they run
+/// again: what they found before the interruption may no longer be true.
+fn rejudge_guards(plan: &Plan<'_>, mut prior: Vec<StepRecord>) -> Vec<StepRecord> {
+  let next = plan
+    .steps
+    .iter()
+    .find(|s| !s.before_start && !prior.iter().any(|r| r.id == s.step.id.value));
+  if let Some(next) = next {
+    let guards: Vec<&str> = next
+      .step
+      .when
+      .references()
+      .map(|id| id.value.as_str())
+      .collect();
+    prior.retain(|r| !(r.kind == "check" && guards.contains(&r.id.as_str())));
+  }
+  prior
 }

@@ -1,6 +1,7 @@
 //! Running a check or a confirmed action on its hosts: concurrently, with retries and timeouts,
 //! then the step's failure policy.
 
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use futures_util::StreamExt;
@@ -35,6 +36,9 @@ impl Engine<'_> {
       // Keep the plan's host order, whatever order they finished in.
       results.sort_by_key(|r| pending.iter().position(|h| *h == r.host));
       if self.interrupts.count() != seen {
+        self
+          .handled
+          .store(self.interrupts.count(), Ordering::Relaxed);
         record.results.extend(results);
         if self.interrupts.stop_now() {
           return Next::End(RunEnd::Interrupted);
@@ -160,7 +164,7 @@ impl Engine<'_> {
           break;
         }
         Err(e @ TransportError::Interrupted) => {
-          result.outcome = Outcome::Failed;
+          result.outcome = Outcome::Interrupted;
           result.error = Some(e.to_string());
           break;
         }

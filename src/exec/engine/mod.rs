@@ -13,7 +13,7 @@ mod tests;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::exec::condition;
@@ -50,6 +50,8 @@ pub struct Engine<'a> {
   prior: Prior,
   /// Hosts that could not be reached; they sit out the rest of the run.
   down: Mutex<HashSet<String>>,
+  /// Interrupts already acted on; one beyond these arrived while nothing was running.
+  handled: AtomicU32,
 }
 
 /// What to do after a step.
@@ -76,6 +78,7 @@ impl<'a> Engine<'a> {
       prompt_interrupted: AtomicBool::new(false),
       prior: Prior::default(),
       down: Mutex::new(HashSet::new()),
+      handled: AtomicU32::new(0),
     }
   }
 
@@ -131,13 +134,34 @@ impl<'a> Engine<'a> {
       if self.interrupts.stop_now() {
         return (records, RunEnd::Interrupted);
       }
-      let (record, next) = self.step(planned, &records).await;
-      if !planned.before_start {
-        self.reporter.event(Event::StepDone { planned });
+      // A Ctrl-C while nothing ran (between steps, during a timer) still stops the run here.
+      if self.interrupts.count() > self.handled.load(Ordering::Relaxed) {
+        self
+          .handled
+          .store(self.interrupts.count(), Ordering::Relaxed);
+        match self.ask(Request::Interrupted { planned }).await {
+          Answer::Retry | Answer::Yes => {}
+          Answer::Abort => return (records, self.abort_kind()),
+          _ => {
+            let mut record = StepRecord::new(planned);
+            record.results = planned
+              .hosts
+              .iter()
+              .map(|h| HostResult::new(h, Outcome::Declined))
+              .collect();
+            self.reporter.event(Event::StepDone { planned });
+            records.push(record);
+            continue;
+          }
+        }
       }
+      let (record, next) = self.step(planned, &records).await;
       records.push(record);
-      if let Next::End(end) = next {
-        return (records, end);
+      match next {
+        // Only a step that ran to its end is done: a resume re-offers one that was cut off.
+        Next::Continue if !planned.before_start => self.reporter.event(Event::StepDone { planned }),
+        Next::Continue => {}
+        Next::End(end) => return (records, end),
       }
     }
     (records, RunEnd::Completed)
@@ -196,11 +220,7 @@ impl<'a> Engine<'a> {
     records: &[StepRecord],
   ) -> (StepRecord, Next) {
     let step = planned.step;
-    let mut record = StepRecord {
-      id: step.id.value.clone(),
-      kind: step.kind_name(),
-      results: Vec::new(),
-    };
+    let mut record = StepRecord::new(planned);
     if planned.before_start {
       self.reporter.event(Event::StepSkipped {
         planned,

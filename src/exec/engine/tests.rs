@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 
 use super::Engine;
 use crate::exec::event::*;
-use crate::exec::interrupt::Interrupts;
+use crate::exec::interrupt::{Interrupter, Interrupts};
 use crate::exec::plan::{Plan, RunMode};
 use crate::exec::transport::{Output, Transport, TransportError};
 use crate::inventory::Inventory;
@@ -30,6 +30,9 @@ struct Scripted {
   /// Every command run, as (host, command).
   ran: Mutex<Vec<(String, String)>>,
   unreachable: Vec<String>,
+  /// Commands during which the operator presses Ctrl-C.
+  interrupted_by: Vec<String>,
+  interrupter: Mutex<Option<Interrupter>>,
 }
 
 fn ok(code: i32, stdout: &str) -> Reply {
@@ -47,6 +50,11 @@ impl Scripted {
       .lock()
       .unwrap()
       .push((host.into(), command.into(), replies.into()));
+    self
+  }
+
+  fn ctrl_c_during(mut self, command: &str) -> Scripted {
+    self.interrupted_by.push(command.into());
     self
   }
 
@@ -89,6 +97,16 @@ impl Transport for Scripted {
     _interrupts: Interrupts,
   ) -> BoxFuture<'a, Result<Output, TransportError>> {
     self.ran.lock().unwrap().push((host.into(), command.into()));
+    if self
+      .interrupted_by
+      .iter()
+      .any(|c| command.contains(c.as_str()))
+    {
+      if let Some(ctrl_c) = self.interrupter.lock().unwrap().as_ref() {
+        ctrl_c.interrupt();
+      }
+      return Box::pin(async { Err(TransportError::Interrupted) });
+    }
     let mut replies = self.replies.lock().unwrap();
     let reply = replies
       .iter_mut()
@@ -151,14 +169,16 @@ impl Operator for Script {
   }
 }
 
-/// Keeps the notices; the rest of the events are checked through the records.
+/// Keeps the notices and which steps were reported done; the rest is checked in the records.
 #[derive(Default)]
-struct Notices(Mutex<Vec<String>>);
+struct Notices(Mutex<Vec<String>>, Mutex<Vec<String>>);
 
 impl Reporter for Notices {
   fn event(&self, event: Event<'_>) {
-    if let Event::Notice(text) = event {
-      self.0.lock().unwrap().push(text.to_string());
+    match event {
+      Event::Notice(text) => self.0.lock().unwrap().push(text.to_string()),
+      Event::StepDone { planned } => self.1.lock().unwrap().push(planned.step.id.value.clone()),
+      _ => {}
     }
   }
 }
@@ -182,6 +202,7 @@ struct Ran {
   result: crate::exec::result::RunResult,
   asked: Vec<String>,
   notices: Vec<String>,
+  done: Vec<String>,
 }
 
 impl Ran {
@@ -199,11 +220,26 @@ impl Ran {
 }
 
 fn run(steps: &str, mode: RunMode, transport: &Scripted, operator: &dyn Operator) -> Ran {
+  run_after(steps, mode, transport, operator, 0)
+}
+
+/// Runs after `ctrl_c` presses that came before the first step (while nothing ran).
+fn run_after(
+  steps: &str,
+  mode: RunMode,
+  transport: &Scripted,
+  operator: &dyn Operator,
+  ctrl_c: usize,
+) -> Ran {
   let (runbook, inventory) = runbook(steps);
   let values = Values::resolve(&runbook, &[], true).unwrap();
   let plan = Plan::new(&runbook, &inventory, values, mode, &[], None).unwrap();
   let notices = Notices::default();
-  let (_tx, interrupts) = Interrupts::channel();
+  let (tx, interrupts) = Interrupts::channel();
+  for _ in 0..ctrl_c {
+    tx.interrupt();
+  }
+  *transport.interrupter.lock().unwrap() = Some(tx);
   let rt = tokio::runtime::Builder::new_current_thread()
     .enable_all()
     .start_paused(true)
@@ -214,6 +250,7 @@ fn run(steps: &str, mode: RunMode, transport: &Scripted, operator: &dyn Operator
     result,
     asked: Vec::new(),
     notices: notices.0.into_inner().unwrap(),
+    done: notices.1.into_inner().unwrap(),
   }
 }
 
@@ -481,4 +518,33 @@ fn a_manual_step_waits_for_a_person() {
     },
   );
   assert_eq!(ran.outcome("flip", MANUAL_HOST), Some(Outcome::Unconfirmed));
+}
+
+#[test]
+fn a_step_cut_off_by_ctrl_c_is_interrupted_and_not_done() {
+  let t = Scripted::default()
+    .on("b", "ping-it", vec![ok(1, "")])
+    .ctrl_c_during("restart-it");
+  let ran = run_person(
+    CHECK_THEN_FIX,
+    RunMode::Live,
+    &t,
+    &[Answer::Yes, Answer::Abort],
+  );
+  assert_eq!(ran.asked, ["confirm restart b", "interrupted restart"]);
+  assert_eq!(ran.outcome("restart", "b"), Some(Outcome::Interrupted));
+  assert_eq!(ran.result.end, RunEnd::Aborted);
+  // A resume starts from the step that did not finish.
+  assert_eq!(ran.done, ["ping"]);
+}
+
+#[test]
+fn a_ctrl_c_while_nothing_runs_is_asked_about_before_the_next_step() {
+  let t = Scripted::default();
+  let script = Script::person(&[Answer::Abort]);
+  let ran = run_after(CHECK_THEN_FIX, RunMode::Live, &t, &script, 1);
+  assert_eq!(*script.asked.lock().unwrap(), ["interrupted ping"]);
+  assert!(t.ran_matching("ping-it").is_empty(), "{:?}", t.ran());
+  assert_eq!(ran.result.end, RunEnd::Aborted);
+  assert!(ran.done.is_empty());
 }
