@@ -44,6 +44,19 @@ pub enum Error {
   UnsafeDirectory { reason: String },
   #[error("cannot write output: {0}")]
   Output(#[source] std::io::Error),
+  #[error("no runs recorded in {dir}", dir = dir.display())]
+  NoRuns { dir: PathBuf },
+  #[error("no run `{run}` in {dir}", dir = dir.display())]
+  RunNotFound {
+    run: String,
+    dir: PathBuf,
+    suggestion: Option<String>,
+  },
+  #[error("`{run}` matches {n} runs", n = candidates.len())]
+  AmbiguousRun {
+    run: String,
+    candidates: Vec<String>,
+  },
 }
 
 impl Error {
@@ -54,7 +67,10 @@ impl Error {
       | Error::UnknownTarget { .. }
       | Error::Parameter { .. }
       | Error::Invalid { .. }
-      | Error::TooLarge { .. } => exit_code::USAGE,
+      | Error::TooLarge { .. }
+      | Error::NoRuns { .. }
+      | Error::RunNotFound { .. }
+      | Error::AmbiguousRun { .. } => exit_code::USAGE,
       Error::Io { .. } | Error::Output(_) | Error::UnsafeDirectory { .. } => exit_code::ERROR,
     }
   }
@@ -72,6 +88,11 @@ impl Error {
          XDG_RUNTIME_DIR to a private one"
           .into(),
       ),
+      Error::NoRuns { .. } => Some("runs are recorded by `megacity runbook run`".into()),
+      Error::RunNotFound { suggestion, .. } => suggestion
+        .clone()
+        .or_else(|| Some("see `megacity journal list`".into())),
+      Error::AmbiguousRun { .. } => Some("give more of the run id".into()),
       _ => None,
     }
   }

@@ -4,8 +4,7 @@
 use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
-use crate::exec::event::{Answer, Outcome, RunEnd};
-use crate::journal::{self, Header, Read, Record};
+use crate::journal::{self, Answer, Header, Outcome, Read, Record, RunEnd};
 use crate::schema::format_duration;
 
 fn clock(t: &str) -> String {
@@ -22,23 +21,11 @@ fn offset(start: Option<SystemTime>, t: &str) -> String {
 }
 
 fn answer(a: Answer) -> &'static str {
-  match a {
-    Answer::Yes => "yes",
-    Answer::Skip => "skip",
-    Answer::Retry => "retry",
-    Answer::Abort => "abort",
-    Answer::Interrupt => "Ctrl-C",
-  }
+  a.label()
 }
 
 pub fn end_text(end: Option<RunEnd>) -> &'static str {
-  match end {
-    Some(RunEnd::Completed) => "completed",
-    Some(RunEnd::Stopped) => "stopped by a failed step",
-    Some(RunEnd::Aborted) => "aborted by the operator",
-    Some(RunEnd::Interrupted) => "interrupted",
-    None => "did not finish (crashed or still running)",
-  }
+  journal::ended(end)
 }
 
 /// One line for a record, or nothing for records that are not timeline events.
@@ -140,7 +127,7 @@ pub fn describe(record: &Record) -> Option<String> {
 }
 
 fn mode(h: &Header) -> &'static str {
-  h.mode.label()
+  h.recorded_mode().label()
 }
 
 /// The timeline as lines: time of day, offset from the start, event.
@@ -268,7 +255,7 @@ pub fn postmortem(read: &Read) -> String {
     "| Duration of the response | {} |",
     duration_text(read)
   );
-  let _ = writeln!(out, "| Run outcome | {} |", end_text(read.end()));
+  let _ = writeln!(out, "| Run outcome | {} |", end_text(read.recorded_end()));
   let hosts = hosts_touched(read);
   let _ = writeln!(
     out,
@@ -375,7 +362,7 @@ pub fn drill(read: &Read) -> String {
     out,
     "| Run | {} — {} |",
     read.run_id(),
-    end_text(read.end())
+    end_text(read.recorded_end())
   );
   let _ = writeln!(out, "\n## Steps\n");
   let _ = writeln!(
@@ -472,8 +459,8 @@ pub fn drill(read: &Read) -> String {
         "| Recovery time (RTO) | within {} | {} | {} | run {} |",
         format_duration(target),
         format_duration(Duration::from_secs(total.as_secs())),
-        met(total <= target && read.end() == Some(RunEnd::Completed)),
-        end_text(read.end())
+        met(total <= target && read.recorded_end() == Some(RunEnd::Completed)),
+        end_text(read.recorded_end())
       );
     }
     None => {
