@@ -100,10 +100,12 @@ pub fn show(config: &Config, args: &JournalShowArgs) -> Result<i32, Error> {
       journal::ended(read.recorded_end())
     ));
   }
-  for (time, since, text) in report::timeline(&read) {
+  for e in report::timeline(&read) {
     out.push_str(&format!(
-      "{time} {since:>7}  {}\n",
-      ui::text::sanitize(&text)
+      "{} {:>7}  {}\n",
+      e.time,
+      e.since,
+      ui::text::sanitize(&e.event)
     ));
   }
   if read.skipped > 0 {
