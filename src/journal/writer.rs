@@ -194,6 +194,10 @@ fn tail_bytes(s: &str, max: usize) -> String {
 
 impl Reporter for Journal {
   fn event(&self, event: Event<'_>) {
+    // After a failed write nothing more is recorded, side files of long output included.
+    if self.file.lock().unwrap().failure.is_some() {
+      return;
+    }
     let record = match event {
       Event::Start { .. } | Event::HostRunning { .. } => return,
       Event::Resumed { done } => Record::Resumed {
