@@ -98,6 +98,19 @@ pub enum Error {
   /// `--format json` given to a command whose output is not data (a shell script).
   #[error("`{command}` has no JSON output")]
   NoJsonOutput { command: &'static str },
+  #[error("no runs recorded in {dir}", dir = dir.display())]
+  NoRuns { dir: PathBuf },
+  #[error("no run `{run}` in {dir}", dir = dir.display())]
+  RunNotFound {
+    run: String,
+    dir: PathBuf,
+    suggestion: Option<String>,
+  },
+  #[error("`{run}` matches {n} runs", n = candidates.len())]
+  AmbiguousRun {
+    run: String,
+    candidates: Vec<String>,
+  },
 }
 
 impl Error {
@@ -122,7 +135,10 @@ impl Error {
       | Error::RunbookChanged { .. }
       | Error::Invalid { .. }
       | Error::TooLarge { .. }
-      | Error::NoJsonOutput { .. } => exit_code::USAGE,
+      | Error::NoJsonOutput { .. }
+      | Error::NoRuns { .. }
+      | Error::RunNotFound { .. }
+      | Error::AmbiguousRun { .. } => exit_code::USAGE,
       Error::Io { .. } | Error::Output(_) | Error::UnsafeDirectory { .. } => exit_code::ERROR,
     }
   }
@@ -177,6 +193,11 @@ impl Error {
          XDG_RUNTIME_DIR to a private one"
           .into(),
       ),
+      Error::NoRuns { .. } => Some("runs are recorded by `megacity runbook run`".into()),
+      Error::RunNotFound { suggestion, .. } => suggestion
+        .clone()
+        .or_else(|| Some("see `megacity journal list`".into())),
+      Error::AmbiguousRun { .. } => Some("give more of the run id".into()),
       _ => None,
     }
   }

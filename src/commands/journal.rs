@@ -1,3 +1,6 @@
+//! `megacity journal list` and `journal show`: the recorded runs, and one run's timeline. Both
+//! honour `--format json` (the rows; the records).
+
 use serde::Serialize;
 
 use crate::cli::{Format, JournalShowArgs};
@@ -29,15 +32,7 @@ pub fn list(config: &Config) -> Result<i32, Error> {
     let failures = read
       .records
       .iter()
-      .filter(|r| {
-        matches!(
-          r,
-          journal::Record::HostResult {
-            outcome: crate::exec::event::Outcome::Failed | crate::exec::event::Outcome::Unreachable,
-            ..
-          }
-        )
-      })
+      .filter(|r| matches!(r, journal::Record::HostResult { outcome, .. } if outcome.is_failure()))
       .count();
     rows.push(Row {
       run: read.run_id(),
@@ -45,7 +40,7 @@ pub fn list(config: &Config) -> Result<i32, Error> {
       mode: h.mode.label().into(),
       started: h.started.clone(),
       duration_s: read.elapsed().map(|d| d.as_secs()),
-      outcome: report::end_text(read.end()).into(),
+      outcome: journal::ended(read.end()).into(),
       failures,
     });
   }
@@ -102,13 +97,15 @@ pub fn show(config: &Config, args: &JournalShowArgs) -> Result<i32, Error> {
       h.severity,
       h.response_target,
       h.recovery_target,
-      report::end_text(read.end())
+      journal::ended(read.end())
     ));
   }
-  for (time, since, text) in report::timeline(&read) {
+  for e in report::timeline(&read) {
     out.push_str(&format!(
-      "{time} {since:>7}  {}\n",
-      ui::text::sanitize(&text)
+      "{} {:>7}  {}\n",
+      e.time,
+      e.since,
+      ui::text::sanitize(&e.event)
     ));
   }
   if read.skipped > 0 {

@@ -1,15 +1,23 @@
-use crate::cli::ReportArgs;
+//! `megacity report RUN --postmortem|--drill`: a report drawn from a run's journal, as markdown
+//! or (`--format json`) as the data the markdown is built from.
+
+use crate::cli::{Format, ReportArgs};
 use crate::config::Config;
 use crate::error::Error;
-use crate::{exit_code, journal, report, ui};
+use crate::report::{Kind, Report};
+use crate::{exit_code, journal, ui};
 
 pub fn run(config: &Config, args: &ReportArgs) -> Result<i32, Error> {
   let path = journal::find(&config.journal_dir, &args.run)?;
   let read = journal::read(&path)?;
-  let text = if args.drill {
-    report::drill(&read)
-  } else {
-    report::postmortem(&read)
+  let report = Report::new(kind(args), &read);
+  let text = match config.format {
+    // Pretty and newline-terminated, as `ui::emit_json` prints every other command's JSON.
+    Format::Json => format!(
+      "{}\n",
+      serde_json::to_string_pretty(&report).expect("reports serialize")
+    ),
+    Format::Text => report.markdown(),
   };
   match &args.output {
     Some(file) => {
@@ -22,4 +30,13 @@ pub fn run(config: &Config, args: &ReportArgs) -> Result<i32, Error> {
     None => ui::emit(&text)?,
   }
   Ok(exit_code::SUCCESS)
+}
+
+/// clap makes exactly one of `--postmortem` and `--drill` required.
+fn kind(args: &ReportArgs) -> Kind {
+  if args.drill {
+    Kind::Drill
+  } else {
+    Kind::Postmortem
+  }
 }

@@ -30,6 +30,13 @@ pub enum Outcome {
   Unconfirmed,
   /// Cut off by Ctrl-C or a signal while it ran: it may have done part of its work.
   Interrupted,
+  /// A check that could not judge: no connection, command not found, a timeout, a lost
+  /// connection, no number for a threshold. Neither passed nor failed: `when: {failed: …}`
+  /// does not fire on it.
+  Unknown,
+  /// `--checks-only`: a check that verifies an action that did not run, so there is nothing
+  /// to verify.
+  NotApplicable,
 }
 
 impl Outcome {
@@ -45,6 +52,8 @@ impl Outcome {
       Outcome::NotRun => "not run",
       Outcome::Unconfirmed => "unconfirmed",
       Outcome::Interrupted => "INTERRUPTED",
+      Outcome::Unknown => "UNKNOWN",
+      Outcome::NotApplicable => "not applicable",
     }
   }
 }
@@ -188,6 +197,11 @@ pub trait Reporter: Send + Sync {
   fn pause(&self) {}
   /// The prompt is answered: anything held back while it was open may show now.
   fn resume(&self) {}
+  /// Why this reporter can no longer keep the record (a journal whose disk is full): the run
+  /// changes nothing more without a record.
+  fn failure(&self) -> Option<String> {
+    None
+  }
 }
 
 /// Sends every event to each reporter in turn: the screen and the journal.
@@ -206,6 +220,10 @@ impl Reporter for Tee<'_> {
 
   fn resume(&self) {
     self.0.iter().for_each(|r| r.resume());
+  }
+
+  fn failure(&self) -> Option<String> {
+    self.0.iter().find_map(|r| r.failure())
   }
 }
 

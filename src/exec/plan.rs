@@ -19,9 +19,6 @@ pub enum RunMode {
   DryRun,
 }
 
-// TODO(merge): the old name, until the journal and report modules move over.
-pub type Mode = RunMode;
-
 #[derive(Clone, Debug)]
 pub struct Command {
   pub host: String,

@@ -78,6 +78,8 @@ impl Lines {
       Outcome::NotRun => style::dim("- not run").to_string(),
       Outcome::Unconfirmed => style::warning("? unconfirmed").to_string(),
       Outcome::Interrupted => style::fail("✘ interrupted").to_string(),
+      Outcome::Unknown => style::warning("? unknown").to_string(),
+      Outcome::NotApplicable => style::dim("- not applicable").to_string(),
     }
   }
 

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rexpect::session::spawn_command;
 
 use crate::run::Fleet;
+use crate::test::Test;
 
 fn journal_dir(fleet: &Fleet) -> PathBuf {
   fleet.test.path("xdg-state/megacity/journal")
@@ -124,6 +125,52 @@ fn a_live_run_records_header_verdicts_commands_and_decisions() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(!out.stdout.contains("hunter2-secret"));
   }
+  // --format json: the data each report is drawn from, not its markdown.
+  let pm = fleet
+    .test
+    .run_with(&["--format", "json", "report", "last", "--postmortem"]);
+  assert_eq!(pm.code, 0, "{}", pm.stderr);
+  assert!(!pm.stdout.contains("hunter2-secret"));
+  let pm = pm.json();
+  assert_eq!(pm["report"], "postmortem");
+  assert_eq!(pm["header"]["runbook"], "heal");
+  assert_eq!(pm["end"], "completed");
+  assert_eq!(pm["hosts_touched"], serde_json::json!(["host-a"]));
+  assert_eq!(pm["decisions"], 1);
+  assert_eq!(pm["failures"].as_array().unwrap().len(), 1);
+  assert!(
+    pm["timeline"]
+      .as_array()
+      .unwrap()
+      .iter()
+      .any(|e| e["event"] == "decision on `fix` on host-a (confirm): yes")
+  );
+  let drill = fleet
+    .test
+    .run_with(&["--format", "json", "report", "last", "--drill"])
+    .json();
+  assert_eq!(drill["report"], "drill");
+  let steps: Vec<(&str, &str)> = drill["steps"]
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|s| {
+      (
+        s["step"].as_str().unwrap(),
+        s["results"][0].as_str().unwrap(),
+      )
+    })
+    .collect();
+  assert_eq!(
+    steps,
+    vec![("probe", "failed"), ("fix", "passed"), ("verify", "passed")]
+  );
+  assert_eq!(drill["recovery_met"], true);
+  let show = fleet
+    .test
+    .run_with(&["--format", "json", "journal", "show", "last"])
+    .json();
+  assert_eq!(show.as_array().unwrap().len(), records.len());
 }
 
 #[test]
@@ -158,6 +205,64 @@ fn checks_only_and_dry_runs_are_recorded_too() {
     .map(|r| r["mode"].as_str().unwrap())
     .collect();
   assert_eq!(modes, vec!["dry run", "checks only"], "newest first");
+  let outcomes: Vec<&str> = list
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|r| r["outcome"].as_str().unwrap())
+    .collect();
+  assert_eq!(outcomes, vec!["completed", "completed"]);
+}
+
+/// A run that is not recorded, or not named uniquely, is a usage error with a way forward; a
+/// rehearsal's drill report is data under `--format json`. Nothing here connects anywhere.
+#[test]
+fn runs_not_recorded_or_not_unique_are_usage_errors() {
+  let test = Test::new();
+  let none = test.run_with(&["report", "last", "--drill"]);
+  assert_eq!(none.code, 2, "{}", none.stderr);
+  assert!(
+    none.stderr.contains("no runs recorded in"),
+    "{}",
+    none.stderr
+  );
+  assert!(
+    none
+      .stderr
+      .contains("runs are recorded by `megacity runbook run`"),
+    "{}",
+    none.stderr
+  );
+  let rehearse = ["runbook", "run", "redis-outage", "--dry-run", "--yes"];
+  assert_eq!(test.run_with(&rehearse).code, 0);
+  let unknown = test.run_with(&["journal", "show", "nope"]);
+  assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+  assert!(
+    unknown.stderr.contains("no run `nope` in"),
+    "{}",
+    unknown.stderr
+  );
+  let drill = test
+    .run_with(&["--format", "json", "report", "last", "--drill"])
+    .json();
+  assert_eq!(drill["header"]["mode"], "dry-run");
+  assert!(drill["steps"].as_array().unwrap().iter().all(|s| {
+    s["results"]
+      .as_array()
+      .unwrap()
+      .iter()
+      .all(|r| r == "rehearsed")
+  }));
+  std::thread::sleep(Duration::from_millis(1100)); // run ids have one-second resolution
+  assert_eq!(test.run_with(&rehearse).code, 0);
+  let two = test.run_with(&["report", "2", "--postmortem"]);
+  assert_eq!(two.code, 2, "{}", two.stderr);
+  assert!(two.stderr.contains("`2` matches 2 runs"), "{}", two.stderr);
+  assert!(
+    two.stderr.contains("give more of the run id"),
+    "{}",
+    two.stderr
+  );
 }
 
 fn slow_runbook(fleet: Fleet, marker_dir: &str) -> Fleet {

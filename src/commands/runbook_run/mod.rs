@@ -102,6 +102,13 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     Ok::<RunResult, Error>(result)
   })?;
   runtime.shutdown_timeout(Duration::from_secs(1));
+  if let Some(e) = journal.failure() {
+    ui::warn(&format!(
+      "the record is incomplete: {e}; what happened after that is only on this screen"
+    ));
+    eprintln!("recorded (incomplete): {}", journal.path().display());
+    return Ok(crate::exit_code::ERROR);
+  }
   eprintln!("recorded: {}", journal.path().display());
   if result.end != RunEnd::Completed && setup.mode != RunMode::DryRun {
     let run = journal

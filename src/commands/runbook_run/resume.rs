@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::Error;
 use crate::exec::engine::Prior;
-use crate::exec::event::{RunEnd, StepRecord};
+use crate::exec::event::StepRecord;
 use crate::exec::plan::Plan;
 use crate::journal::{self, Journal, Record};
 
@@ -26,7 +26,7 @@ impl Resume {
       .header()
       .cloned()
       .ok_or_else(|| Error::NotAJournal { path: path.clone() })?;
-    if read.end() == Some(RunEnd::Completed) {
+    if read.end() == Some(journal::RunEnd::Completed) {
       return Err(Error::ResumeCompleted {
         run: read.run_id(),
         runbook: header.runbook,

@@ -29,7 +29,7 @@ impl RunSetup {
     let (mode, vars) = match resume {
       // The same mode and parameters; secrets come from their environment variables again.
       Some(r) => (
-        r.header.mode,
+        RunMode::from(r.header.mode),
         r.header
           .parameters
           .iter()

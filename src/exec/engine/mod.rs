@@ -134,6 +134,14 @@ impl<'a> Engine<'a> {
       if self.interrupts.stop_now() {
         return (records, RunEnd::Interrupted);
       }
+      // No record, no action: a journal that cannot be written stops the run.
+      if let Some(why) = self.reporter.failure() {
+        self.reporter.event(Event::Notice(&format!(
+          "the record cannot be written ({why}); megacity changes nothing it cannot record, so the run stops before `{}`",
+          planned.step.id.value
+        )));
+        return (records, RunEnd::Stopped);
+      }
       // A Ctrl-C while nothing ran (between steps, during a timer) still stops the run here.
       if self.interrupts.count() > self.handled.load(Ordering::Relaxed) {
         self

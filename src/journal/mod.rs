@@ -1,0 +1,27 @@
+//! The incident record: one JSON-lines file per run. A versioned header, then one record per
+//! event, each written and flushed to disk before the run moves on. A crash or `kill -9` loses
+//! nothing already recorded; a torn last line is skipped by readers and sealed by a resume.
+//!
+//! `record` holds the on-disk types, `writer` turns engine events into records, `read` reads a
+//! journal back, `find` locates journals and names runs.
+
+mod find;
+mod read;
+mod record;
+mod writer;
+
+use std::path::Path;
+
+pub use find::{dir, find, list, new_run_id};
+pub use read::{Read, read};
+pub use record::{Answer, Header, Mode, Outcome, Record, RunEnd, Rung, ended, parse_time, sha256};
+pub use writer::{Journal, header};
+
+use crate::error::Error;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+  move |source| Error::Io {
+    path: path.to_path_buf(),
+    source,
+  }
+}

@@ -1,0 +1,675 @@
+//! The journal's on-disk types, version [`VERSION`]. They are the journal's own, not the
+//! engine's: the engine's types convert into them, so renaming an engine enum or variant cannot
+//! silently change what is recorded (the tests at the bottom pin every record's JSON).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::exec::{event, expect, plan};
+
+pub const VERSION: u32 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Rung {
+  pub after: String,
+  pub to: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Header {
+  pub v: u32,
+  pub run: String,
+  pub runbook: String,
+  pub title: String,
+  /// sha256 of the runbook's text: a resume refuses a runbook that changed.
+  pub hash: String,
+  pub severity: String,
+  pub response_target: String,
+  pub recovery_target: String,
+  pub escalation: Vec<Rung>,
+  pub mode: Mode,
+  /// Parameter values, secrets masked.
+  pub parameters: BTreeMap<String, String>,
+  pub operator: String,
+  pub machine: String,
+  pub pid: u32,
+  pub started: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Record {
+  Header(Header),
+  Resumed {
+    t: String,
+    pid: u32,
+    done: Vec<String>,
+  },
+  Preflight {
+    t: String,
+    host: String,
+    problem: Option<String>,
+  },
+  StepStarted {
+    t: String,
+    step: String,
+    kind: String,
+    title: String,
+    hosts: Vec<String>,
+  },
+  StepSkipped {
+    t: String,
+    step: String,
+    reason: String,
+  },
+  HostResult {
+    t: String,
+    step: String,
+    host: String,
+    outcome: Outcome,
+    command: Option<String>,
+    exit_code: Option<i32>,
+    duration_ms: u64,
+    attempts: u32,
+    #[serde(default)]
+    reasons: Vec<String>,
+    #[serde(default)]
+    measurements: Vec<Measurement>,
+    #[serde(default)]
+    stdout: String,
+    #[serde(default)]
+    stderr: String,
+    /// Where the full output is, when it was too long to keep inline.
+    output_file: Option<String>,
+    error: Option<String>,
+  },
+  WouldRun {
+    t: String,
+    step: String,
+    host: String,
+    command: String,
+    note: Option<String>,
+  },
+  Manual {
+    t: String,
+    step: String,
+    instructions: String,
+  },
+  Decision {
+    t: String,
+    step: String,
+    host: Option<String>,
+    question: String,
+    answer: Answer,
+    /// When the prompt appeared on the operator's terminal. Absent: nobody was asked (the
+    /// answer came from `--yes`, `--yes-destructive` or a policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shown: Option<String>,
+  },
+  Note {
+    t: String,
+    step: Option<String>,
+    text: String,
+  },
+  Escalation {
+    t: String,
+    after: String,
+    to: String,
+    elapsed_s: u64,
+  },
+  Notice {
+    t: String,
+    text: String,
+  },
+  StepDone {
+    t: String,
+    step: String,
+  },
+  End {
+    t: String,
+    end: RunEnd,
+    elapsed_ms: u64,
+  },
+}
+
+impl Record {
+  pub fn time(&self) -> &str {
+    match self {
+      Record::Header(h) => &h.started,
+      Record::Resumed { t, .. }
+      | Record::Preflight { t, .. }
+      | Record::StepStarted { t, .. }
+      | Record::StepSkipped { t, .. }
+      | Record::HostResult { t, .. }
+      | Record::WouldRun { t, .. }
+      | Record::Manual { t, .. }
+      | Record::Decision { t, .. }
+      | Record::Note { t, .. }
+      | Record::Escalation { t, .. }
+      | Record::Notice { t, .. }
+      | Record::StepDone { t, .. }
+      | Record::End { t, .. } => t,
+    }
+  }
+}
+
+/// A host's outcome as recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+  Passed,
+  Failed,
+  Skipped,
+  Declined,
+  Unreachable,
+  Rehearsed,
+  NotRun,
+  Unconfirmed,
+  Interrupted,
+  /// A check that could not judge (no connection, no command, a timeout, no number to hold to
+  /// its threshold): neither passed nor failed.
+  Unknown,
+  /// `--checks-only`: a check that verifies an action that did not run.
+  NotApplicable,
+}
+
+impl Outcome {
+  /// The engine's words for it, so a report names an outcome as the screen did.
+  pub fn label(self) -> &'static str {
+    event::Outcome::from(self).label()
+  }
+
+  pub fn is_failure(self) -> bool {
+    matches!(
+      self,
+      Outcome::Failed | Outcome::Unreachable | Outcome::Interrupted
+    )
+  }
+}
+
+/// An operator's answer as recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Answer {
+  Yes,
+  Skip,
+  Retry,
+  Abort,
+  Interrupt,
+}
+
+impl Answer {
+  pub fn label(self) -> &'static str {
+    match self {
+      Answer::Yes => "yes",
+      Answer::Skip => "skip",
+      Answer::Retry => "retry",
+      Answer::Abort => "abort",
+      Answer::Interrupt => "Ctrl-C",
+    }
+  }
+}
+
+/// How a run ended, as recorded. A run without an end record did not finish: see [`ended`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunEnd {
+  Completed,
+  Stopped,
+  Aborted,
+  Interrupted,
+}
+
+impl fmt::Display for RunEnd {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str(ended(Some(*self)))
+  }
+}
+
+/// The one wording for how a run ended, used by `journal list`, `journal show` and the reports.
+pub fn ended(end: Option<RunEnd>) -> &'static str {
+  match end {
+    Some(RunEnd::Completed) => "completed",
+    Some(RunEnd::Stopped) => "stopped by a failed step",
+    Some(RunEnd::Aborted) => "aborted by the operator",
+    Some(RunEnd::Interrupted) => "interrupted",
+    None => "did not finish (crashed or still running)",
+  }
+}
+
+/// The run's mode as recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+  Live,
+  ChecksOnly,
+  DryRun,
+}
+
+impl Mode {
+  /// The engine's words for it, so reports name a mode as the screen did.
+  pub fn label(self) -> &'static str {
+    plan::RunMode::from(self).label()
+  }
+}
+
+/// A number pulled out of a command's output and the bounds it was held to, as recorded.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Measurement {
+  pub name: String,
+  pub value: Option<f64>,
+  pub min: Option<f64>,
+  pub max: Option<f64>,
+  pub unit: Option<String>,
+  pub ok: bool,
+}
+
+// Engine → record. Every match is exhaustive: a new engine variant does not compile until it is
+// given its recorded name here.
+
+impl From<event::Outcome> for Outcome {
+  fn from(o: event::Outcome) -> Outcome {
+    match o {
+      event::Outcome::Passed => Outcome::Passed,
+      event::Outcome::Failed => Outcome::Failed,
+      event::Outcome::Skipped => Outcome::Skipped,
+      event::Outcome::Declined => Outcome::Declined,
+      event::Outcome::Unreachable => Outcome::Unreachable,
+      event::Outcome::Rehearsed => Outcome::Rehearsed,
+      event::Outcome::NotRun => Outcome::NotRun,
+      event::Outcome::Unconfirmed => Outcome::Unconfirmed,
+      event::Outcome::Interrupted => Outcome::Interrupted,
+      event::Outcome::Unknown => Outcome::Unknown,
+      event::Outcome::NotApplicable => Outcome::NotApplicable,
+    }
+  }
+}
+
+impl From<event::Answer> for Answer {
+  fn from(a: event::Answer) -> Answer {
+    match a {
+      event::Answer::Yes => Answer::Yes,
+      event::Answer::Skip => Answer::Skip,
+      event::Answer::Retry => Answer::Retry,
+      event::Answer::Abort => Answer::Abort,
+      event::Answer::Interrupt => Answer::Interrupt,
+    }
+  }
+}
+
+impl From<event::RunEnd> for RunEnd {
+  fn from(e: event::RunEnd) -> RunEnd {
+    match e {
+      event::RunEnd::Completed => RunEnd::Completed,
+      event::RunEnd::Stopped => RunEnd::Stopped,
+      event::RunEnd::Aborted => RunEnd::Aborted,
+      event::RunEnd::Interrupted => RunEnd::Interrupted,
+    }
+  }
+}
+
+impl From<plan::RunMode> for Mode {
+  fn from(m: plan::RunMode) -> Mode {
+    match m {
+      plan::RunMode::Live => Mode::Live,
+      plan::RunMode::ChecksOnly => Mode::ChecksOnly,
+      plan::RunMode::DryRun => Mode::DryRun,
+    }
+  }
+}
+
+impl From<expect::Measurement> for Measurement {
+  fn from(m: expect::Measurement) -> Measurement {
+    let expect::Measurement {
+      name,
+      value,
+      min,
+      max,
+      unit,
+      ok,
+    } = m;
+    Measurement {
+      name,
+      value,
+      min,
+      max,
+      unit,
+      ok,
+    }
+  }
+}
+
+// Record → engine, where reading a journal back feeds the engine (a resume).
+
+impl From<Outcome> for event::Outcome {
+  fn from(o: Outcome) -> event::Outcome {
+    match o {
+      Outcome::Passed => event::Outcome::Passed,
+      Outcome::Failed => event::Outcome::Failed,
+      Outcome::Skipped => event::Outcome::Skipped,
+      Outcome::Declined => event::Outcome::Declined,
+      Outcome::Unreachable => event::Outcome::Unreachable,
+      Outcome::Rehearsed => event::Outcome::Rehearsed,
+      Outcome::NotRun => event::Outcome::NotRun,
+      Outcome::Unconfirmed => event::Outcome::Unconfirmed,
+      Outcome::Interrupted => event::Outcome::Interrupted,
+      Outcome::Unknown => event::Outcome::Unknown,
+      Outcome::NotApplicable => event::Outcome::NotApplicable,
+    }
+  }
+}
+
+impl From<RunEnd> for event::RunEnd {
+  fn from(e: RunEnd) -> event::RunEnd {
+    match e {
+      RunEnd::Completed => event::RunEnd::Completed,
+      RunEnd::Stopped => event::RunEnd::Stopped,
+      RunEnd::Aborted => event::RunEnd::Aborted,
+      RunEnd::Interrupted => event::RunEnd::Interrupted,
+    }
+  }
+}
+
+impl From<Mode> for plan::RunMode {
+  fn from(m: Mode) -> plan::RunMode {
+    match m {
+      Mode::Live => plan::RunMode::Live,
+      Mode::ChecksOnly => plan::RunMode::ChecksOnly,
+      Mode::DryRun => plan::RunMode::DryRun,
+    }
+  }
+}
+
+/// Record times: RFC 3339, UTC, milliseconds.
+pub fn now() -> String {
+  humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+pub fn parse_time(t: &str) -> Option<SystemTime> {
+  humantime::parse_rfc3339(t).ok()
+}
+
+/// The header's `hash` of a runbook's text.
+pub fn sha256(text: &str) -> String {
+  use sha2::Digest;
+  let digest = sha2::Sha256::digest(text.as_bytes());
+  format!(
+    "sha256:{}",
+    digest
+      .iter()
+      .map(|b| format!("{b:02x}"))
+      .collect::<String>()
+  )
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn json(record: &Record) -> String {
+    serde_json::to_string(record).unwrap()
+  }
+
+  /// Pins the recorded format: one record of each kind, compared as exact text, and read back.
+  #[test]
+  fn every_record_kind_keeps_its_exact_json() {
+    let t = || "2026-12-03T01:00:00.000Z".to_string();
+    let cases: Vec<(Record, &str)> = vec![
+      (
+        Record::Header(Header {
+          v: VERSION,
+          run: "r".into(),
+          runbook: "heal".into(),
+          title: "Heal".into(),
+          hash: "sha256:00".into(),
+          severity: "P2".into(),
+          response_target: "30m".into(),
+          recovery_target: "4h".into(),
+          escalation: vec![Rung {
+            after: "15m".into(),
+            to: "Lead".into(),
+          }],
+          mode: Mode::ChecksOnly,
+          parameters: BTreeMap::from([("depth".into(), "3".into())]),
+          operator: "ops".into(),
+          machine: "box".into(),
+          pid: 42,
+          started: t(),
+        }),
+        r#"{"type":"header","v":1,"run":"r","runbook":"heal","title":"Heal","hash":"sha256:00","severity":"P2","response_target":"30m","recovery_target":"4h","escalation":[{"after":"15m","to":"Lead"}],"mode":"checks-only","parameters":{"depth":"3"},"operator":"ops","machine":"box","pid":42,"started":"2026-12-03T01:00:00.000Z"}"#,
+      ),
+      (
+        Record::Resumed {
+          t: t(),
+          pid: 43,
+          done: vec!["probe".into()],
+        },
+        r#"{"type":"resumed","t":"2026-12-03T01:00:00.000Z","pid":43,"done":["probe"]}"#,
+      ),
+      (
+        Record::Preflight {
+          t: t(),
+          host: "a".into(),
+          problem: Some("refused".into()),
+        },
+        r#"{"type":"preflight","t":"2026-12-03T01:00:00.000Z","host":"a","problem":"refused"}"#,
+      ),
+      (
+        Record::StepStarted {
+          t: t(),
+          step: "probe".into(),
+          kind: "check".into(),
+          title: "Probe".into(),
+          hosts: vec!["a".into()],
+        },
+        r#"{"type":"step-started","t":"2026-12-03T01:00:00.000Z","step":"probe","kind":"check","title":"Probe","hosts":["a"]}"#,
+      ),
+      (
+        Record::StepSkipped {
+          t: t(),
+          step: "fix".into(),
+          reason: "no".into(),
+        },
+        r#"{"type":"step-skipped","t":"2026-12-03T01:00:00.000Z","step":"fix","reason":"no"}"#,
+      ),
+      (
+        Record::HostResult {
+          t: t(),
+          step: "probe".into(),
+          host: "a".into(),
+          outcome: Outcome::NotRun,
+          command: Some("echo".into()),
+          exit_code: Some(0),
+          duration_ms: 5,
+          attempts: 1,
+          reasons: vec!["high".into()],
+          measurements: vec![Measurement {
+            name: "used".into(),
+            value: Some(91.0),
+            min: None,
+            max: Some(80.0),
+            unit: Some("%".into()),
+            ok: false,
+          }],
+          stdout: "out".into(),
+          stderr: String::new(),
+          output_file: None,
+          error: None,
+        },
+        r#"{"type":"host-result","t":"2026-12-03T01:00:00.000Z","step":"probe","host":"a","outcome":"not-run","command":"echo","exit_code":0,"duration_ms":5,"attempts":1,"reasons":["high"],"measurements":[{"name":"used","value":91.0,"min":null,"max":80.0,"unit":"%","ok":false}],"stdout":"out","stderr":"","output_file":null,"error":null}"#,
+      ),
+      (
+        Record::WouldRun {
+          t: t(),
+          step: "fix".into(),
+          host: "a".into(),
+          command: "restart".into(),
+          note: None,
+        },
+        r#"{"type":"would-run","t":"2026-12-03T01:00:00.000Z","step":"fix","host":"a","command":"restart","note":null}"#,
+      ),
+      (
+        Record::Manual {
+          t: t(),
+          step: "tell".into(),
+          instructions: "Post.".into(),
+        },
+        r#"{"type":"manual","t":"2026-12-03T01:00:00.000Z","step":"tell","instructions":"Post."}"#,
+      ),
+      (
+        Record::Decision {
+          t: t(),
+          step: "fix".into(),
+          host: None,
+          question: "confirm".into(),
+          answer: Answer::Interrupt,
+          shown: None,
+        },
+        r#"{"type":"decision","t":"2026-12-03T01:00:00.000Z","step":"fix","host":null,"question":"confirm","answer":"interrupt"}"#,
+      ),
+      (
+        Record::Decision {
+          t: t(),
+          step: "fix".into(),
+          host: Some("db-primary-01".into()),
+          question: "confirm".into(),
+          answer: Answer::Yes,
+          shown: Some("2026-12-03T00:59:58.000Z".into()),
+        },
+        r#"{"type":"decision","t":"2026-12-03T01:00:00.000Z","step":"fix","host":"db-primary-01","question":"confirm","answer":"yes","shown":"2026-12-03T00:59:58.000Z"}"#,
+      ),
+      (
+        Record::Note {
+          t: t(),
+          step: Some("fix".into()),
+          text: "lag".into(),
+        },
+        r#"{"type":"note","t":"2026-12-03T01:00:00.000Z","step":"fix","text":"lag"}"#,
+      ),
+      (
+        Record::Escalation {
+          t: t(),
+          after: "15m".into(),
+          to: "Lead".into(),
+          elapsed_s: 900,
+        },
+        r#"{"type":"escalation","t":"2026-12-03T01:00:00.000Z","after":"15m","to":"Lead","elapsed_s":900}"#,
+      ),
+      (
+        Record::Notice {
+          t: t(),
+          text: "hi".into(),
+        },
+        r#"{"type":"notice","t":"2026-12-03T01:00:00.000Z","text":"hi"}"#,
+      ),
+      (
+        Record::StepDone {
+          t: t(),
+          step: "fix".into(),
+        },
+        r#"{"type":"step-done","t":"2026-12-03T01:00:00.000Z","step":"fix"}"#,
+      ),
+      (
+        Record::End {
+          t: t(),
+          end: RunEnd::Interrupted,
+          elapsed_ms: 10,
+        },
+        r#"{"type":"end","t":"2026-12-03T01:00:00.000Z","end":"interrupted","elapsed_ms":10}"#,
+      ),
+    ];
+    for (record, expected) in &cases {
+      assert_eq!(json(record), *expected);
+      let back: Record = serde_json::from_str(expected).unwrap();
+      assert_eq!(json(&back), *expected);
+    }
+  }
+
+  /// Every value of the recorded enums, by its recorded name.
+  #[test]
+  fn enum_values_keep_their_recorded_names() {
+    let s = |v: serde_json::Value| v.as_str().unwrap().to_string();
+    let outcomes: Vec<String> = [
+      Outcome::Passed,
+      Outcome::Failed,
+      Outcome::Skipped,
+      Outcome::Declined,
+      Outcome::Unreachable,
+      Outcome::Rehearsed,
+      Outcome::NotRun,
+      Outcome::Unconfirmed,
+      Outcome::Interrupted,
+      Outcome::Unknown,
+      Outcome::NotApplicable,
+    ]
+    .map(|o| s(serde_json::to_value(o).unwrap()))
+    .to_vec();
+    assert_eq!(
+      outcomes,
+      [
+        "passed",
+        "failed",
+        "skipped",
+        "declined",
+        "unreachable",
+        "rehearsed",
+        "not-run",
+        "unconfirmed",
+        "interrupted",
+        "unknown",
+        "not-applicable"
+      ]
+    );
+    let answers: Vec<String> = [
+      Answer::Yes,
+      Answer::Skip,
+      Answer::Retry,
+      Answer::Abort,
+      Answer::Interrupt,
+    ]
+    .map(|a| s(serde_json::to_value(a).unwrap()))
+    .to_vec();
+    assert_eq!(answers, ["yes", "skip", "retry", "abort", "interrupt"]);
+    let ends: Vec<String> = [
+      RunEnd::Completed,
+      RunEnd::Stopped,
+      RunEnd::Aborted,
+      RunEnd::Interrupted,
+    ]
+    .map(|e| s(serde_json::to_value(e).unwrap()))
+    .to_vec();
+    assert_eq!(ends, ["completed", "stopped", "aborted", "interrupted"]);
+    let modes: Vec<String> = [Mode::Live, Mode::ChecksOnly, Mode::DryRun]
+      .map(|m| s(serde_json::to_value(m).unwrap()))
+      .to_vec();
+    assert_eq!(modes, ["live", "checks-only", "dry-run"]);
+  }
+
+  #[test]
+  fn engine_values_convert_there_and_back() {
+    use crate::exec::event as e;
+    for o in [
+      e::Outcome::Passed,
+      e::Outcome::NotRun,
+      e::Outcome::Unconfirmed,
+    ] {
+      assert_eq!(e::Outcome::from(Outcome::from(o)), o);
+    }
+    for m in [
+      plan::RunMode::Live,
+      plan::RunMode::ChecksOnly,
+      plan::RunMode::DryRun,
+    ] {
+      assert_eq!(plan::RunMode::from(Mode::from(m)), m);
+    }
+  }
+
+  #[test]
+  fn one_wording_for_how_a_run_ended() {
+    assert_eq!(RunEnd::Stopped.to_string(), "stopped by a failed step");
+    assert_eq!(ended(None), "did not finish (crashed or still running)");
+  }
+}

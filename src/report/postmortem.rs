@@ -1,0 +1,175 @@
+//! The postmortem: the seeds' template (003 §6, 002 F, 001 §2.5) filled from the journal where
+//! the journal knows the answer, with the rest left for people.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::timeline::{Entry, timeline};
+use super::{duration_text, failures, hosts_touched, md_escape, notes};
+use crate::journal::{Header, Read, Record, RunEnd, ended};
+
+/// What the postmortem is built from; `report --postmortem --format json` prints it.
+#[derive(Debug, Serialize)]
+pub struct Postmortem {
+  pub run: String,
+  /// `None` for a journal without a readable header.
+  pub header: Option<Header>,
+  /// `None`: the run did not finish (crashed or still running).
+  pub end: Option<RunEnd>,
+  /// When a completed run ended.
+  pub recovered: Option<String>,
+  /// From the start to the last record.
+  pub duration_s: Option<u64>,
+  pub hosts_touched: Vec<String>,
+  /// Journal lines that did not parse (a crash mid-write).
+  pub unreadable_lines: usize,
+  pub results: usize,
+  pub decisions: usize,
+  pub failures: Vec<String>,
+  pub timeline: Vec<Entry>,
+  pub notes: Vec<String>,
+}
+
+impl Postmortem {
+  pub fn new(read: &Read) -> Postmortem {
+    let count = |f: fn(&Record) -> bool| read.records.iter().filter(|r| f(r)).count();
+    Postmortem {
+      run: read.run_id(),
+      header: read.header().cloned(),
+      end: read.end(),
+      recovered: read.records.iter().rev().find_map(|r| match r {
+        Record::End {
+          t,
+          end: RunEnd::Completed,
+          ..
+        } => Some(t.clone()),
+        _ => None,
+      }),
+      duration_s: read.elapsed().map(|d| d.as_secs()),
+      hosts_touched: hosts_touched(read),
+      unreadable_lines: read.skipped,
+      results: count(|r| matches!(r, Record::HostResult { .. })),
+      decisions: count(|r| matches!(r, Record::Decision { .. })),
+      failures: failures(read),
+      timeline: timeline(read),
+      notes: notes(read),
+    }
+  }
+
+  pub fn markdown(&self) -> String {
+    let mut out = String::new();
+    let h = self.header.as_ref();
+    let title = h.map(|h| h.title.as_str()).unwrap_or("(unknown runbook)");
+    let _ = writeln!(out, "# Incident postmortem: {title}\n");
+    let _ = writeln!(
+      out,
+      "> Blameless: the aim is to improve systems and processes, not to find fault.\n"
+    );
+    let _ = writeln!(out, "## Basic information\n");
+    let _ = writeln!(out, "| Item | Value |\n|---|---|");
+    let _ = writeln!(out, "| Incident ID | INC-{} |", self.run);
+    let _ = writeln!(
+      out,
+      "| Runbook | `{}` ({}) |",
+      h.map(|h| h.runbook.as_str()).unwrap_or("?"),
+      h.map(|h| h.hash.get(..19).unwrap_or(&h.hash)).unwrap_or("")
+    );
+    if let Some(h) = h {
+      let _ = writeln!(
+        out,
+        "| Severity | {} — respond within {}, recover within {} |",
+        h.severity, h.response_target, h.recovery_target
+      );
+      let _ = writeln!(out, "| Mode | {} |", h.mode.label());
+      let _ = writeln!(out, "| Response started | {} |", h.started);
+      let _ = writeln!(out, "| Operator | {} on {} |", h.operator, h.machine);
+    }
+    let _ = writeln!(out, "| Detected | _(when the alert fired — fill in)_ |");
+    let _ = writeln!(
+      out,
+      "| Recovered | {} |",
+      self
+        .recovered
+        .as_deref()
+        .unwrap_or("_(not recovered by this run)_")
+    );
+    let _ = writeln!(
+      out,
+      "| Duration of the response | {} |",
+      duration_text(self.duration_s)
+    );
+    let _ = writeln!(out, "| Run outcome | {} |", ended(self.end));
+    let _ = writeln!(
+      out,
+      "| Hosts touched | {} |",
+      if self.hosts_touched.is_empty() {
+        "none".into()
+      } else {
+        self.hosts_touched.join(", ")
+      }
+    );
+    if self.unreadable_lines > 0 {
+      let _ = writeln!(
+        out,
+        "| Journal | {} unreadable line(s) skipped (a crash mid-write) |",
+        self.unreadable_lines
+      );
+    }
+    let _ = writeln!(
+      out,
+      "\n## Summary\n\n_(2–3 sentences: what happened and what it did to users.)_\n"
+    );
+    let _ = writeln!(
+      out,
+      "From the record: {} command result(s), {} failure(s), {} operator decision(s).\n",
+      self.results,
+      self.failures.len(),
+      self.decisions
+    );
+    let _ = writeln!(out, "## Timeline (UTC)\n");
+    let _ = writeln!(out, "| Time | Since start | Event |\n|---|---|---|");
+    for e in &self.timeline {
+      let _ = writeln!(
+        out,
+        "| {} | {} | {} |",
+        e.time,
+        e.since,
+        md_escape(&e.event)
+      );
+    }
+    let _ = writeln!(out, "\n## What failed\n");
+    if self.failures.is_empty() {
+      let _ = writeln!(out, "Nothing failed in this run.");
+    }
+    for f in &self.failures {
+      let _ = writeln!(out, "- {f}");
+    }
+    if !self.notes.is_empty() {
+      let _ = writeln!(out, "\n## Operator notes\n");
+      for n in &self.notes {
+        let _ = writeln!(out, "- {n}");
+      }
+    }
+    let _ = writeln!(
+      out,
+      "\n## Impact\n\n_(Users affected, features, revenue, SLO budget spent.)_\n"
+    );
+    let _ = writeln!(out, "## Root cause (5 whys)\n");
+    let _ = writeln!(out, "| Question | Answer |\n|---|---|");
+    for i in 1..=5 {
+      let _ = writeln!(out, "| {i}. Why? | |");
+    }
+    let _ = writeln!(out, "\n**Root cause in one sentence:** \n");
+    let _ = writeln!(out, "## Action items\n");
+    let _ = writeln!(
+      out,
+      "| # | Action | Owner | Due | Horizon (1 week / 1 month / quarter) | Status |\n|---|---|---|---|---|---|\n| 1 | | | | | To do |\n"
+    );
+    let _ = writeln!(
+      out,
+      "## Lessons learned\n\n### What went well\n\n- \n\n### What to improve\n\n- "
+    );
+    out
+  }
+}
