@@ -242,7 +242,26 @@ impl<'a> Engine<'a> {
         .await;
       return (record, next);
     }
-    let eligible = self.eligible(planned, records, &mut record);
+    let mut eligible = self.eligible(planned, records, &mut record);
+    if let Some(action) = &step.after {
+      // A verification with nothing to verify: not run, not retried, never "failed".
+      eligible.retain(|host| {
+        let ran = self.plan.mode == RunMode::DryRun || condition::ran(&action.value, host, records);
+        if !ran {
+          record
+            .results
+            .push(HostResult::new(host, Outcome::NotApplicable));
+        }
+        ran
+      });
+      if eligible.is_empty() && !planned.hosts.is_empty() {
+        self.reporter.event(Event::StepSkipped {
+          planned,
+          reason: &format!("it verifies `{}`, which did not run", action.value),
+        });
+        return (record, Next::Continue);
+      }
+    }
     if eligible.is_empty() {
       let reason = if planned.hosts.is_empty() {
         "no target host selected".into()
