@@ -21,6 +21,7 @@ const INVENTORY: &str = "hosts:
     groups: [five]
   - name: stranger-01
   - name: refused-01
+  - name: silent-01
 ";
 
 /// A scratch project wired to a fresh sshd: inventory, ssh_config, a short runtime dir.

@@ -1,5 +1,6 @@
 //! `megacity runbook run`: load → values → plan → journal → engine → exit code.
 
+mod recorded;
 mod resume;
 mod setup;
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 use self::resume::Resume;
 use self::setup::RunSetup;
 use crate::cli::RunArgs;
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::error::Error;
 use crate::exec::engine::{Engine, Prior};
 use crate::exec::event::{RunEnd, Tee};
@@ -33,6 +34,12 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     (None, Some(id)) => id.clone(),
     (None, None) => unreachable!("clap requires an id unless --resume"),
   };
+  // A resume reaches the same hosts the same way, unless told otherwise again.
+  let (recorded_setup, overrides) = match &resume {
+    Some(r) => recorded::merge(recorded::given(config, args), &r.header.setup),
+    None => (recorded::given(config, args), Vec::new()),
+  };
+  let config = &recorded::apply(config, &recorded_setup);
   let catalog = Catalog::discover(&config.runbook_dirs)?;
   let entry = catalog.get(&id)?;
   let inventory = inventory::load(config.inventory.as_deref())?;
@@ -60,7 +67,7 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     &inventory,
     values,
     setup.mode,
-    &args.hosts,
+    &recorded_setup.hosts,
     args.from.as_deref(),
   )?;
 
@@ -68,7 +75,12 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
   let (journal, prior) = match resume {
     Some(r) => r.continue_in(&plan)?,
     None => {
-      let header = journal::header(&plan, &journal::new_run_id(&runbook.id), &source.text);
+      let header = journal::header(
+        &plan,
+        &journal::new_run_id(&runbook.id),
+        &source.text,
+        &recorded_setup,
+      );
       (
         Journal::create(&config.journal_dir, &header)?,
         Prior::default(),
@@ -83,12 +95,15 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
   let reporter = Tee(vec![&journal, &screen]);
 
   let runtime = crate::exec::runtime()?;
-  let ssh = config::ssh_settings(&args.ssh, args.concurrency);
+  let ssh = recorded::ssh(&recorded_setup);
+  for line in &overrides {
+    journal.note_setup(line);
+  }
   let result = runtime.block_on(async {
     let interrupts = Interrupts::install();
     let transports = Transports::for_mode(setup.mode == RunMode::DryRun, &ssh, &inventory)?;
     let result = Engine::new(&plan, &transports, operator.as_ref(), &reporter, interrupts)
-      .concurrency(usize::from(args.concurrency))
+      .concurrency(ssh.concurrency)
       .resuming(prior)
       .run()
       .await;

@@ -41,6 +41,17 @@ impl Engine<'_> {
     }
     let mut confirmed = Vec::new();
     for host in &eligible {
+      // Never offered where it cannot run: the preflight (or an earlier step) lost the host.
+      if self.down.lock().unwrap().contains(host) {
+        let mut result = HostResult::new(host, Outcome::Unreachable);
+        result.error = Some("unreachable (see preflight); not offered".into());
+        self.reporter.event(Event::HostDone {
+          planned,
+          result: &result,
+        });
+        record.results.push(result);
+        continue;
+      }
       let text = confirm
         .as_ref()
         .map(|t| self.plan.values.display(t, Some(host), Quoting::Text))

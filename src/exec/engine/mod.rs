@@ -199,6 +199,7 @@ impl<'a> Engine<'a> {
   /// Opens every connection up front; false when the operator interrupted it.
   async fn preflight(&self) -> bool {
     let hosts = self.plan.remote_hosts();
+    self.reporter.event(Event::Connecting { hosts: &hosts });
     let found = preflight(
       self.transport,
       &hosts,
@@ -348,7 +349,11 @@ impl<'a> Engine<'a> {
       Request::Interrupted { planned } => (*planned, None, "interrupted"),
     };
     self.reporter.pause();
-    let decision = self.operator.decide(request).await;
+    // SIGTERM or SIGHUP while a prompt is open ends the run; the prompt is left unanswered.
+    let decision = tokio::select! {
+      decision = self.operator.decide(request) => decision,
+      _ = self.interrupts.stopped() => Decision::from(Answer::Interrupt),
+    };
     for text in &decision.notes {
       self.reporter.event(Event::Note {
         planned: Some(planned),
