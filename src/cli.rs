@@ -143,6 +143,10 @@ pub struct RunArgs {
   /// With --yes, also run destructive actions without asking
   #[arg(long, requires = "yes")]
   pub yes_destructive: bool,
+  /// Take over the lock another run holds on a host this run changes (its holder's session
+  /// there is ended); recorded in the journal
+  #[arg(long)]
+  pub break_lock: bool,
   /// A parameter value
   #[arg(
     long = "var",

@@ -385,3 +385,42 @@ fn ctrl_c_during_the_preflight_stops_the_run_before_any_action() {
   );
   fleet.assert_clean();
 }
+
+#[test]
+fn a_second_live_run_on_a_host_stops_before_any_action_and_names_the_first() {
+  let (fleet, marker) = with_action(false);
+  // The first operator's run is at its confirmation: it holds host-a.
+  let mut first = spawn(&fleet, "ask", &[]);
+  first.exp_string("Run it? [yes/skip/abort]").unwrap();
+  let (fleet, second) = fleet.run("ask", &["--yes"]);
+  assert_eq!(second.code, 1, "{}\n{}", second.stdout, second.stderr);
+  assert!(
+    !Path::new(&marker).exists(),
+    "the second run changed a host the first one holds"
+  );
+  let all = format!("{}{}", second.stdout, second.stderr);
+  assert!(all.contains("another run holds"), "{all}");
+  assert!(
+    all.contains("runbook ask, run 2"),
+    "the holder is not named: {all}"
+  );
+  // Triage takes no lock, and is not stopped by one.
+  let (fleet, triage) = fleet.run("ask", &["--checks-only"]);
+  assert!(
+    !format!("{}{}", triage.stdout, triage.stderr).contains("another run holds"),
+    "{}",
+    triage.stdout
+  );
+  crate::test::answer(&mut first, "yes");
+  first.exp_string("Done? [done/skip/abort]").unwrap();
+  crate::test::answer(&mut first, "done");
+  let (code, rest) = exit_code(first);
+  assert_eq!(code, 0, "{rest}");
+  assert!(Path::new(&marker).exists());
+  // The first run is over, and its lock with it.
+  std::fs::remove_file(&marker).unwrap();
+  let (fleet, third) = fleet.run("ask", &["--yes"]);
+  assert_eq!(third.code, 0, "{}\n{}", third.stdout, third.stderr);
+  assert!(Path::new(&marker).exists());
+  fleet.assert_clean();
+}

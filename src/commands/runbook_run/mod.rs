@@ -17,7 +17,7 @@ use crate::exec::event::{RunEnd, Tee};
 use crate::exec::interrupt::Interrupts;
 use crate::exec::plan::{Plan, RunMode};
 use crate::exec::result::RunResult;
-use crate::exec::transport::{Transport, Transports};
+use crate::exec::transport::{LockRequest, Transport, Transports};
 use crate::journal::{self, Journal};
 use crate::runbook::values::Values;
 use crate::runbook::{self, catalog::Catalog};
@@ -72,8 +72,12 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
   )?;
 
   // The record comes first: nothing happens that is not written down.
-  let (journal, prior) = match resume {
-    Some(r) => r.continue_in(&plan)?,
+  let (journal, prior, header) = match resume {
+    Some(r) => {
+      let header = r.header.clone();
+      let (journal, prior) = r.continue_in(&plan)?;
+      (journal, prior, header)
+    }
     None => {
       let header = journal::header(
         &plan,
@@ -84,9 +88,19 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
       (
         Journal::create(&config.journal_dir, &header)?,
         Prior::default(),
+        header,
       )
     }
   };
+  let lock = (setup.mode == RunMode::Live).then(|| LockRequest {
+    hosts: plan.changed_hosts(),
+    owner: format!(
+      "{}@{}, runbook {}, run {}, since {}",
+      header.operator, header.machine, header.runbook, header.run, header.started
+    ),
+    run: header.run.clone(),
+    break_held: args.break_lock,
+  });
   let operator = setup.operator();
   let screen = ui::reporter::Lines::new(
     setup.mode,
@@ -101,7 +115,7 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
   }
   let result = runtime.block_on(async {
     let interrupts = Interrupts::install();
-    let transports = Transports::for_mode(setup.mode == RunMode::DryRun, &ssh, &inventory)?;
+    let transports = Transports::for_mode(setup.mode == RunMode::DryRun, &ssh, &inventory, lock)?;
     let result = Engine::new(&plan, &transports, operator.as_ref(), &reporter, interrupts)
       .concurrency(ssh.concurrency)
       .resuming(prior)

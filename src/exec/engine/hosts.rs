@@ -171,14 +171,17 @@ impl Engine<'_> {
           result.error = Some(format!("cannot connect: {e}"));
           break;
         }
-        Err(e @ TransportError::Interrupted) => {
+        Err(e @ TransportError::Interrupted { .. }) => {
           result.outcome = Outcome::Interrupted;
+          result.output = e.partial().cloned().map(|o| self.mask(o));
           result.error = Some(e.to_string());
           break;
         }
-        // Timed out, or the connection was lost under it: no verdict.
+        // Timed out, or the connection was lost under it: no verdict, and what it printed.
         Err(e) => {
           result.outcome = undecided;
+          result.output = e.partial().cloned().map(|o| self.mask(o));
+          result.verdict = None;
           result.error = Some(e.to_string());
         }
       }

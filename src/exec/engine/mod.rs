@@ -23,7 +23,7 @@ use crate::exec::interrupt::Interrupts;
 use crate::exec::plan::{Plan, PlannedStep, RunMode};
 use crate::exec::preflight::preflight;
 use crate::exec::result::RunResult;
-use crate::exec::transport::Transport;
+use crate::exec::transport::{LockState, Transport};
 use crate::runbook::model::StepKind;
 
 /// What a resumed run takes over from the one it continues.
@@ -219,6 +219,24 @@ impl<'a> Engine<'a> {
         host: &check.host,
         problem: check.problem().as_deref(),
       });
+      let note = match self.transport.lock(&check.host).await {
+        Some(LockState::HeldBy(who)) => format!(
+          "{}: another run holds this host ({who}); this run stops before it would change it",
+          check.host
+        ),
+        Some(LockState::Broke(who)) => {
+          format!(
+            "{}: took over the lock held by {who} (--break-lock)",
+            check.host
+          )
+        }
+        Some(LockState::Unavailable(why)) => format!(
+          "{}: cannot lock it ({why}); nothing keeps a second operator from changing it at the same time",
+          check.host
+        ),
+        Some(LockState::Held) | None => continue,
+      };
+      self.reporter.event(Event::Notice(&note));
     }
     true
   }

@@ -105,7 +105,11 @@ impl Transport for Scripted {
       if let Some(ctrl_c) = self.interrupter.lock().unwrap().as_ref() {
         ctrl_c.interrupt();
       }
-      return Box::pin(async { Err(TransportError::Interrupted) });
+      return Box::pin(async {
+        Err(TransportError::Interrupted {
+          partial: Output::default(),
+        })
+      });
     }
     let mut replies = self.replies.lock().unwrap();
     let reply = replies
@@ -360,11 +364,23 @@ fn a_timeout_leaves_a_check_unknown_with_its_reason() {
   let t = Scripted::default().on(
     "a",
     "slow",
-    vec![Err(TransportError::TimedOut(Duration::from_secs(2)))],
+    vec![Err(TransportError::TimedOut {
+      after: Duration::from_secs(2),
+      partial: Output {
+        exit_code: None,
+        stdout: "halfway\n".into(),
+        stderr: String::new(),
+      },
+    })],
   );
   let ran = run_person(steps, RunMode::Live, &t, &[]);
   let result = &ran.result.records[0].results[0];
   assert_eq!(result.outcome, Outcome::Unknown);
+  assert_eq!(
+    result.output.as_ref().unwrap().stdout,
+    "halfway\n",
+    "the output so far is kept"
+  );
   assert!(
     result.error.as_deref().unwrap().contains("timed out"),
     "{result:?}"
