@@ -258,6 +258,8 @@ pub enum Request<'a> {
     text: String,
     command: &'a str,
     destructive: bool,
+    /// A dry run: nothing will run whatever the answer.
+    rehearsal: bool,
   },
   /// The step failed on this host: retry, skip or abort (the UI may show the output first).
   AfterFailure {

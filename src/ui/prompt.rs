@@ -52,6 +52,7 @@ impl Operator for Interactive {
         text,
         command,
         destructive,
+        rehearsal,
       } => {
         let danger = if destructive {
           format!(" {}", style::error("DESTRUCTIVE"))
@@ -59,9 +60,14 @@ impl Operator for Interactive {
           String::new()
         };
         let prompt = if planned.step.sudo { "#" } else { "$" };
+        let rehearsal = if rehearsal {
+          format!("{} ", style::warning("[REHEARSAL: nothing runs]"))
+        } else {
+          String::new()
+        };
         Ask::Confirm {
           header: format!(
-            "\n{}{danger} {} on {host}\n  {prompt} {}\n  {}",
+            "\n{rehearsal}{}{danger} {} on {host}\n  {prompt} {}\n  {}",
             style::bold(&planned.step.id),
             sanitize(&planned.step.title),
             sanitize(command),

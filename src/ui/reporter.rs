@@ -241,6 +241,26 @@ impl Reporter for Lines {
           sanitize(&step.title),
           step.kind_name()
         ));
+        // What a rehearsal must not hide: why the step runs and what it may do.
+        let mut traits = Vec::new();
+        if let StepKind::Action {
+          destructive: true, ..
+        } = step.kind
+        {
+          traits.push(style::error("DESTRUCTIVE").to_string());
+        }
+        if step.sudo {
+          traits.push("as root (`#`)".to_string());
+        }
+        if !step.when.is_empty() {
+          traits.push(sanitize(&crate::exec::condition::describe(&step.when)).into_owned());
+        }
+        if let Some(action) = &step.after {
+          traits.push(format!("verifies {}", sanitize(&action.value)));
+        }
+        if !traits.is_empty() {
+          self.print(&format!("  {}", traits.join(" · ")));
+        }
       }
       Event::StepSkipped { planned, reason } => {
         self.print(&format!(

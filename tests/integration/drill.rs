@@ -542,8 +542,10 @@ fn disk_full_frees_space_interactively_through_a_pty() {
     if !eof && !header.iter().any(|h| before.contains(h)) {
       continue;
     }
+    // The prompt's own header is the last such line (the step's summary line comes before it).
     let step = before
       .lines()
+      .rev()
       .find(|l| l.contains("DESTRUCTIVE") || l.starts_with("Manual step"))
       .unwrap_or("")
       .to_string();

@@ -929,3 +929,56 @@ fn a_connection_killed_mid_run_is_reopened_and_a_retry_succeeds() {
   assert_eq!(after["outcome"], "passed", "{after}");
   fleet.assert_clean();
 }
+
+#[test]
+fn a_dry_run_plan_shows_conditions_privilege_destructive_and_what_an_unattended_run_would_do() {
+  let fleet = Fleet::new().runbook(
+    "plan",
+    r#"steps:
+  - id: ping
+    title: ping
+    targets: [web]
+    check: {command: 'true', expect: {exit_code: 0}}
+  - id: restart
+    title: restart
+    targets: [web]
+    sudo: true
+    when: {failed: [ping]}
+    action: {command: 'systemctl restart app'}
+  - id: wipe
+    title: wipe the cache
+    targets: [web]
+    when: {failed: [ping]}
+    action: {command: 'rm -rf /var/cache/app', destructive: true}
+"#,
+  );
+  let (fleet, plan) = fleet.run("plan", &["--dry-run", "--yes", "--host", "host-b"]);
+  assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+  let out = &plan.stdout;
+  assert!(out.contains("as root (`#`) · when ping failed"), "{out}");
+  assert!(out.contains("DESTRUCTIVE · when ping failed"), "{out}");
+  assert!(
+    out.contains("[host-b] would run: # systemctl restart app  (an unattended run confirms it; if it fails, the run stops)"),
+    "{out}"
+  );
+  assert!(
+    out.contains("[host-b] would run: $ rm -rf /var/cache/app  (an unattended run declines it: destructive, needs --yes-destructive)"),
+    "{out}"
+  );
+  assert!(!out.contains("[host-a]"), "--host narrows the plan: {out}");
+  let (_fleet, plan) = fleet.run(
+    "plan",
+    &[
+      "--dry-run",
+      "--yes",
+      "--yes-destructive",
+      "--host",
+      "host-b",
+    ],
+  );
+  assert!(
+    plan.stdout.contains("[host-b] would run: $ rm -rf /var/cache/app  (an unattended run confirms it; if it fails, the run stops)"),
+    "{}",
+    plan.stdout
+  );
+}

@@ -79,11 +79,15 @@ impl Sshd {
     let config = format!(
       "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n\
        StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
-       PermitRootLogin yes\nLogLevel VERBOSE\nMaxSessions 20\nMaxStartups 100\n",
+       PermitRootLogin yes\nLogLevel VERBOSE\nMaxSessions 20\nMaxStartups 100\n\
+       SetEnv MEGACITY_LOCK_DIR={}\n",
       path("host_key"),
       path("sshd.pid"),
-      path("authorized_keys")
+      path("authorized_keys"),
+      // Every test's sshd is "the same machine": each keeps its host locks apart.
+      path("locks")
     );
+    std::fs::create_dir_all(d.join("locks")).unwrap();
     std::fs::write(d.join("sshd_config"), config).unwrap();
     let child = Command::new(SSHD)
       .args(["-D", "-f", &path("sshd_config"), "-E", &path("sshd.log")])

@@ -67,10 +67,10 @@ impl RunSetup {
   pub fn operator(&self) -> Box<dyn Operator> {
     match (self.interactive, self.mode) {
       (true, _) => Box::new(ui::prompt::Interactive::new()),
-      // A printed plan shows every action, destructive ones included: nothing runs.
+      // A printed plan says what an unattended run with these flags would do with each action.
       (false, RunMode::DryRun) => Box::new(Unattended {
         yes: true,
-        destructive: true,
+        destructive: self.yes_destructive,
       }),
       (false, _) => Box::new(Unattended {
         yes: self.yes,

@@ -75,8 +75,15 @@ impl Engine<'_> {
           text,
           command: display(planned, host),
           destructive: *destructive,
+          rehearsal: self.plan.mode == RunMode::DryRun,
         })
         .await;
+      if self.plan.mode == RunMode::DryRun && answer != Answer::Abort {
+        // The plan says what this run would do with the action, not only that it exists.
+        let outcome = self.rehearsal_note(planned, host, answer, *destructive);
+        record.results.push(HostResult::new(host, outcome));
+        continue;
+      }
       match answer {
         Answer::Yes => confirmed.push(host.clone()),
         Answer::Abort => {
@@ -101,13 +108,54 @@ impl Engine<'_> {
     if confirmed.is_empty() {
       return Next::Continue;
     }
-    if self.plan.mode == RunMode::DryRun {
-      self.rehearse(planned, &confirmed, record);
-      return Next::Continue;
-    }
     self
       .execute(planned, confirmed, &Compiled::new(expect), record)
       .await
+  }
+}
+
+impl Engine<'_> {
+  /// A rehearsed action: the command, and what the answer (or an unattended run's policy) would
+  /// do with it.
+  fn rehearsal_note(
+    &self,
+    planned: &PlannedStep<'_>,
+    host: &str,
+    answer: Answer,
+    destructive: bool,
+  ) -> Outcome {
+    let person = self.operator.interactive();
+    let stops = planned.step.on_failure == crate::runbook::model::OnFailure::Ask;
+    let (note, outcome) = match (answer, person) {
+      (Answer::Yes, true) => ("confirmed in the rehearsal".to_string(), Outcome::Rehearsed),
+      (_, true) => ("skipped in the rehearsal".to_string(), Outcome::Declined),
+      (Answer::Yes, false) => (
+        format!(
+          "an unattended run confirms it{}",
+          if stops {
+            "; if it fails, the run stops"
+          } else {
+            ""
+          }
+        ),
+        Outcome::Rehearsed,
+      ),
+      (_, false) if destructive => (
+        "an unattended run declines it: destructive, needs --yes-destructive".to_string(),
+        Outcome::Declined,
+      ),
+      (_, false) => (
+        "an unattended run declines it: needs --yes".to_string(),
+        Outcome::Declined,
+      ),
+    };
+    self.reporter.event(Event::WouldRun {
+      planned,
+      host,
+      command: display(planned, host),
+      note: Some(&note),
+    });
+    outcome
   }
 }
 

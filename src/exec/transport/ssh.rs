@@ -310,9 +310,10 @@ fn lock_file(host: &str) -> String {
 /// The lifeline: `$1` owner, `$2` 1 to lock, `$3` 1 to break another run's lock, `$4` this run,
 /// `$5` the lock file's name. It prints one line (ok, locked, held WHO, broke WHO, nolock WHY),
 /// then waits on stdin: it ends, and frees the lock, when the connection does. The lock is an
-/// flock on a file in /run/lock (or /tmp), held by this process; its first line names the holder.
+/// flock on a file in $MEGACITY_LOCK_DIR (sshd's `SetEnv`), else /run/lock, else /tmp, held by
+/// this process; its first line names the holder.
 const LIFELINE: &str = r#"if [ "$2" != 1 ]; then echo ok; exec cat >/dev/null; fi
-d=/run/lock; [ -d "$d" ] && [ -w "$d" ] || d=/tmp
+d=${MEGACITY_LOCK_DIR:-/run/lock}; [ -d "$d" ] && [ -w "$d" ] || d=/tmp
 f="$d/$5"
 command -v flock >/dev/null 2>&1 || { echo "nolock flock is not installed"; exec cat >/dev/null; }
 [ -e "$f" ] || (umask 0; : >"$f") 2>/dev/null
