@@ -102,9 +102,9 @@ pub struct SshArgs {
   /// Accept host keys not yet in known_hosts (ssh's accept-new); strict checking otherwise
   #[arg(long)]
   pub accept_new_host_keys: bool,
-  /// How long to wait for a host to answer
-  #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
-  pub connect_timeout: std::time::Duration,
+  /// How long to wait for a host to answer [default: 10s]
+  #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+  pub connect_timeout: Option<std::time::Duration>,
   /// Keep the SSH connections open after this command, and reuse ones kept earlier, until idle
   /// for IDLE (default 30m); `megacity connections close` closes them all
   #[arg(
@@ -143,6 +143,10 @@ pub struct RunArgs {
   /// With --yes, also run destructive actions without asking
   #[arg(long, requires = "yes")]
   pub yes_destructive: bool,
+  /// Take over the lock another run holds on a host this run changes (its holder's session
+  /// there is ended); recorded in the journal
+  #[arg(long)]
+  pub break_lock: bool,
   /// A parameter value
   #[arg(
     long = "var",
@@ -158,9 +162,9 @@ pub struct RunArgs {
   #[arg(long, value_name = "STEP", add = ArgValueCompleter::new(complete::step_ids))]
   pub from: Option<String>,
   /// Hosts worked on at once (and new connections opened at once: behind a bastion, keep it
-  /// under its sshd's MaxStartups)
-  #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
-  pub concurrency: u16,
+  /// under its sshd's MaxStartups) [default: 10]
+  #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+  pub concurrency: Option<u16>,
   #[command(flatten)]
   pub ssh: SshArgs,
 }
@@ -206,9 +210,9 @@ pub struct HostsCheckArgs {
   /// Hosts or groups (default: every host)
   #[arg(value_name = "HOST|GROUP", add = ArgValueCompleter::new(complete::targets))]
   pub targets: Vec<String>,
-  /// Hosts checked at once
-  #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
-  pub concurrency: u16,
+  /// Hosts checked at once [default: 10]
+  #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+  pub concurrency: Option<u16>,
   #[command(flatten)]
   pub ssh: SshArgs,
 }

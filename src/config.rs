@@ -106,13 +106,16 @@ pub fn decide_color(choice: ColorChoice) {
   console::set_colors_enabled_stderr(decided);
 }
 
+pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const DEFAULT_CONCURRENCY: u16 = 10;
+
 /// How to reach hosts, from the SSH options and `--concurrency` of the command that connects.
-pub fn ssh_settings(args: &SshArgs, concurrency: u16) -> SshSettings {
+pub fn ssh_settings(args: &SshArgs, concurrency: Option<u16>) -> SshSettings {
   SshSettings {
     config_file: args.ssh_config.clone(),
     accept_new_host_keys: args.accept_new_host_keys,
-    connect_timeout: args.connect_timeout,
+    connect_timeout: args.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
     keep_connections: args.keep_connections,
-    concurrency: usize::from(concurrency),
+    concurrency: usize::from(concurrency.unwrap_or(DEFAULT_CONCURRENCY)),
   }
 }

@@ -47,7 +47,7 @@ pub fn run(config: &Config, args: &HostsCheckArgs) -> Result<i32, Error> {
   let runtime = crate::exec::runtime()?;
   let found = runtime.block_on(async {
     let interrupts = Interrupts::install();
-    let transports = Transports::for_mode(false, &ssh, &inventory)?;
+    let transports = Transports::for_mode(false, &ssh, &inventory, None)?;
     // Every host is asked about sudo: any of them may run a step as root.
     let found = preflight(&transports, &hosts, &hosts, ssh.concurrency, &interrupts).await;
     for warning in transports.close().await {

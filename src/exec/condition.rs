@@ -32,11 +32,17 @@ pub fn holds(
     .passed
     .iter()
     .all(|id| step_is(id, Outcome::Passed).unwrap_or(true));
-  any_failed && all_passed
+  let any_unknown = when.unknown.is_empty()
+    || when
+      .unknown
+      .iter()
+      .any(|id| step_is(id, Outcome::Unknown).unwrap_or(true));
+  any_failed && all_passed && any_unknown
 }
 
 /// Judged on `host` where the earlier step ran there; otherwise over every host it ran on:
-/// "failed" if it failed anywhere, "passed" only if it passed everywhere.
+/// "failed" (or "unknown") if it was so anywhere, "passed" only if it passed everywhere. A check
+/// that could not judge is neither failed nor passed.
 fn outcome_is(record: &StepRecord, host: Option<&str>, wanted: Outcome) -> bool {
   if let Some(on_host) = host.and_then(|h| record.results.iter().find(|r| r.host == h))
     && on_host.outcome != Outcome::Skipped
@@ -49,8 +55,26 @@ fn outcome_is(record: &StepRecord, host: Option<&str>, wanted: Outcome) -> bool 
     .filter(|r| r.outcome != Outcome::Skipped)
     .collect();
   match wanted {
-    Outcome::Failed => ran.iter().any(|r| r.outcome == Outcome::Failed),
+    Outcome::Failed | Outcome::Unknown => ran.iter().any(|r| r.outcome == wanted),
     _ => !ran.is_empty() && ran.iter().all(|r| r.outcome == wanted),
+  }
+}
+
+/// Whether step `id` ran on `host` (or, if it had nothing to do on `host`, anywhere): an action
+/// that was declined, skipped or only listed (`--checks-only`) did not run.
+pub fn ran(id: &str, host: &str, records: &[StepRecord]) -> bool {
+  let Some(record) = records.iter().find(|r| r.id == id) else {
+    return false;
+  };
+  let executed = |r: &&HostResult| {
+    matches!(
+      r.outcome,
+      Outcome::Passed | Outcome::Failed | Outcome::Interrupted | Outcome::Unknown
+    )
+  };
+  match record.results.iter().find(|r| r.host == host) {
+    Some(on_host) => executed(&on_host),
+    None => record.results.iter().any(|r| executed(&r)),
   }
 }
 
@@ -69,6 +93,12 @@ pub fn describe(when: &When) -> String {
   }
   if !when.passed.is_empty() {
     parts.push(format!("when {} passed", ids(&when.passed, " and ")));
+  }
+  if !when.unknown.is_empty() {
+    parts.push(format!(
+      "when {} could not tell",
+      ids(&when.unknown, " or ")
+    ));
   }
   if parts.is_empty() {
     "no condition".into()
@@ -95,6 +125,7 @@ mod tests {
     When {
       failed: locs(failed),
       passed: locs(passed),
+      unknown: Vec::new(),
     }
   }
 
@@ -149,6 +180,24 @@ mod tests {
     }
     // Before --from: met whatever the record says.
     assert!(holds(&when(&[], &["ping"]), None, &records, |id| id == "ping"));
+  }
+
+  #[test]
+  fn unknown_is_neither_failed_nor_passed() {
+    let records = vec![record(
+      "mem",
+      &[("a", Outcome::Unknown), ("b", Outcome::Passed)],
+    )];
+    let none = |_: &str| false;
+    assert!(!holds(&when(&["mem"], &[]), Some("a"), &records, none));
+    assert!(!holds(&when(&["mem"], &[]), None, &records, none));
+    assert!(!holds(&when(&[], &["mem"]), None, &records, none));
+    let mut on_unknown = when(&[], &[]);
+    on_unknown.unknown = when(&["mem"], &[]).failed;
+    assert!(holds(&on_unknown, Some("a"), &records, none));
+    assert!(!holds(&on_unknown, Some("b"), &records, none));
+    assert!(holds(&on_unknown, None, &records, none));
+    assert_eq!(describe(&on_unknown), "when mem could not tell");
   }
 
   #[test]

@@ -124,6 +124,10 @@ pub enum Event<'a> {
   Start {
     plan: &'a Plan<'a>,
   },
+  /// The preflight starts connecting to these hosts.
+  Connecting {
+    hosts: &'a [String],
+  },
   Preflight {
     host: &'a str,
     problem: Option<&'a str>,

@@ -19,6 +19,9 @@ pub struct Measurement {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Verdict {
   pub passed: bool,
+  /// It could not be judged: the command was not found or killed, or a threshold's number is
+  /// missing. Such a result says nothing about what the check measures.
+  pub unknown: bool,
   /// Why it failed, one line each; empty when it passed.
   pub reasons: Vec<String>,
   pub measurements: Vec<Measurement>,
@@ -70,6 +73,9 @@ impl Compiled {
       )),
       (ExitCodes::OneOf(_), None) => reasons.push("killed by a signal, no exit code".into()),
     }
+    // The shell's own codes: the command could not run at all (not found, not executable).
+    let cannot_run = matches!(exit_code, Some(126 | 127) | None)
+      && !matches!(&self.expect.exit_code, ExitCodes::OneOf(codes) if exit_code.is_some_and(|c| codes.contains(&c)));
     let regexes = [
       (&self.stdout_matches, stdout, "stdout", true),
       (&self.stdout_not_matches, stdout, "stdout", false),
@@ -137,8 +143,16 @@ impl Compiled {
         ok,
       });
     }
+    let number_missing = measurements.iter().any(|m| m.value.is_none());
+    let unknown = !reasons.is_empty() && (cannot_run || number_missing);
+    if unknown {
+      reasons.push(
+        "megacity cannot tell: this is not evidence that what the check measures is wrong".into(),
+      );
+    }
     Verdict {
       passed: reasons.is_empty(),
+      unknown,
       reasons,
       measurements,
     }
@@ -205,5 +219,25 @@ mod tests {
     assert_eq!(high.reasons, vec!["disk = 91%, above the maximum 80%"]);
     let missing = c.judge(Some(0), "n/a", "");
     assert!(!missing.passed && missing.reasons[0].contains("no number"));
+    assert!(
+      missing.unknown,
+      "a missing number cannot say a limit was exceeded"
+    );
+  }
+
+  #[test]
+  fn a_command_that_could_not_run_is_unknown_not_failed() {
+    let expect = Expect {
+      exit_code: ExitCodes::OneOf(vec![0]),
+      ..Expect::default()
+    };
+    let c = Compiled::new(&expect);
+    assert!(c.judge(Some(127), "", "sh: redis-cli: not found").unknown);
+    assert!(c.judge(None, "", "").unknown);
+    let failed = c.judge(Some(1), "", "Could not connect to Redis");
+    assert!(
+      !failed.passed && !failed.unknown,
+      "a real exit code is a verdict"
+    );
   }
 }

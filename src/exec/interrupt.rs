@@ -63,6 +63,13 @@ impl Interrupts {
     self.count() >= 2
   }
 
+  /// Resolves when the run must stop at once; never, if that does not happen.
+  pub async fn stopped(&self) {
+    while !self.stop_now() {
+      self.after(self.count()).await;
+    }
+  }
+
   /// Resolves at the first interrupt after `seen` (a count taken earlier); never, if none comes.
   pub async fn after(&self, seen: u32) {
     let mut rx = self.0.clone();

@@ -163,6 +163,25 @@ impl<'r> Plan<'r> {
     out
   }
 
+  /// Remote hosts where some action may run: a live run locks them.
+  pub fn changed_hosts(&self) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for step in self.steps.iter().filter(|s| !s.before_start) {
+      if !matches!(
+        step.step.kind,
+        crate::runbook::model::StepKind::Action { .. }
+      ) {
+        continue;
+      }
+      for host in &step.hosts {
+        if host != LOCAL && !out.contains(host) {
+          out.push(host.clone());
+        }
+      }
+    }
+    out
+  }
+
   /// Hosts where some step runs as root: the preflight checks that sudo works there.
   pub fn sudo_hosts(&self) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();

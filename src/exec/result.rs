@@ -59,7 +59,8 @@ pub fn exit_code_for(
   }
   let left_broken = records.iter().any(|record| {
     record.results.iter().any(|r| match r.outcome {
-      Outcome::Unreachable | Outcome::Interrupted => true,
+      // Not known to be healthy: the run did not establish what it set out to.
+      Outcome::Unreachable | Outcome::Interrupted | Outcome::Unknown => true,
       Outcome::Failed => match role(&record.id) {
         StepRole::RemediedCheck => mode == RunMode::ChecksOnly,
         StepRole::Check | StepRole::Other => true,

@@ -14,7 +14,9 @@ use std::path::Path;
 
 pub use find::{dir, find, list, new_run_id};
 pub use read::{Read, read};
-pub use record::{Answer, Header, Mode, Outcome, Record, RunEnd, Rung, ended, parse_time, sha256};
+pub use record::{
+  Answer, Header, Mode, Outcome, Record, RunEnd, Rung, Setup, ended, parse_time, sha256,
+};
 pub use writer::{Journal, header};
 
 use crate::error::Error;

@@ -37,6 +37,33 @@ pub struct Header {
   pub machine: String,
   pub pid: u32,
   pub started: String,
+  /// How the run reached its hosts and found its files: a resume uses it again.
+  #[serde(default)]
+  pub setup: Setup,
+}
+
+/// What a run was started with, beyond its runbook and parameters. Paths are absolute: a
+/// resume may start in another directory. Absent fields mean the default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setup {
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub ssh_config: Option<std::path::PathBuf>,
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub inventory: Option<std::path::PathBuf>,
+  /// Runbook directories named with --runbooks or $MEGACITY_RUNBOOKS.
+  #[serde(default, skip_serializing_if = "Vec::is_empty")]
+  pub runbook_dirs: Vec<std::path::PathBuf>,
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub connect_timeout_ms: Option<u64>,
+  #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+  pub accept_new_host_keys: bool,
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub keep_connections_s: Option<u64>,
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub concurrency: Option<u16>,
+  /// `--host` selections.
+  #[serde(default, skip_serializing_if = "Vec::is_empty")]
+  pub hosts: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -438,8 +465,14 @@ mod tests {
           machine: "box".into(),
           pid: 42,
           started: t(),
+          setup: Setup {
+            ssh_config: Some("/etc/incident/ssh_config".into()),
+            connect_timeout_ms: Some(3000),
+            hosts: vec!["redis".into()],
+            ..Setup::default()
+          },
         }),
-        r#"{"type":"header","v":1,"run":"r","runbook":"heal","title":"Heal","hash":"sha256:00","severity":"P2","response_target":"30m","recovery_target":"4h","escalation":[{"after":"15m","to":"Lead"}],"mode":"checks-only","parameters":{"depth":"3"},"operator":"ops","machine":"box","pid":42,"started":"2026-12-03T01:00:00.000Z"}"#,
+        r#"{"type":"header","v":1,"run":"r","runbook":"heal","title":"Heal","hash":"sha256:00","severity":"P2","response_target":"30m","recovery_target":"4h","escalation":[{"after":"15m","to":"Lead"}],"mode":"checks-only","parameters":{"depth":"3"},"operator":"ops","machine":"box","pid":42,"started":"2026-12-03T01:00:00.000Z","setup":{"ssh_config":"/etc/incident/ssh_config","connect_timeout_ms":3000,"hosts":["redis"]}}"#,
       ),
       (
         Record::Resumed {

@@ -115,6 +115,14 @@ impl Journal {
     }
   }
 
+  /// A setting a resume was given again with another value than the run started with.
+  pub fn note_setup(&self, line: &str) {
+    self.record(Record::Notice {
+      t: now(),
+      text: format!("resumed with {line}"),
+    });
+  }
+
   fn record(&self, record: Record) {
     // `failure()` keeps the error; the engine stops before the next step (no record, no
     // action) and the command reports it.
@@ -195,7 +203,7 @@ impl Reporter for Journal {
       return;
     }
     let record = match event {
-      Event::Start { .. } | Event::HostRunning { .. } => return,
+      Event::Start { .. } | Event::HostRunning { .. } | Event::Connecting { .. } => return,
       Event::Resumed { done } => Record::Resumed {
         t: now(),
         pid: std::process::id(),
@@ -286,7 +294,7 @@ impl Reporter for Journal {
 }
 
 /// The header for a new run of `plan`.
-pub fn header(plan: &Plan<'_>, run: &str, text: &str) -> Header {
+pub fn header(plan: &Plan<'_>, run: &str, text: &str, setup: &super::Setup) -> Header {
   let r = plan.runbook;
   let (respond, _) = r.severity.targets();
   Header {
@@ -316,6 +324,7 @@ pub fn header(plan: &Plan<'_>, run: &str, text: &str) -> Header {
       .unwrap_or_default(),
     pid: std::process::id(),
     started: now(),
+    setup: setup.clone(),
   }
 }
 
@@ -340,6 +349,7 @@ mod tests {
       machine: "box".into(),
       pid: 1,
       started: now(),
+      setup: Default::default(),
     }
   }
 

@@ -66,7 +66,11 @@ fn hosts_touched(read: &Read) -> Vec<String> {
     } = r
       && !matches!(
         o,
-        Outcome::Skipped | Outcome::Declined | Outcome::NotRun | Outcome::Rehearsed
+        Outcome::Skipped
+          | Outcome::Declined
+          | Outcome::NotRun
+          | Outcome::Rehearsed
+          | Outcome::NotApplicable
       )
       && !hosts.contains(host)
       && host != "-"
@@ -83,6 +87,24 @@ fn failures(read: &Read) -> Vec<String> {
     .records
     .iter()
     .filter(|r| matches!(r, Record::HostResult { outcome, .. } if outcome.is_failure()))
+    .filter_map(describe)
+    .collect()
+}
+
+/// Each check that could not tell, as its timeline line: neither a failure nor a pass.
+fn unknowns(read: &Read) -> Vec<String> {
+  read
+    .records
+    .iter()
+    .filter(|r| {
+      matches!(
+        r,
+        Record::HostResult {
+          outcome: crate::journal::Outcome::Unknown,
+          ..
+        }
+      )
+    })
     .filter_map(describe)
     .collect()
 }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::timeline::{Entry, timeline};
-use super::{duration_text, failures, hosts_touched, md_escape, notes};
+use super::{duration_text, failures, hosts_touched, md_escape, notes, unknowns};
 use crate::journal::{Header, Read, Record, RunEnd, ended};
 
 /// What the postmortem is built from; `report --postmortem --format json` prints it.
@@ -27,6 +27,8 @@ pub struct Postmortem {
   pub results: usize,
   pub decisions: usize,
   pub failures: Vec<String>,
+  /// Checks that could not tell (no connection, no command, a timeout, no number).
+  pub unknown: Vec<String>,
   pub timeline: Vec<Entry>,
   pub notes: Vec<String>,
 }
@@ -52,6 +54,7 @@ impl Postmortem {
       results: count(|r| matches!(r, Record::HostResult { .. })),
       decisions: count(|r| matches!(r, Record::Decision { .. })),
       failures: failures(read),
+      unknown: unknowns(read),
       timeline: timeline(read),
       notes: notes(read),
     }
@@ -144,6 +147,15 @@ impl Postmortem {
     }
     for f in &self.failures {
       let _ = writeln!(out, "- {f}");
+    }
+    if !self.unknown.is_empty() {
+      let _ = writeln!(
+        out,
+        "\n## What could not be told\n\nThese checks could not judge (no connection, no command, a timeout, no number to compare): neither failed nor passed.\n"
+      );
+      for u in &self.unknown {
+        let _ = writeln!(out, "- {u}");
+      }
     }
     if !self.notes.is_empty() {
       let _ = writeln!(out, "\n## Operator notes\n");

@@ -138,6 +138,10 @@ pub struct Step {
   pub kind: StepKind,
   #[serde(skip_serializing_if = "When::is_empty")]
   pub when: When,
+  /// For a check: the action it verifies. Where that action did not run, there is nothing to
+  /// verify, and the check is "not applicable" rather than failed.
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub after: Option<Loc<String>>,
   pub sudo: bool,
   #[serde(serialize_with = "ser_duration")]
   pub timeout: Duration,
@@ -264,15 +268,18 @@ pub struct When {
   pub failed: Vec<Loc<String>>,
   #[serde(skip_serializing_if = "Vec::is_empty")]
   pub passed: Vec<Loc<String>>,
+  /// Steps that could not judge (no connection, no command, a timeout, no number).
+  #[serde(skip_serializing_if = "Vec::is_empty")]
+  pub unknown: Vec<Loc<String>>,
 }
 
 impl When {
   pub fn is_empty(&self) -> bool {
-    self.failed.is_empty() && self.passed.is_empty()
+    self.failed.is_empty() && self.passed.is_empty() && self.unknown.is_empty()
   }
 
   pub fn references(&self) -> impl Iterator<Item = &Loc<String>> {
-    self.failed.iter().chain(&self.passed)
+    self.failed.iter().chain(&self.passed).chain(&self.unknown)
   }
 }
 

@@ -32,6 +32,7 @@ const STEP_KEYS: &[&str] = &[
   "action",
   "manual",
   "when",
+  "after",
   "sudo",
   "timeout",
   "retry",
@@ -49,7 +50,7 @@ const EXPECT_KEYS: &[&str] = &[
   "thresholds",
 ];
 const THRESHOLD_KEYS: &[&str] = &["name", "regex", "stream", "min", "max", "unit"];
-const WHEN_KEYS: &[&str] = &["failed", "passed"];
+const WHEN_KEYS: &[&str] = &["failed", "passed", "unknown"];
 const RETRY_KEYS: &[&str] = &["attempts", "delay"];
 
 /// Parses one runbook. `expected_id` is the file's stem, which the `id` must equal.
@@ -325,6 +326,7 @@ fn steps(c: &mut Collector, node: &Node) -> Vec<Step> {
         );
       }
       check_when(c, &step, index, &all_ids);
+      check_after(c, &step, &out);
       out.push(step);
     }
   }
@@ -341,6 +343,41 @@ fn step_id_of(node: &Node) -> Option<String> {
       (Value::Str(k), Value::Str(v)) if k == "id" => Some(v.clone()),
       _ => None,
     })
+}
+
+/// `after:` names an earlier action, and only a check has one: it is that action's verification.
+fn check_after(c: &mut Collector, step: &Step, earlier: &[Step]) {
+  let Some(after) = &step.after else {
+    return;
+  };
+  if !matches!(step.kind, StepKind::Check { .. }) {
+    c.error(
+      after.pos,
+      format!("`after:` is for checks; `{}` is not one", step.id.value),
+      Some("`after: ACTION` marks a check as the verification of that action".into()),
+    );
+    return;
+  }
+  match earlier.iter().find(|s| s.id.value == after.value) {
+    Some(s) if matches!(s.kind, StepKind::Action { .. }) => {}
+    Some(s) => c.error(
+      after.pos,
+      format!(
+        "`after:` names `{}`, which is a {}, not an action",
+        s.id.value,
+        s.kind_name()
+      ),
+      Some("`after: ACTION` marks a check as the verification of that action".into()),
+    ),
+    None => c.error(
+      after.pos,
+      format!(
+        "`after:` refers to `{}`, which is not an earlier step",
+        after.value
+      ),
+      did_you_mean(&after.value, earlier.iter().map(|s| s.id.value.as_str())),
+    ),
+  }
 }
 
 /// `all_ids` holds every step id with its index, including steps that failed to parse, so a
@@ -429,6 +466,7 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
     );
   }
   let when = f.get("when").map(|n| when(c, n)).unwrap_or_default();
+  let after = f.get("after").and_then(|n| schema::string(c, n, "after"));
   let sudo = f.opt_bool(c, "sudo").unwrap_or(false);
   let timeout = f
     .opt_duration(c, "timeout")
@@ -446,6 +484,7 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
     targets,
     kind,
     when,
+    after,
     sudo,
     timeout,
     retry,
@@ -632,11 +671,12 @@ fn when(c: &mut Collector, node: &Node) -> When {
   let when = When {
     failed: f.string_list(c, "failed"),
     passed: f.string_list(c, "passed"),
+    unknown: f.string_list(c, "unknown"),
   };
   if when.is_empty() {
     c.error(
       node.pos,
-      "`when:` needs `failed:` or `passed:` with step ids",
+      "`when:` needs `failed:`, `passed:` or `unknown:` with step ids",
       None,
     );
   }

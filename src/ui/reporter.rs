@@ -217,6 +217,11 @@ impl Reporter for Lines {
           self.print(&format!("hosts: {}", hosts.join(", ")));
         }
       }
+      Event::Connecting { hosts } if !hosts.is_empty() => self.print(&format!(
+        "connecting to {} (Ctrl-C stops the run) …",
+        hosts.join(", ")
+      )),
+      Event::Connecting { .. } => {}
       Event::Preflight { host, problem } => match problem {
         None => self.print(&format!("[{host}] {} connected", style::ok("✔"))),
         Some(p) => self.print(&format!("[{host}] {} {}", style::error("✘"), sanitize(p))),

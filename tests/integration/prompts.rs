@@ -274,3 +274,153 @@ fn keys_typed_while_a_check_runs_do_not_answer_the_next_prompt() {
   assert!(!Path::new(&marker).exists(), "a skipped action ran");
   fleet.assert_clean();
 }
+
+/// `runbook run --resume last` in a pty, with no connection options: the journal has them.
+fn spawn_resume(fleet: &Fleet) -> PtySession {
+  let mut command = fleet.test.command();
+  command.args(["--color", "never", "runbook", "run", "--resume", "last"]);
+  spawn_command(command, Some(30_000)).expect("megacity starts in a pty")
+}
+
+/// Ends a run at its first confirmation in one of the ways an operator can, then resumes it
+/// without --ssh-config: the cut-off action is offered again, and runs when confirmed.
+fn ended_at_the_prompt_then_resumed(end: &str) {
+  let (fleet, marker) = with_action(false);
+  let mut s = spawn(&fleet, "ask", &[]);
+  s.exp_string("Run it? [yes/skip/abort]").unwrap();
+  let expected = match end {
+    "abort" => {
+      crate::test::answer(&mut s, "abort");
+      3
+    }
+    "ctrl-c" => {
+      std::thread::sleep(Duration::from_millis(250));
+      s.send_control('c').unwrap();
+      130
+    }
+    signal => {
+      std::thread::sleep(Duration::from_millis(250));
+      use rexpect::process::Signal;
+      let signal = if signal == "-TERM" {
+        Signal::SIGTERM
+      } else {
+        Signal::SIGHUP
+      };
+      s.process_mut().signal(signal).unwrap();
+      130
+    }
+  };
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, expected, "{end}: {rest}");
+  assert!(!Path::new(&marker).exists(), "{end}: the action ran");
+  assert!(
+    rest.contains("megacity runbook run --resume "),
+    "{end}: no resume command in {rest}"
+  );
+  let mut s = spawn_resume(&fleet);
+  s.exp_string("Touch the marker on host-a?").unwrap();
+  s.exp_string("Run it? [yes/skip/abort]").unwrap();
+  crate::test::answer(&mut s, "yes");
+  s.exp_string("Done? [done/skip/abort]").unwrap();
+  crate::test::answer(&mut s, "done");
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, 0, "{end}: {rest}");
+  assert!(
+    Path::new(&marker).exists(),
+    "{end}: the resumed action did not run"
+  );
+  fleet.assert_clean();
+}
+
+#[test]
+fn abort_at_a_prompt_is_resumed_with_the_runs_own_ssh_config() {
+  ended_at_the_prompt_then_resumed("abort");
+}
+
+#[test]
+fn ctrl_c_at_a_prompt_is_resumed_with_the_runs_own_ssh_config() {
+  ended_at_the_prompt_then_resumed("ctrl-c");
+}
+
+#[test]
+fn sigterm_at_a_prompt_is_resumed_with_the_runs_own_ssh_config() {
+  ended_at_the_prompt_then_resumed("-TERM");
+}
+
+#[test]
+fn sighup_at_a_prompt_is_resumed_with_the_runs_own_ssh_config() {
+  ended_at_the_prompt_then_resumed("-HUP");
+}
+
+#[test]
+fn ctrl_c_during_the_preflight_stops_the_run_before_any_action() {
+  let fleet = Fleet::new();
+  let marker = fleet.path("marker");
+  let fleet = fleet.runbook(
+    "hung",
+    &format!(
+      r#"steps:
+  - id: look
+    title: look
+    targets: [host-a, silent-01]
+    check: {{command: 'true', expect: {{exit_code: 0}}}}
+  - id: change
+    title: change something
+    targets: [host-a]
+    action: {{command: 'touch {marker}'}}
+"#
+    ),
+  );
+  // --yes: nobody is asked, so only the interrupt can keep the action from running.
+  let mut s = spawn(&fleet, "hung", &["--yes"]);
+  s.exp_string("connecting to host-a, silent-01").unwrap();
+  std::thread::sleep(Duration::from_millis(500));
+  s.send_control('c').unwrap();
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, 130, "{rest}");
+  assert!(!Path::new(&marker).exists(), "the action ran after Ctrl-C");
+  assert!(
+    rest.contains("megacity runbook run --resume "),
+    "no resume command: {rest}"
+  );
+  fleet.assert_clean();
+}
+
+#[test]
+fn a_second_live_run_on_a_host_stops_before_any_action_and_names_the_first() {
+  let (fleet, marker) = with_action(false);
+  // The first operator's run is at its confirmation: it holds host-a.
+  let mut first = spawn(&fleet, "ask", &[]);
+  first.exp_string("Run it? [yes/skip/abort]").unwrap();
+  let (fleet, second) = fleet.run("ask", &["--yes"]);
+  assert_eq!(second.code, 1, "{}\n{}", second.stdout, second.stderr);
+  assert!(
+    !Path::new(&marker).exists(),
+    "the second run changed a host the first one holds"
+  );
+  let all = format!("{}{}", second.stdout, second.stderr);
+  assert!(all.contains("another run holds"), "{all}");
+  assert!(
+    all.contains("runbook ask, run 2"),
+    "the holder is not named: {all}"
+  );
+  // Triage takes no lock, and is not stopped by one.
+  let (fleet, triage) = fleet.run("ask", &["--checks-only"]);
+  assert!(
+    !format!("{}{}", triage.stdout, triage.stderr).contains("another run holds"),
+    "{}",
+    triage.stdout
+  );
+  crate::test::answer(&mut first, "yes");
+  first.exp_string("Done? [done/skip/abort]").unwrap();
+  crate::test::answer(&mut first, "done");
+  let (code, rest) = exit_code(first);
+  assert_eq!(code, 0, "{rest}");
+  assert!(Path::new(&marker).exists());
+  // The first run is over, and its lock with it.
+  std::fs::remove_file(&marker).unwrap();
+  let (fleet, third) = fleet.run("ask", &["--yes"]);
+  assert_eq!(third.code, 0, "{}\n{}", third.stdout, third.stderr);
+  assert!(Path::new(&marker).exists());
+  fleet.assert_clean();
+}

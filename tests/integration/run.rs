@@ -21,6 +21,7 @@ const INVENTORY: &str = "hosts:
     groups: [five]
   - name: stranger-01
   - name: refused-01
+  - name: silent-01
 ";
 
 /// A scratch project wired to a fresh sshd: inventory, ssh_config, a short runtime dir.
@@ -855,5 +856,76 @@ fn hosts_check_opens_the_connections_a_later_run_reuses() {
     "{}",
     close.stderr
   );
+  fleet.assert_clean();
+}
+
+#[test]
+fn a_host_left_idle_longer_than_control_persist_still_answers() {
+  // The operator reads a manual step (here: a local wait) for 90 s; the master's idle limit
+  // is 60 s, but a run's connections live as long as the run.
+  let fleet = Fleet::new().runbook(
+    "idle",
+    r#"steps:
+  - id: before
+    title: before
+    targets: [host-a]
+    check: {command: 'echo before', expect: {stdout_matches: before}}
+  - id: wait
+    title: the operator reads
+    targets: [local]
+    timeout: 2m
+    check: {command: 'sleep 90', expect: {exit_code: 0}}
+  - id: after
+    title: after
+    targets: [host-a]
+    check: {command: 'echo after', expect: {stdout_matches: after}}
+"#,
+  );
+  let (fleet, run) = fleet.run("idle", &["--checks-only"]);
+  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert!(run.stdout.contains("[host-a] ✔ passed"), "{}", run.stdout);
+  assert!(!run.stdout.contains("UNKNOWN"), "{}", run.stdout);
+  fleet.assert_clean();
+}
+
+#[test]
+fn a_connection_killed_mid_run_is_reopened_and_a_retry_succeeds() {
+  let fleet = Fleet::new().runbook(
+    "reconnect",
+    r#"steps:
+  - id: before
+    title: before
+    targets: [host-a]
+    check: {command: 'echo before', expect: {stdout_matches: before}}
+  - id: cut
+    title: the connection dies
+    targets: [local]
+    check: {command: 'pkill -f -- "-S $XDG_RUNTIME_DIR/megacity/" ; sleep 1; true', expect: {exit_code: 0}}
+  - id: after
+    title: after
+    targets: [host-a]
+    retry: {attempts: 2, delay: 1s}
+    check: {command: 'echo after', expect: {stdout_matches: after}}
+"#,
+  );
+  let logins = fleet.sshd.logins();
+  let (fleet, run) = fleet.run("reconnect", &["--checks-only"]);
+  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert!(
+    run.stdout.contains("after 2 attempts"),
+    "the first attempt should have met the dead connection:\n{}",
+    run.stdout
+  );
+  assert_eq!(
+    fleet.sshd.logins() - logins,
+    2,
+    "one login, then one reconnection"
+  );
+  let records = fleet.test.newest_journal();
+  let after = records
+    .iter()
+    .find(|r| r["type"] == "host-result" && r["step"] == "after")
+    .unwrap();
+  assert_eq!(after["outcome"], "passed", "{after}");
   fleet.assert_clean();
 }

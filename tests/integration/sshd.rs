@@ -12,6 +12,8 @@ pub struct Sshd {
   pub dir: tempfile::TempDir,
   pub port: u16,
   child: Child,
+  /// Accepts connections (the kernel completes them) and never says a word: `silent-01`.
+  _silent: TcpListener,
 }
 
 fn require(program: &str, install: &str) {
@@ -119,8 +121,20 @@ impl Sshd {
       free_port(),
       path("known_hosts")
     ));
+    // A host that accepts the connection and never answers: a hung sshd or a black hole.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    ssh_config.push_str(&format!(
+      "Host silent-01\n  HostName 127.0.0.1\n  Port {}\n  UserKnownHostsFile {}\n{common}",
+      silent.local_addr().unwrap().port(),
+      path("known_hosts")
+    ));
     std::fs::write(d.join("ssh_config"), ssh_config).unwrap();
-    let sshd = Sshd { dir, port, child };
+    let sshd = Sshd {
+      dir,
+      port,
+      child,
+      _silent: silent,
+    };
     sshd.wait_until_listening();
     sshd
   }

@@ -465,3 +465,46 @@ fn unknown_runbook_id_gets_did_you_mean() {
     run.stderr
   );
 }
+
+const AFTER: &str = "\
+id: demo
+title: Demo
+severity: P2
+steps:
+  - id: ping
+    title: ping
+    targets: [redis-master-01]
+    check: {command: redis-cli ping, expect: {exit_code: 0}}
+  - id: restart
+    title: restart
+    targets: [redis-master-01]
+    when: {failed: [ping]}
+    action: {command: systemctl restart redis-server}
+  - id: verify
+    title: verify
+    targets: [redis-master-01]
+    after: AFTER
+    when: {unknown: [ping], passed: [restart]}
+    check: {command: redis-cli ping, expect: {exit_code: 0}}
+";
+
+#[test]
+fn after_names_an_earlier_action_and_when_can_name_unknown() {
+  assert!(diagnostics(&AFTER.replace("AFTER", "restart")).is_empty());
+  assert_one(
+    &AFTER.replace("AFTER", "ping"),
+    "error",
+    17,
+    12,
+    "`after:` names `ping`, which is a check, not an action",
+    "verification of that action",
+  );
+  assert_one(
+    &AFTER.replace("AFTER", "restrat"),
+    "error",
+    17,
+    12,
+    "`after:` refers to `restrat`, which is not an earlier step",
+    "restart",
+  );
+}

@@ -1,5 +1,6 @@
 //! `megacity runbook run`: load → values → plan → journal → engine → exit code.
 
+mod recorded;
 mod resume;
 mod setup;
 
@@ -9,14 +10,14 @@ use std::time::Duration;
 use self::resume::Resume;
 use self::setup::RunSetup;
 use crate::cli::RunArgs;
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::error::Error;
 use crate::exec::engine::{Engine, Prior};
 use crate::exec::event::{RunEnd, Tee};
 use crate::exec::interrupt::Interrupts;
 use crate::exec::plan::{Plan, RunMode};
 use crate::exec::result::RunResult;
-use crate::exec::transport::{Transport, Transports};
+use crate::exec::transport::{LockRequest, Transport, Transports};
 use crate::journal::{self, Journal};
 use crate::runbook::values::Values;
 use crate::runbook::{self, catalog::Catalog};
@@ -33,6 +34,12 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     (None, Some(id)) => id.clone(),
     (None, None) => unreachable!("clap requires an id unless --resume"),
   };
+  // A resume reaches the same hosts the same way, unless told otherwise again.
+  let (recorded_setup, overrides) = match &resume {
+    Some(r) => recorded::merge(recorded::given(config, args), &r.header.setup),
+    None => (recorded::given(config, args), Vec::new()),
+  };
+  let config = &recorded::apply(config, &recorded_setup);
   let catalog = Catalog::discover(&config.runbook_dirs)?;
   let entry = catalog.get(&id)?;
   let inventory = inventory::load(config.inventory.as_deref())?;
@@ -60,21 +67,40 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     &inventory,
     values,
     setup.mode,
-    &args.hosts,
+    &recorded_setup.hosts,
     args.from.as_deref(),
   )?;
 
   // The record comes first: nothing happens that is not written down.
-  let (journal, prior) = match resume {
-    Some(r) => r.continue_in(&plan)?,
+  let (journal, prior, header) = match resume {
+    Some(r) => {
+      let header = r.header.clone();
+      let (journal, prior) = r.continue_in(&plan)?;
+      (journal, prior, header)
+    }
     None => {
-      let header = journal::header(&plan, &journal::new_run_id(&runbook.id), &source.text);
+      let header = journal::header(
+        &plan,
+        &journal::new_run_id(&runbook.id),
+        &source.text,
+        &recorded_setup,
+      );
       (
         Journal::create(&config.journal_dir, &header)?,
         Prior::default(),
+        header,
       )
     }
   };
+  let lock = (setup.mode == RunMode::Live).then(|| LockRequest {
+    hosts: plan.changed_hosts(),
+    owner: format!(
+      "{}@{}, runbook {}, run {}, since {}",
+      header.operator, header.machine, header.runbook, header.run, header.started
+    ),
+    run: header.run.clone(),
+    break_held: args.break_lock,
+  });
   let operator = setup.operator();
   let screen = ui::reporter::Lines::new(
     setup.mode,
@@ -83,12 +109,15 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
   let reporter = Tee(vec![&journal, &screen]);
 
   let runtime = crate::exec::runtime()?;
-  let ssh = config::ssh_settings(&args.ssh, args.concurrency);
+  let ssh = recorded::ssh(&recorded_setup);
+  for line in &overrides {
+    journal.note_setup(line);
+  }
   let result = runtime.block_on(async {
     let interrupts = Interrupts::install();
-    let transports = Transports::for_mode(setup.mode == RunMode::DryRun, &ssh, &inventory)?;
+    let transports = Transports::for_mode(setup.mode == RunMode::DryRun, &ssh, &inventory, lock)?;
     let result = Engine::new(&plan, &transports, operator.as_ref(), &reporter, interrupts)
-      .concurrency(usize::from(args.concurrency))
+      .concurrency(ssh.concurrency)
       .resuming(prior)
       .run()
       .await;

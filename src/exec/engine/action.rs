@@ -5,6 +5,7 @@ use crate::exec::condition;
 use crate::exec::event::*;
 use crate::exec::expect::Compiled;
 use crate::exec::plan::{PlannedStep, RunMode};
+use crate::exec::transport::LockState;
 use crate::runbook::model::StepKind;
 use crate::runbook::template::Quoting;
 
@@ -41,6 +42,28 @@ impl Engine<'_> {
     }
     let mut confirmed = Vec::new();
     for host in &eligible {
+      // One operator at a time: another run is changing this host.
+      if let Some(LockState::HeldBy(who)) = self.transport.lock(host).await {
+        self.reporter.event(Event::Notice(&format!(
+          "`{}` would change {host}, which another run holds: {who}. Nothing was run; the run stops here.",
+          step.id.value
+        )));
+        let mut result = HostResult::new(host, Outcome::Declined);
+        result.error = Some(format!("locked by another run: {who}"));
+        record.results.push(result);
+        return Next::End(RunEnd::Stopped);
+      }
+      // Never offered where it cannot run: the preflight (or an earlier step) lost the host.
+      if self.down.lock().unwrap().contains(host) {
+        let mut result = HostResult::new(host, Outcome::Unreachable);
+        result.error = Some("unreachable (see preflight); not offered".into());
+        self.reporter.event(Event::HostDone {
+          planned,
+          result: &result,
+        });
+        record.results.push(result);
+        continue;
+      }
       let text = confirm
         .as_ref()
         .map(|t| self.plan.values.display(t, Some(host), Quoting::Text))

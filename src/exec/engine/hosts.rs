@@ -14,7 +14,7 @@ use crate::exec::plan::{PlannedStep, RunMode};
 use crate::exec::privilege::sudo_wants_password;
 use crate::exec::transport::{Output, TransportError};
 use crate::inventory::LOCAL;
-use crate::runbook::model::OnFailure;
+use crate::runbook::model::{OnFailure, StepKind};
 use crate::runbook::values::MASK;
 
 impl Engine<'_> {
@@ -126,6 +126,13 @@ impl Engine<'_> {
       result.error = Some("no command for this host".into());
       return result;
     };
+    // A check that could not judge says so; an action that could not finish failed.
+    let is_check = matches!(step.kind, StepKind::Check { .. });
+    let undecided = if is_check {
+      Outcome::Unknown
+    } else {
+      Outcome::Failed
+    };
     let started = Instant::now();
     for attempt in 1..=step.retry.attempts {
       result.attempts = attempt;
@@ -144,12 +151,13 @@ impl Engine<'_> {
           let mut verdict = compiled.judge(output.exit_code, &output.stdout, &output.stderr);
           if step.sudo && sudo_wants_password(&output.stderr) {
             verdict.passed = false;
+            verdict.unknown = true;
             verdict.reasons.insert(0, "sudo wants a password; megacity never types one: allow this command without a password (NOPASSWD) or run it by hand".into());
           }
-          result.outcome = if verdict.passed {
-            Outcome::Passed
-          } else {
-            Outcome::Failed
+          result.outcome = match (verdict.passed, verdict.unknown) {
+            (true, _) => Outcome::Passed,
+            (false, true) => undecided,
+            (false, false) => Outcome::Failed,
           };
           result.verdict = Some(verdict);
           result.output = Some(output);
@@ -163,13 +171,17 @@ impl Engine<'_> {
           result.error = Some(format!("cannot connect: {e}"));
           break;
         }
-        Err(e @ TransportError::Interrupted) => {
+        Err(e @ TransportError::Interrupted { .. }) => {
           result.outcome = Outcome::Interrupted;
+          result.output = e.partial().cloned().map(|o| self.mask(o));
           result.error = Some(e.to_string());
           break;
         }
+        // Timed out, or the connection was lost under it: no verdict, and what it printed.
         Err(e) => {
-          result.outcome = Outcome::Failed;
+          result.outcome = undecided;
+          result.output = e.partial().cloned().map(|o| self.mask(o));
+          result.verdict = None;
           result.error = Some(e.to_string());
         }
       }

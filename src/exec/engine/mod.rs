@@ -23,7 +23,7 @@ use crate::exec::interrupt::Interrupts;
 use crate::exec::plan::{Plan, PlannedStep, RunMode};
 use crate::exec::preflight::preflight;
 use crate::exec::result::RunResult;
-use crate::exec::transport::Transport;
+use crate::exec::transport::{LockState, Transport};
 use crate::runbook::model::StepKind;
 
 /// What a resumed run takes over from the one it continues.
@@ -199,6 +199,7 @@ impl<'a> Engine<'a> {
   /// Opens every connection up front; false when the operator interrupted it.
   async fn preflight(&self) -> bool {
     let hosts = self.plan.remote_hosts();
+    self.reporter.event(Event::Connecting { hosts: &hosts });
     let found = preflight(
       self.transport,
       &hosts,
@@ -218,6 +219,24 @@ impl<'a> Engine<'a> {
         host: &check.host,
         problem: check.problem().as_deref(),
       });
+      let note = match self.transport.lock(&check.host).await {
+        Some(LockState::HeldBy(who)) => format!(
+          "{}: another run holds this host ({who}); this run stops before it would change it",
+          check.host
+        ),
+        Some(LockState::Broke(who)) => {
+          format!(
+            "{}: took over the lock held by {who} (--break-lock)",
+            check.host
+          )
+        }
+        Some(LockState::Unavailable(why)) => format!(
+          "{}: cannot lock it ({why}); nothing keeps a second operator from changing it at the same time",
+          check.host
+        ),
+        Some(LockState::Held) | None => continue,
+      };
+      self.reporter.event(Event::Notice(&note));
     }
     true
   }
@@ -242,7 +261,26 @@ impl<'a> Engine<'a> {
         .await;
       return (record, next);
     }
-    let eligible = self.eligible(planned, records, &mut record);
+    let mut eligible = self.eligible(planned, records, &mut record);
+    if let Some(action) = &step.after {
+      // A verification with nothing to verify: not run, not retried, never "failed".
+      eligible.retain(|host| {
+        let ran = self.plan.mode == RunMode::DryRun || condition::ran(&action.value, host, records);
+        if !ran {
+          record
+            .results
+            .push(HostResult::new(host, Outcome::NotApplicable));
+        }
+        ran
+      });
+      if eligible.is_empty() && !planned.hosts.is_empty() {
+        self.reporter.event(Event::StepSkipped {
+          planned,
+          reason: &format!("it verifies `{}`, which did not run", action.value),
+        });
+        return (record, Next::Continue);
+      }
+    }
     if eligible.is_empty() {
       let reason = if planned.hosts.is_empty() {
         "no target host selected".into()
@@ -329,7 +367,11 @@ impl<'a> Engine<'a> {
       Request::Interrupted { planned } => (*planned, None, "interrupted"),
     };
     self.reporter.pause();
-    let decision = self.operator.decide(request).await;
+    // SIGTERM or SIGHUP while a prompt is open ends the run; the prompt is left unanswered.
+    let decision = tokio::select! {
+      decision = self.operator.decide(request) => decision,
+      _ = self.interrupts.stopped() => Decision::from(Answer::Interrupt),
+    };
     for text in &decision.notes {
       self.reporter.event(Event::Note {
         planned: Some(planned),

@@ -105,7 +105,11 @@ impl Transport for Scripted {
       if let Some(ctrl_c) = self.interrupter.lock().unwrap().as_ref() {
         ctrl_c.interrupt();
       }
-      return Box::pin(async { Err(TransportError::Interrupted) });
+      return Box::pin(async {
+        Err(TransportError::Interrupted {
+          partial: Output::default(),
+        })
+      });
     }
     let mut replies = self.replies.lock().unwrap();
     let reply = replies
@@ -347,7 +351,7 @@ fn retries_until_the_expectation_holds() {
 }
 
 #[test]
-fn a_timeout_fails_the_host_with_its_reason() {
+fn a_timeout_leaves_a_check_unknown_with_its_reason() {
   let steps = "  - id: slow
     title: slow
     targets: [a]
@@ -360,11 +364,23 @@ fn a_timeout_fails_the_host_with_its_reason() {
   let t = Scripted::default().on(
     "a",
     "slow",
-    vec![Err(TransportError::TimedOut(Duration::from_secs(2)))],
+    vec![Err(TransportError::TimedOut {
+      after: Duration::from_secs(2),
+      partial: Output {
+        exit_code: None,
+        stdout: "halfway\n".into(),
+        stderr: String::new(),
+      },
+    })],
   );
   let ran = run_person(steps, RunMode::Live, &t, &[]);
   let result = &ran.result.records[0].results[0];
-  assert_eq!(result.outcome, Outcome::Failed);
+  assert_eq!(result.outcome, Outcome::Unknown);
+  assert_eq!(
+    result.output.as_ref().unwrap().stdout,
+    "halfway\n",
+    "the output so far is kept"
+  );
   assert!(
     result.error.as_deref().unwrap().contains("timed out"),
     "{result:?}"
@@ -547,4 +563,82 @@ fn a_ctrl_c_while_nothing_runs_is_asked_about_before_the_next_step() {
   assert!(t.ran_matching("ping-it").is_empty(), "{:?}", t.ran());
   assert_eq!(ran.result.end, RunEnd::Aborted);
   assert!(ran.done.is_empty());
+}
+
+/// The shape of the Redis memory branch: a threshold check, its remedy, and the remedy's
+/// verification.
+const MEASURE_THEN_FIX: &str = "  - id: memory
+    title: memory
+    targets: [a]
+    check:
+      command: measure
+      expect:
+        thresholds:
+          - name: used
+            regex: 'used=([0-9]+)'
+            max: 90
+  - id: raise-limit
+    title: raise the limit
+    targets: [a]
+    when:
+      failed: [memory]
+    action:
+      command: raise-it
+  - id: memory-after
+    title: memory after
+    targets: [a]
+    after: raise-limit
+    check:
+      command: measure
+      expect:
+        thresholds:
+          - name: used
+            regex: 'used=([0-9]+)'
+            max: 90
+  - id: call-someone
+    title: call someone
+    targets: [a]
+    when:
+      unknown: [memory]
+    action:
+      command: page-it
+";
+
+#[test]
+fn a_check_that_cannot_measure_never_leads_to_its_remedy() {
+  // The service is down: the number is missing and the command failed.
+  let t = Scripted::default().on("a", "measure", vec![ok(1, "Could not connect")]);
+  let ran = run_person(MEASURE_THEN_FIX, RunMode::Live, &t, &[Answer::Skip]);
+  assert_eq!(ran.outcome("memory", "a"), Some(Outcome::Unknown));
+  assert!(t.ran_matching("raise-it").is_empty());
+  assert_eq!(ran.outcome("raise-limit", "a"), Some(Outcome::Skipped));
+  // `when: {unknown: …}` is how a runbook acts on "could not tell".
+  assert_eq!(ran.asked, ["confirm call-someone a"]);
+  // Nothing was raised, so there is nothing to verify.
+  assert_eq!(
+    ran.outcome("memory-after", "a"),
+    Some(Outcome::NotApplicable)
+  );
+  assert_eq!(t.ran_matching("measure").len(), 1);
+}
+
+#[test]
+fn a_real_measurement_over_the_limit_is_a_failure() {
+  let t = Scripted::default().on("a", "measure", vec![ok(0, "used=95"), ok(0, "used=40")]);
+  let ran = run_person(MEASURE_THEN_FIX, RunMode::Live, &t, &[Answer::Yes]);
+  assert_eq!(ran.outcome("memory", "a"), Some(Outcome::Failed));
+  assert_eq!(t.ran_matching("raise-it"), ["a"]);
+  assert_eq!(ran.outcome("memory-after", "a"), Some(Outcome::Passed));
+}
+
+#[test]
+fn triage_does_not_verify_actions_it_did_not_run() {
+  let t = Scripted::default().on("a", "measure", vec![ok(0, "used=95")]);
+  let ran = run_person(MEASURE_THEN_FIX, RunMode::ChecksOnly, &t, &[]);
+  assert_eq!(ran.outcome("raise-limit", "a"), Some(Outcome::NotRun));
+  assert_eq!(
+    ran.outcome("memory-after", "a"),
+    Some(Outcome::NotApplicable)
+  );
+  assert_eq!(t.ran_matching("measure").len(), 1, "the verification ran");
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use super::watchdog::{WATCHDOG, watchdog_args};
-use super::{BoxFuture, Interrupts, Output, Transport, TransportError, bounded, read_bounded};
+use super::{BoxFuture, Capture, Interrupts, Output, Transport, TransportError, bounded};
 
 pub struct Local;
 
@@ -33,22 +33,19 @@ impl Transport for Local {
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| TransportError::Failed(format!("cannot start sh: {e}")))?;
+      let capture = Capture::default();
       let work = async {
         // Held open for as long as the command may run: dropping it is the kill signal.
         let _stdin = child.stdin.take();
         let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-        let (stdout, stderr) = tokio::join!(read_bounded(stdout), read_bounded(stderr));
+        capture.read(stdout, stderr).await;
         let status = child
           .wait()
           .await
           .map_err(|e| TransportError::Failed(e.to_string()))?;
-        Ok(Output {
-          exit_code: status.code(),
-          stdout,
-          stderr,
-        })
+        Ok::<Output, TransportError>(capture.output(status.code()))
       };
-      bounded(work, timeout, interrupts).await
+      bounded(work, timeout, interrupts, &capture).await
     })
   }
 

@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 pub use self::control_dir::{ControlDir, kept_masters};
 use self::dry_run::DryRun;
 use self::local::Local;
+pub use self::ssh::LockRequest;
 use self::ssh::{Ssh, SshOptions};
 use crate::error::Error;
 pub use crate::exec::interrupt::Interrupts;
@@ -55,6 +56,7 @@ impl Transports {
     dry_run: bool,
     settings: &SshSettings,
     inventory: &Inventory,
+    lock: Option<LockRequest>,
   ) -> Result<Transports, Error> {
     if dry_run {
       return Ok(Transports::DryRun(DryRun));
@@ -79,6 +81,7 @@ impl Transports {
         control_dir: control.path().to_path_buf(),
         users,
         keep,
+        lock,
       },
       settings.concurrency,
     );
@@ -125,6 +128,10 @@ impl Transport for Transports {
     self.route(host).run(host, command, timeout, interrupts)
   }
 
+  fn lock<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Option<LockState>> {
+    self.route(host).lock(host)
+  }
+
   fn close(&self) -> BoxFuture<'_, Vec<String>> {
     match self {
       Transports::DryRun(nowhere) => nowhere.close(),
@@ -146,17 +153,44 @@ pub struct Output {
   pub stderr: String,
 }
 
-/// Why a command could not run to completion. Outcomes for one host, never a crash.
+/// Why a command could not run to completion. Outcomes for one host, never a crash. Where the
+/// command had started, `partial` is what it printed before the end.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum TransportError {
   #[error("cannot connect: {0}")]
   Connect(String),
-  #[error("timed out after {0:?}; the command was killed")]
-  TimedOut(Duration),
-  #[error("interrupted; the command was killed")]
-  Interrupted,
+  #[error("timed out after {after:?}; megacity stopped the command")]
+  TimedOut { after: Duration, partial: Output },
+  #[error("interrupted; megacity stopped the command")]
+  Interrupted { partial: Output },
+  #[error("the connection was lost while the command ran: {reason}")]
+  Lost { reason: String, partial: Output },
   #[error("{0}")]
   Failed(String),
+}
+
+impl TransportError {
+  /// What the command printed before it was cut off.
+  pub fn partial(&self) -> Option<&Output> {
+    match self {
+      TransportError::TimedOut { partial, .. }
+      | TransportError::Interrupted { partial }
+      | TransportError::Lost { partial, .. } => Some(partial),
+      TransportError::Connect(_) | TransportError::Failed(_) => None,
+    }
+  }
+}
+
+/// A host's lock for this run, as the host answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LockState {
+  Held,
+  /// Another run holds it: who.
+  HeldBy(String),
+  /// Taken over from the run named (`--break-lock`).
+  Broke(String),
+  /// The host cannot lock (no `flock`, no writable lock directory): why.
+  Unavailable(String),
 }
 
 pub trait Transport: Send + Sync {
@@ -172,43 +206,75 @@ pub trait Transport: Send + Sync {
   ) -> BoxFuture<'a, Result<Output, TransportError>>;
   /// Closes every connection; returns warnings (a failed close is not fatal).
   fn close(&self) -> BoxFuture<'_, Vec<String>>;
+  /// This run's lock on `host`, where it asked for one (hosts it will change).
+  fn lock<'a>(&'a self, _host: &'a str) -> BoxFuture<'a, Option<LockState>> {
+    Box::pin(async { None })
+  }
 }
 
 /// At most this much of each stream is kept; more is cut from the front (the end matters).
 pub const MAX_OUTPUT: usize = 1024 * 1024;
 
-/// Reads a stream to its end, keeping the last `MAX_OUTPUT` bytes.
-pub async fn read_bounded<R: AsyncRead + Unpin>(mut reader: R) -> String {
-  let mut kept: Vec<u8> = Vec::new();
+/// What a command has printed so far: kept outside the command's future, so that a timeout,
+/// an interrupt or a lost connection still has the output that arrived before it.
+#[derive(Default)]
+pub struct Capture {
+  stdout: std::sync::Mutex<Vec<u8>>,
+  stderr: std::sync::Mutex<Vec<u8>>,
+}
+
+impl Capture {
+  /// Reads both streams to their end into the capture.
+  pub async fn read<O: AsyncRead + Unpin, E: AsyncRead + Unpin>(&self, stdout: O, stderr: E) {
+    tokio::join!(
+      read_into(stdout, &self.stdout),
+      read_into(stderr, &self.stderr)
+    );
+  }
+
+  /// The output so far, with this exit code.
+  pub fn output(&self, exit_code: Option<i32>) -> Output {
+    let text =
+      |b: &std::sync::Mutex<Vec<u8>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
+    Output {
+      exit_code,
+      stdout: text(&self.stdout),
+      stderr: text(&self.stderr),
+    }
+  }
+}
+
+/// Reads a stream to its end into `sink`, keeping the last `MAX_OUTPUT` bytes.
+async fn read_into<R: AsyncRead + Unpin>(mut reader: R, sink: &std::sync::Mutex<Vec<u8>>) {
   let mut buf = [0u8; 8192];
   loop {
     match reader.read(&mut buf).await {
       Ok(0) | Err(_) => break,
       Ok(n) => {
+        let mut kept = sink.lock().unwrap();
         kept.extend_from_slice(&buf[..n]);
-        if kept.len() > 2 * MAX_OUTPUT {
-          kept.drain(..kept.len() - MAX_OUTPUT);
+        if kept.len() > MAX_OUTPUT {
+          let extra = kept.len() - MAX_OUTPUT;
+          kept.drain(..extra);
         }
       }
     }
   }
-  if kept.len() > MAX_OUTPUT {
-    kept.drain(..kept.len() - MAX_OUTPUT);
-  }
-  String::from_utf8_lossy(&kept).into_owned()
 }
 
 /// Waits for `work`, unless the timeout passes or the operator interrupts; dropping `work` then
-/// closes the command's stdin, which the watchdog wrapper turns into killing the command.
+/// closes the command's stdin, which the watchdog wrapper turns into killing the command. What
+/// the command printed until then is in `capture`.
 pub async fn bounded<F: Future<Output = Result<Output, TransportError>>>(
   work: F,
   timeout: Duration,
   interrupts: Interrupts,
+  capture: &Capture,
 ) -> Result<Output, TransportError> {
   let seen = interrupts.count();
   tokio::select! {
     result = work => result,
-    _ = tokio::time::sleep(timeout) => Err(TransportError::TimedOut(timeout)),
-    _ = interrupts.after(seen) => Err(TransportError::Interrupted),
+    _ = tokio::time::sleep(timeout) => Err(TransportError::TimedOut { after: timeout, partial: capture.output(None) }),
+    _ = interrupts.after(seen) => Err(TransportError::Interrupted { partial: capture.output(None) }),
   }
 }

@@ -8,11 +8,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use openssh::{ControlPersist, KnownHosts, Session, SessionBuilder, Stdio as SshStdio};
+use tokio::io::AsyncBufReadExt;
 use tokio::sync::{Mutex, OnceCell, Semaphore};
 
 use super::masters::{Key, Masters};
 use super::watchdog::{WATCHDOG, watchdog_args};
-use super::{BoxFuture, Interrupts, Output, Transport, TransportError, bounded, read_bounded};
+use super::{
+  BoxFuture, Capture, Interrupts, LockState, Output, Transport, TransportError, bounded,
+};
 
 /// sshd allows `MaxSessions` (default 10) channels per connection; stay under it.
 pub const PER_HOST_CHANNELS: usize = 8;
@@ -29,10 +32,38 @@ pub struct SshOptions {
   pub users: HashMap<String, String>,
   /// Keep masters open after the run, and reuse kept ones (`--keep-connections`).
   pub keep: Option<Masters>,
+  /// Hosts this run will change, and who it is: their lock is taken for the run.
+  pub lock: Option<LockRequest>,
+}
+
+/// One operator at a time per host: a run that will change a host holds a lock there.
+#[derive(Clone, Debug)]
+pub struct LockRequest {
+  pub hosts: Vec<String>,
+  /// Who holds it, as another run will be told: operator, machine, runbook, run id, since.
+  pub owner: String,
+  /// A token unique to this run: a lock left by this same run (before a reconnect) is its own.
+  pub run: String,
+  /// Take over a lock another run holds (`--break-lock`), killing its holder.
+  pub break_held: bool,
+}
+
+/// The state of one host's connection.
+enum Link {
+  New,
+  Up(Arc<Session>),
+  /// The connection died under a command: the next command reconnects, once.
+  Lost,
+  Down(String),
 }
 
 struct Host {
-  session: OnceCell<Result<Arc<Session>, String>>,
+  link: Mutex<Link>,
+  /// A session held open for the whole run: the master is never idle (so ControlPersist never
+  /// ends it mid-run) and, on hosts the run changes, it holds the lock. It closes with the
+  /// run — or when megacity dies, and then the master ends after ControlPersist.
+  lifeline: Mutex<Option<openssh::Child<Arc<Session>>>>,
+  lock: Mutex<Option<LockState>>,
   channels: Semaphore,
 }
 
@@ -87,20 +118,126 @@ impl Ssh {
       .entry(name.to_string())
       .or_insert_with(|| {
         Arc::new(Host {
-          session: OnceCell::new(),
+          link: Mutex::new(Link::New),
+          lifeline: Mutex::new(None),
+          lock: Mutex::new(None),
           channels: Semaphore::new(PER_HOST_CHANNELS),
         })
       })
       .clone()
   }
 
+  /// The host's session: opened on first use, reopened once after it was lost.
   async fn session(&self, name: &str) -> Result<Arc<Session>, TransportError> {
     let host = self.host(name).await;
-    let result = host
-      .session
-      .get_or_init(|| async {
+    let mut link = host.link.lock().await;
+    match &*link {
+      Link::Up(session) => return Ok(session.clone()),
+      Link::Down(reason) => return Err(TransportError::Connect(reason.clone())),
+      Link::New | Link::Lost => {}
+    }
+    let reconnecting = matches!(*link, Link::Lost);
+    let opened = self.open(name).await;
+    *link = match opened {
+      Ok(session) => {
+        let session = Arc::new(session);
+        self.hold(&host, name, &session).await;
+        Link::Up(session)
+      }
+      Err(reason) if reconnecting => Link::Down(format!(
+        "reconnecting after the connection was lost: {reason}"
+      )),
+      Err(reason) => Link::Down(reason),
+    };
+    match &*link {
+      Link::Up(session) => Ok(session.clone()),
+      Link::Down(reason) => Err(TransportError::Connect(reason.clone())),
+      _ => unreachable!("just set"),
+    }
+  }
+
+  /// Marks `session` as lost, so that the next command reconnects (if nothing did already).
+  async fn lost(&self, name: &str, session: &Arc<Session>) {
+    let host = self.host(name).await;
+    let mut link = host.link.lock().await;
+    if matches!(&*link, Link::Up(current) if Arc::ptr_eq(current, session)) {
+      *link = Link::Lost;
+      host.lifeline.lock().await.take();
+    }
+  }
+
+  /// Opens the lifeline session, taking the lock where this run will change the host.
+  async fn hold(&self, host: &Host, name: &str, session: &Arc<Session>) {
+    let lock = self
+      .options
+      .lock
+      .as_ref()
+      .filter(|l| l.hosts.iter().any(|h| h == name));
+    let (owner, run, take, breaks) = match lock {
+      Some(l) => (
+        l.owner.as_str(),
+        l.run.as_str(),
+        "1",
+        if l.break_held { "1" } else { "0" },
+      ),
+      None => ("", "", "0", "0"),
+    };
+    let spawned = session
+      .clone()
+      .arc_command("sh")
+      .arg("-c")
+      .arg(LIFELINE)
+      .args(["megacity", owner, take, breaks, run, &lock_file(name)])
+      .stdin(SshStdio::piped())
+      .stdout(SshStdio::piped())
+      .stderr(SshStdio::null())
+      .spawn()
+      .await;
+    let mut child = match spawned {
+      Ok(child) => child,
+      Err(e) => {
+        tracing::warn!(
+          host = name,
+          "cannot open the lifeline session: {}",
+          describe(&e)
+        );
+        if lock.is_some() {
+          *host.lock.lock().await = Some(LockState::Unavailable(describe(&e)));
+        }
+        return;
+      }
+    };
+    let first = match child.stdout().take() {
+      Some(stdout) => {
+        let mut line = String::new();
+        let mut reader = tokio::io::BufReader::new(stdout);
+        let read = reader.read_line(&mut line);
+        match tokio::time::timeout(Duration::from_secs(15), read).await {
+          Ok(Ok(_)) => line.trim().to_string(),
+          _ => String::new(),
+        }
+      }
+      None => String::new(),
+    };
+    if lock.is_some() {
+      let state = match first.split_once(' ').unwrap_or((first.as_str(), "")) {
+        ("locked", _) => LockState::Held,
+        ("broke", who) => LockState::Broke(who.to_string()),
+        ("held", who) => LockState::HeldBy(who.to_string()),
+        (_, why) if !why.is_empty() => LockState::Unavailable(why.to_string()),
+        _ => LockState::Unavailable("the host did not answer the lock request".into()),
+      };
+      *host.lock.lock().await = Some(state);
+    }
+    *host.lifeline.lock().await = Some(child);
+  }
+
+  /// Connects: a master kept by an earlier run, or a new one.
+  async fn open(&self, name: &str) -> Result<Session, String> {
+    {
+      {
         if let Some(session) = self.resume(name).await {
-          return Ok(Arc::new(session));
+          return Ok(session);
         }
         let _permit = self
           .connects
@@ -144,16 +281,52 @@ impl Ssh {
                 tracing::warn!(host = name, "cannot record the kept master: {e}");
               }
             }
-            Ok(Arc::new(session))
+            Ok(session)
           }
           Ok(Err(e)) => Err(describe(&e)),
           Err(_) => Err(format!("no answer within {limit:?}")),
         }
-      })
-      .await;
-    result.clone().map_err(TransportError::Connect)
+      }
+    }
   }
 }
+
+/// The host's lock file: per host name, so that names that reach one machine (test fleets,
+/// aliases) do not lock each other out.
+fn lock_file(host: &str) -> String {
+  let safe: String = host
+    .chars()
+    .map(|c| {
+      if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+        c
+      } else {
+        '_'
+      }
+    })
+    .collect();
+  format!("megacity.{safe}.lock")
+}
+
+/// The lifeline: `$1` owner, `$2` 1 to lock, `$3` 1 to break another run's lock, `$4` this run,
+/// `$5` the lock file's name. It prints one line (ok, locked, held WHO, broke WHO, nolock WHY),
+/// then waits on stdin: it ends, and frees the lock, when the connection does. The lock is an
+/// flock on a file in /run/lock (or /tmp), held by this process; its first line names the holder.
+const LIFELINE: &str = r#"if [ "$2" != 1 ]; then echo ok; exec cat >/dev/null; fi
+d=/run/lock; [ -d "$d" ] && [ -w "$d" ] || d=/tmp
+f="$d/$5"
+command -v flock >/dev/null 2>&1 || { echo "nolock flock is not installed"; exec cat >/dev/null; }
+[ -e "$f" ] || (umask 0; : >"$f") 2>/dev/null
+if [ -w "$f" ]; then exec 9<>"$f"; elif [ -r "$f" ]; then exec 9<"$f"; else echo "nolock cannot open $f"; exec cat >/dev/null; fi
+take() { if flock -n 9; then printf '%s pid=%s\n' "$1" "$$" >"$f" 2>/dev/null; return 0; fi; return 1; }
+if take "$1"; then echo locked; exec cat >/dev/null; fi
+who=$(head -n 1 "$f" 2>/dev/null)
+case "$who" in *"$4"*) mine=1;; *) mine=0;; esac
+if [ "$3" = 1 ] || [ "$mine" = 1 ]; then
+  pid=${who##*pid=}
+  case "$pid" in ''|*[!0-9]*) ;; *) kill "$pid" 2>/dev/null;; esac
+  i=0; while [ $i -lt 20 ]; do if take "$1"; then [ "$mine" = 1 ] && echo locked || echo "broke $who"; exec cat >/dev/null; fi; sleep 0.25; i=$((i+1)); done
+fi
+echo "held $who"; exec cat >/dev/null"#;
 
 /// ControlPersist in whole seconds, at least one.
 fn idle_limit(keep: Option<Duration>) -> std::num::NonZeroUsize {
@@ -184,15 +357,20 @@ pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// A host's session, if it connected and nothing else holds it.
 fn last_session(host: Arc<Host>) -> Option<Session> {
-  let session = Arc::try_unwrap(host).ok()?.session.into_inner()?.ok()?;
-  Arc::try_unwrap(session).ok()
+  let host = Arc::try_unwrap(host).ok()?;
+  // The lifeline holds the session too: it ends first (its remote end sees EOF and exits).
+  drop(host.lifeline.into_inner());
+  match host.link.into_inner() {
+    Link::Up(session) => Arc::try_unwrap(session).ok(),
+    _ => None,
+  }
 }
 
-fn lost(error: &openssh::Error) -> TransportError {
-  TransportError::Failed(format!(
-    "the connection was lost while the command ran (no answer to keepalives): {}",
-    describe(error)
-  ))
+fn lost(error: &openssh::Error, partial: Output) -> TransportError {
+  TransportError::Lost {
+    reason: format!("no answer to keepalives ({})", describe(error)),
+    partial,
+  }
 }
 
 impl Transport for Ssh {
@@ -215,8 +393,9 @@ impl Transport for Ssh {
         .acquire()
         .await
         .expect("semaphore is never closed");
+      let capture = Capture::default();
       let work = async {
-        let mut child = session
+        let child = session
           .command("sh")
           .arg("-c")
           .arg(WATCHDOG)
@@ -226,44 +405,50 @@ impl Transport for Ssh {
           .stdout(SshStdio::piped())
           .stderr(SshStdio::piped())
           .spawn()
-          .await
-          .map_err(|e| TransportError::Failed(describe(&e)))?;
+          .await;
+        let mut child = match child {
+          Ok(child) => child,
+          // A master that died while idle refuses new channels: that is a lost connection too.
+          Err(e) => {
+            return match session.check().await {
+              Ok(()) => Err(TransportError::Failed(describe(&e))),
+              Err(_) => Err(lost(&e, capture.output(None))),
+            };
+          }
+        };
         let _stdin = child.stdin().take();
         let stdout = child.stdout().take().expect("piped");
         let stderr = child.stderr().take().expect("piped");
-        let (stdout, stderr) = tokio::join!(read_bounded(stdout), read_bounded(stderr));
+        capture.read(stdout, stderr).await;
         match child.wait().await {
-          Ok(status) => Ok(Output {
-            exit_code: status.code(),
-            stdout,
-            stderr,
-          }),
+          Ok(status) => Ok(capture.output(status.code())),
           // Either a signal killed it, or the connection died under it: only the master knows.
           Err(openssh::Error::RemoteProcessTerminated) => match session.check().await {
-            Ok(()) => Ok(Output {
-              exit_code: None,
-              stdout,
-              stderr,
-            }),
-            Err(e) => Err(lost(&e)),
+            Ok(()) => Ok(capture.output(None)),
+            Err(e) => Err(lost(&e, capture.output(None))),
           },
           // The crate turns exit status 127 into an error; it is an exit code like any other
           // (the command was not found, and its stderr says which).
           Err(openssh::Error::Remote(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            Ok(Output {
-              exit_code: Some(127),
-              stdout,
-              stderr,
-            })
+            Ok(capture.output(Some(127)))
           }
           Err(e) => match session.check().await {
             Ok(()) => Err(TransportError::Failed(describe(&e))),
-            Err(_) => Err(lost(&e)),
+            Err(_) => Err(lost(&e, capture.output(None))),
           },
         }
       };
-      bounded(work, timeout, interrupts).await
+      let result = bounded(work, timeout, interrupts, &capture).await;
+      if let Err(TransportError::Lost { .. }) = &result {
+        // The next command to this host reconnects (once), so `retry` can succeed.
+        self.lost(host, &session).await;
+      }
+      result
     })
+  }
+
+  fn lock<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Option<LockState>> {
+    Box::pin(async move { self.host(host).await.lock.lock().await.clone() })
   }
 
   fn close(&self) -> BoxFuture<'_, Vec<String>> {

@@ -191,7 +191,17 @@ fn render_step(out: &mut String, planned: &PlannedStep) {
     if !step.when.passed.is_empty() {
       parts.push(format!("passed: {}", ids(&step.when.passed)));
     }
+    if !step.when.unknown.is_empty() {
+      parts.push(format!("unknown: {}", ids(&step.when.unknown)));
+    }
     let _ = writeln!(out, "{indent}when {}", sanitize(&parts.join("; ")));
+  }
+  if let Some(action) = &step.after {
+    let _ = writeln!(
+      out,
+      "{indent}after {} (verifies it; not applicable where it did not run)",
+      sanitize(&action.value)
+    );
   }
   if !planned.targets.is_empty() {
     let _ = writeln!(out, "{indent}on   {}", sanitize(&targets(&planned.targets)));
