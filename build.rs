@@ -13,7 +13,7 @@ fn main() {
     .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
     .collect();
   files.sort();
-  let mut out = String::from("pub static RUNBOOKS: &[(&str, &str)] = &[\n");
+  let mut out = String::from("pub(crate) static RUNBOOKS: &[(&str, &str)] = &[\n");
   for path in &files {
     println!("cargo:rerun-if-changed={}", path.display());
     let id = path.file_stem().unwrap().to_str().unwrap();
@@ -25,7 +25,7 @@ fn main() {
   out.push_str("];\n");
   let inventory = Path::new(&root).join("inventory/default.yaml");
   out.push_str(&format!(
-    "pub static INVENTORY: &str = include_str!({:?});\n",
+    "pub(crate) static INVENTORY: &str = include_str!({:?});\n",
     inventory.display().to_string()
   ));
   fs::write(

@@ -14,56 +14,56 @@ use crate::complete;
   about = "Runbooks for on-call operators: checks, confirmed remediations and a record, over SSH",
   max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
   /// A runbook directory; its runbooks override the others by id [env: MEGACITY_RUNBOOKS]
   #[arg(long, global = true, value_name = "DIR")]
-  pub runbooks: Option<PathBuf>,
+  pub(crate) runbooks: Option<PathBuf>,
 
   /// The inventory file (default: $MEGACITY_INVENTORY, then
   /// $XDG_CONFIG_HOME/megacity/inventory.yaml, then the embedded one)
   #[arg(long, global = true, value_name = "FILE")]
-  pub inventory: Option<PathBuf>,
+  pub(crate) inventory: Option<PathBuf>,
 
   /// Output format
   #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
-  pub format: Format,
+  pub(crate) format: Format,
 
   /// When to use colors (NO_COLOR is honoured with `auto`)
   #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
-  pub color: ColorChoice,
+  pub(crate) color: ColorChoice,
 
   /// Where run journals are kept (default: $MEGACITY_JOURNAL_DIR, then
   /// $XDG_STATE_HOME/megacity/journal)
   #[arg(long, global = true, value_name = "DIR")]
-  pub journal_dir: Option<PathBuf>,
+  pub(crate) journal_dir: Option<PathBuf>,
 
   /// More detail on stderr (repeat for more)
   #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-  pub verbose: u8,
+  pub(crate) verbose: u8,
 
   /// Only errors on stderr
   #[arg(short, long, global = true, conflicts_with = "verbose")]
-  pub quiet: bool,
+  pub(crate) quiet: bool,
 
   #[command(subcommand)]
-  pub command: Command,
+  pub(crate) command: Command,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
   Text,
   Json,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
+pub(crate) enum ColorChoice {
   Auto,
   Always,
   Never,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
   /// List, show and validate runbooks
   #[command(subcommand)]
   Runbook(RunbookCommand),
@@ -83,7 +83,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum RunbookCommand {
+pub(crate) enum RunbookCommand {
   /// Every runbook: id, severity, title, hosts, step count
   List,
   /// One runbook: every step with its targets and commands
@@ -95,16 +95,16 @@ pub enum RunbookCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct SshArgs {
+pub(crate) struct SshArgs {
   /// An ssh_config file to use instead of ~/.ssh/config (passed to ssh as -F)
   #[arg(long, value_name = "FILE")]
-  pub ssh_config: Option<PathBuf>,
+  pub(crate) ssh_config: Option<PathBuf>,
   /// Accept host keys not yet in known_hosts (ssh's accept-new); strict checking otherwise
   #[arg(long)]
-  pub accept_new_host_keys: bool,
+  pub(crate) accept_new_host_keys: bool,
   /// How long to wait for a host to answer [default: 10s]
   #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
-  pub connect_timeout: Option<std::time::Duration>,
+  pub(crate) connect_timeout: Option<std::time::Duration>,
   /// Keep the SSH connections open after this command, and reuse ones kept earlier, until idle
   /// for IDLE (default 30m); `megacity connections close` closes them all
   #[arg(
@@ -116,37 +116,37 @@ pub struct SshArgs {
     default_missing_value = "30m",
     value_parser = humantime::parse_duration
   )]
-  pub keep_connections: Option<std::time::Duration>,
+  pub(crate) keep_connections: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
   /// Runbook id (not needed with --resume)
   #[arg(required_unless_present = "resume", add = ArgValueCompleter::new(complete::runbook_ids))]
-  pub id: Option<String>,
+  pub(crate) id: Option<String>,
   /// Continue an interrupted run (a run id, a prefix of one, or `last`) after its last
   /// completed step, with the same runbook, parameters and mode
   #[arg(long, value_name = "RUN", add = ArgValueCompleter::new(complete::runs), conflicts_with_all = ["vars", "dry_run", "checks_only", "from"])]
-  pub resume: Option<String>,
+  pub(crate) resume: Option<String>,
   /// With --resume: go on even though the runbook changed since the interrupted run
   #[arg(long, requires = "resume")]
-  pub resume_changed: bool,
+  pub(crate) resume_changed: bool,
   /// Rehearse: connect nowhere, run nothing; walk the prompts (or print the plan with --yes)
   #[arg(long, conflicts_with = "checks_only")]
-  pub dry_run: bool,
+  pub(crate) dry_run: bool,
   /// Triage: run the checks for real, never an action or manual step
   #[arg(long)]
-  pub checks_only: bool,
+  pub(crate) checks_only: bool,
   /// Confirm ordinary actions without asking (for runs without a terminal)
   #[arg(long, short = 'y')]
-  pub yes: bool,
+  pub(crate) yes: bool,
   /// With --yes, also run destructive actions without asking
   #[arg(long, requires = "yes")]
-  pub yes_destructive: bool,
+  pub(crate) yes_destructive: bool,
   /// Take over the lock another run holds on a host this run changes (its holder's session
   /// there is ended); recorded in the journal
   #[arg(long)]
-  pub break_lock: bool,
+  pub(crate) break_lock: bool,
   /// A parameter value
   #[arg(
     long = "var",
@@ -154,29 +154,29 @@ pub struct RunArgs {
     value_parser = crate::runbook::values::parse_var,
     add = ArgValueCompleter::new(complete::parameters)
   )]
-  pub vars: Vec<(String, String)>,
+  pub(crate) vars: Vec<(String, String)>,
   /// Only these hosts or groups (local steps still run)
   #[arg(long = "host", value_name = "HOST|GROUP", add = ArgValueCompleter::new(complete::targets))]
-  pub hosts: Vec<String>,
+  pub(crate) hosts: Vec<String>,
   /// Start at this step; conditions on earlier steps count as met
   #[arg(long, value_name = "STEP", add = ArgValueCompleter::new(complete::step_ids))]
-  pub from: Option<String>,
+  pub(crate) from: Option<String>,
   /// Hosts worked on at once (and new connections opened at once: behind a bastion, keep it
   /// under its sshd's MaxStartups) [default: 10]
   #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
-  pub concurrency: Option<u16>,
+  pub(crate) concurrency: Option<u16>,
   #[command(flatten)]
-  pub ssh: SshArgs,
+  pub(crate) ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct ShowArgs {
+pub(crate) struct ShowArgs {
   /// Runbook id
   #[arg(add = ArgValueCompleter::new(complete::runbook_ids))]
-  pub id: String,
+  pub(crate) id: String,
   /// Show only these steps
   #[arg(long = "step", value_name = "STEP", add = ArgValueCompleter::new(complete::step_ids))]
-  pub steps: Vec<String>,
+  pub(crate) steps: Vec<String>,
   /// Render commands with this parameter value
   #[arg(
     long = "var",
@@ -184,21 +184,21 @@ pub struct ShowArgs {
     value_parser = crate::runbook::values::parse_var,
     add = ArgValueCompleter::new(complete::parameters)
   )]
-  pub vars: Vec<(String, String)>,
+  pub(crate) vars: Vec<(String, String)>,
 }
 
 #[derive(Debug, Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
   /// Runbook ids or paths to runbook files (default: every runbook)
   #[arg(value_name = "ID|PATH", add = ArgValueCompleter::new(complete::runbook_ids_or_paths))]
-  pub targets: Vec<String>,
+  pub(crate) targets: Vec<String>,
   /// Treat warnings as errors
   #[arg(long)]
-  pub deny_warnings: bool,
+  pub(crate) deny_warnings: bool,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum HostsCommand {
+pub(crate) enum HostsCommand {
   /// Hosts with their roles and groups
   List(HostsListArgs),
   /// Connect to hosts in parallel and report which answer
@@ -206,26 +206,26 @@ pub enum HostsCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct HostsCheckArgs {
+pub(crate) struct HostsCheckArgs {
   /// Hosts or groups (default: every host)
   #[arg(value_name = "HOST|GROUP", add = ArgValueCompleter::new(complete::targets))]
-  pub targets: Vec<String>,
+  pub(crate) targets: Vec<String>,
   /// Hosts checked at once [default: 10]
   #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
-  pub concurrency: Option<u16>,
+  pub(crate) concurrency: Option<u16>,
   #[command(flatten)]
-  pub ssh: SshArgs,
+  pub(crate) ssh: SshArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct HostsListArgs {
+pub(crate) struct HostsListArgs {
   /// Only these hosts or groups
   #[arg(value_name = "HOST|GROUP", add = ArgValueCompleter::new(complete::targets))]
-  pub targets: Vec<String>,
+  pub(crate) targets: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ConnectionsCommand {
+pub(crate) enum ConnectionsCommand {
   /// Kept connections: host, user, ssh_config, age, idle limit, whether the master answers
   List,
   /// Close kept connections: every one, or those to the hosts named
@@ -233,14 +233,14 @@ pub enum ConnectionsCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct ConnectionsCloseArgs {
+pub(crate) struct ConnectionsCloseArgs {
   /// Only the connections to these hosts
   #[arg(value_name = "HOST", add = ArgValueCompleter::new(complete::targets))]
-  pub hosts: Vec<String>,
+  pub(crate) hosts: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum JournalCommand {
+pub(crate) enum JournalCommand {
   /// Recent runs: id, runbook, mode, start, duration, outcome
   List,
   /// One run as a readable timeline
@@ -248,33 +248,33 @@ pub enum JournalCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct JournalShowArgs {
+pub(crate) struct JournalShowArgs {
   /// A run id, a unique prefix of one, or `last`
   #[arg(value_name = "RUN", add = ArgValueCompleter::new(complete::runs))]
-  pub run: String,
+  pub(crate) run: String,
 }
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("kind").required(true).args(["postmortem", "drill"]))]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
   /// A run id, a unique prefix of one, or `last`
   #[arg(value_name = "RUN", add = ArgValueCompleter::new(complete::runs))]
-  pub run: String,
+  pub(crate) run: String,
   /// The postmortem template filled from the run
   #[arg(long)]
-  pub postmortem: bool,
+  pub(crate) postmortem: bool,
   /// The fire-drill scorecard
   #[arg(long)]
-  pub drill: bool,
+  pub(crate) drill: bool,
   /// Write to this file instead of stdout
   #[arg(long, short, value_name = "FILE")]
-  pub output: Option<PathBuf>,
+  pub(crate) output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
   #[arg(value_enum)]
-  pub shell: clap_complete::Shell,
+  pub(crate) shell: clap_complete::Shell,
 }
 
 #[cfg(test)]

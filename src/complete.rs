@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::runbook::catalog::Catalog;
 
 /// The environment variable the registration scripts set.
-pub const VAR: &str = "COMPLETE";
+pub(crate) const VAR: &str = "COMPLETE";
 
 /// The words being completed, when this process is a completion request.
 fn words() -> Vec<String> {
@@ -48,7 +48,7 @@ fn matching(current: &OsStr) -> impl Fn(&&str) -> bool + '_ {
   move |candidate| candidate.starts_with(current)
 }
 
-pub fn runbook_ids(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(crate) fn runbook_ids(current: &OsStr) -> Vec<CompletionCandidate> {
   let config = config(&words());
   catalog(&config)
     .ids()
@@ -57,7 +57,7 @@ pub fn runbook_ids(current: &OsStr) -> Vec<CompletionCandidate> {
     .collect()
 }
 
-pub fn runbook_ids_or_paths(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(crate) fn runbook_ids_or_paths(current: &OsStr) -> Vec<CompletionCandidate> {
   let text = current.to_str().unwrap_or("");
   if text.contains('/') || text.starts_with('.') {
     use clap_complete::engine::ValueCompleter;
@@ -66,7 +66,7 @@ pub fn runbook_ids_or_paths(current: &OsStr) -> Vec<CompletionCandidate> {
   runbook_ids(current)
 }
 
-pub fn targets(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(crate) fn targets(current: &OsStr) -> Vec<CompletionCandidate> {
   let config = config(&words());
   let Ok(inventory) = crate::inventory::load(config.inventory.as_deref()) else {
     return Vec::new();
@@ -96,7 +96,7 @@ fn runbook_in(words: &[String], config: &Config) -> Option<crate::runbook::Runbo
   crate::runbook::load(&source, Some(&entry.id), None).runbook
 }
 
-pub fn step_ids(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(crate) fn step_ids(current: &OsStr) -> Vec<CompletionCandidate> {
   let words = words();
   let Some(runbook) = runbook_in(&words, &config(&words)) else {
     return Vec::new();
@@ -111,7 +111,7 @@ pub fn step_ids(current: &OsStr) -> Vec<CompletionCandidate> {
 }
 
 /// `--var name=value`: parameter names (with `=`), then the choices of the named parameter.
-pub fn parameters(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(crate) fn parameters(current: &OsStr) -> Vec<CompletionCandidate> {
   let words = words();
   let Some(runbook) = runbook_in(&words, &config(&words)) else {
     return Vec::new();
@@ -139,7 +139,7 @@ pub fn parameters(current: &OsStr) -> Vec<CompletionCandidate> {
 }
 
 /// Recorded run ids, newest first, and `last`.
-pub fn runs(current: &OsStr) -> Vec<CompletionCandidate> {
+pub(crate) fn runs(current: &OsStr) -> Vec<CompletionCandidate> {
   let dir = config(&words()).journal_dir;
   let text = current.to_str().unwrap_or("");
   std::iter::once("last".to_string())

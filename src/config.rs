@@ -6,24 +6,24 @@ use crate::cli::{Cli, ColorChoice, Format, SshArgs};
 use crate::exec::transport::SshSettings;
 use crate::runbook::catalog::RunbookDir;
 
-pub const RUNBOOKS_ENV: &str = "MEGACITY_RUNBOOKS";
-pub const INVENTORY_ENV: &str = "MEGACITY_INVENTORY";
+pub(crate) const RUNBOOKS_ENV: &str = "MEGACITY_RUNBOOKS";
+pub(crate) const INVENTORY_ENV: &str = "MEGACITY_INVENTORY";
 
 #[derive(Clone, Debug)]
-pub struct Config {
+pub(crate) struct Config {
   /// Runbook directories in increasing precedence: XDG config, ./runbooks, $MEGACITY_RUNBOOKS,
   /// --runbooks. A runbook in a later directory overrides one with the same id in an earlier
   /// directory, and all of them override the embedded set.
-  pub runbook_dirs: Vec<RunbookDir>,
+  pub(crate) runbook_dirs: Vec<RunbookDir>,
   /// The inventory file; `None` means the embedded default.
-  pub inventory: Option<PathBuf>,
-  pub format: Format,
+  pub(crate) inventory: Option<PathBuf>,
+  pub(crate) format: Format,
   /// Where run journals are kept.
-  pub journal_dir: PathBuf,
+  pub(crate) journal_dir: PathBuf,
 }
 
 impl Config {
-  pub fn from_cli(cli: &Cli) -> Config {
+  pub(crate) fn from_cli(cli: &Cli) -> Config {
     Config::resolve(
       cli.runbooks.clone(),
       cli.inventory.clone(),
@@ -32,7 +32,7 @@ impl Config {
     )
   }
 
-  pub fn resolve(
+  pub(crate) fn resolve(
     runbooks_flag: Option<PathBuf>,
     inventory_flag: Option<PathBuf>,
     journal_flag: Option<&Path>,
@@ -84,7 +84,7 @@ impl Config {
 }
 
 /// `$XDG_CONFIG_HOME/megacity`, else `~/.config/megacity`.
-pub fn config_dir() -> Option<PathBuf> {
+pub(crate) fn config_dir() -> Option<PathBuf> {
   let base = std::env::var_os("XDG_CONFIG_HOME")
     .filter(|v| !v.is_empty())
     .map(PathBuf::from)
@@ -94,7 +94,7 @@ pub fn config_dir() -> Option<PathBuf> {
 
 /// Color is decided once, by `main`: `--color`, then `NO_COLOR`, then whether stdout is a
 /// terminal.
-pub fn decide_color(choice: ColorChoice) {
+pub(crate) fn decide_color(choice: ColorChoice) {
   let decided = match choice {
     ColorChoice::Always => true,
     ColorChoice::Never => false,
@@ -106,11 +106,11 @@ pub fn decide_color(choice: ColorChoice) {
   console::set_colors_enabled_stderr(decided);
 }
 
-pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-pub const DEFAULT_CONCURRENCY: u16 = 10;
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const DEFAULT_CONCURRENCY: u16 = 10;
 
 /// How to reach hosts, from the SSH options and `--concurrency` of the command that connects.
-pub fn ssh_settings(args: &SshArgs, concurrency: Option<u16>) -> SshSettings {
+pub(crate) fn ssh_settings(args: &SshArgs, concurrency: Option<u16>) -> SshSettings {
   SshSettings {
     config_file: args.ssh_config.clone(),
     accept_new_host_keys: args.accept_new_host_keys,

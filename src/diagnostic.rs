@@ -6,34 +6,34 @@ use crate::yaml::Pos;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Level {
+pub(crate) enum Level {
   Error,
   Warning,
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Diagnostic {
-  pub level: Level,
-  pub file: String,
-  pub line: u32,
-  pub column: u32,
-  pub message: String,
+pub(crate) struct Diagnostic {
+  pub(crate) level: Level,
+  pub(crate) file: String,
+  pub(crate) line: u32,
+  pub(crate) column: u32,
+  pub(crate) message: String,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub hint: Option<String>,
+  pub(crate) hint: Option<String>,
   /// The offending source line, for the renderer.
   #[serde(skip)]
-  pub source_line: Option<String>,
+  pub(crate) source_line: Option<String>,
 }
 
 /// Collects diagnostics for one file, attaching the source line to each.
-pub struct Collector<'a> {
+pub(crate) struct Collector<'a> {
   file: &'a str,
   text: &'a str,
-  pub items: Vec<Diagnostic>,
+  pub(crate) items: Vec<Diagnostic>,
 }
 
 impl<'a> Collector<'a> {
-  pub fn new(file: &'a str, text: &'a str) -> Self {
+  pub(crate) fn new(file: &'a str, text: &'a str) -> Self {
     Collector {
       file,
       text,
@@ -41,11 +41,11 @@ impl<'a> Collector<'a> {
     }
   }
 
-  pub fn error(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
+  pub(crate) fn error(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
     self.push(Level::Error, pos, message.into(), hint);
   }
 
-  pub fn warning(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
+  pub(crate) fn warning(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
     self.push(Level::Warning, pos, message.into(), hint);
   }
 
@@ -72,7 +72,7 @@ impl<'a> Collector<'a> {
 
   /// Where `needle` first appears in the source at or after `from`: a value's position points
   /// at its start, but a problem inside it (a placeholder, a `tail -f`) deserves its own column.
-  pub fn locate(&self, from: Pos, needle: &str) -> Pos {
+  pub(crate) fn locate(&self, from: Pos, needle: &str) -> Pos {
     if from.line == 0 || needle.is_empty() {
       return from;
     }
@@ -97,20 +97,23 @@ impl<'a> Collector<'a> {
     from
   }
 
-  pub fn has_errors(&self) -> bool {
+  pub(crate) fn has_errors(&self) -> bool {
     self.items.iter().any(|d| d.level == Level::Error)
   }
 }
 
 /// "did you mean `x`?" for the closest candidate, when one is close enough to be a typo.
-pub fn did_you_mean<'c>(
+pub(crate) fn did_you_mean<'c>(
   wrong: &str,
   candidates: impl IntoIterator<Item = &'c str>,
 ) -> Option<String> {
   suggest(wrong, candidates).map(|s| format!("did you mean `{s}`?"))
 }
 
-pub fn suggest<'c>(wrong: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+pub(crate) fn suggest<'c>(
+  wrong: &str,
+  candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
   candidates
     .into_iter()
     .map(|c| (strsim::jaro_winkler(wrong, c), c))

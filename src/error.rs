@@ -6,7 +6,7 @@ use crate::diagnostic::Diagnostic;
 use crate::exit_code;
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
   #[error("unknown runbook `{id}`")]
   UnknownRunbook {
     id: String,
@@ -22,11 +22,6 @@ pub enum Error {
   UnknownTarget {
     name: String,
     suggestion: Option<String>,
-  },
-  #[error("{message}")]
-  Parameter {
-    message: String,
-    hint: Option<String>,
   },
   #[error("runbook `{runbook}` has no parameter `{name}`")]
   UnknownParameter {
@@ -91,6 +86,8 @@ pub enum Error {
     path: PathBuf,
     source: std::io::Error,
   },
+  #[error("{} is being written by another megacity", path.display())]
+  JournalLocked { path: PathBuf },
   #[error("refusing to keep SSH connections: {reason}")]
   UnsafeDirectory { reason: String },
   #[error("cannot write output: {0}")]
@@ -114,12 +111,11 @@ pub enum Error {
 }
 
 impl Error {
-  pub fn exit_code(&self) -> i32 {
+  pub(crate) fn exit_code(&self) -> i32 {
     match self {
       Error::UnknownRunbook { .. }
       | Error::UnknownStep { .. }
       | Error::UnknownTarget { .. }
-      | Error::Parameter { .. }
       | Error::UnknownParameter { .. }
       | Error::RepeatedParameter { .. }
       | Error::SecretOnCommandLine { .. }
@@ -139,18 +135,18 @@ impl Error {
       | Error::NoRuns { .. }
       | Error::RunNotFound { .. }
       | Error::AmbiguousRun { .. } => exit_code::USAGE,
-      Error::Io { .. } | Error::Output(_) | Error::UnsafeDirectory { .. } => exit_code::ERROR,
+      Error::Io { .. }
+      | Error::Output(_)
+      | Error::UnsafeDirectory { .. }
+      | Error::JournalLocked { .. } => exit_code::ERROR,
     }
   }
 
-  pub fn hint(&self) -> Option<String> {
+  pub(crate) fn hint(&self) -> Option<String> {
     match self {
       Error::UnknownRunbook { suggestion, .. }
       | Error::UnknownStep { suggestion, .. }
-      | Error::UnknownTarget { suggestion, .. }
-      | Error::Parameter {
-        hint: suggestion, ..
-      } => suggestion.clone(),
+      | Error::UnknownTarget { suggestion, .. } => suggestion.clone(),
       Error::UnknownParameter { hint, .. } => Some(hint.clone()),
       Error::RepeatedParameter { .. } => Some("give each parameter once".into()),
       Error::SecretOnCommandLine { env, .. } => Some(format!(
@@ -188,6 +184,9 @@ impl Error {
       Error::RunbookChanged { .. } => Some(
         "check the change, then pass --resume-changed to go on anyway, or start a new run".into(),
       ),
+      Error::JournalLocked { .. } => {
+        Some("one writer per journal: wait for that run to end".into())
+      }
       Error::UnsafeDirectory { .. } => Some(
         "control sockets must live where only you can reach them: remove that directory, or set \
          XDG_RUNTIME_DIR to a private one"

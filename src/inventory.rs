@@ -10,34 +10,34 @@ use crate::schema::{Fields, Loc};
 use crate::yaml::{self, Value};
 
 /// The special target naming the operator's own machine.
-pub const LOCAL: &str = "local";
+pub(crate) const LOCAL: &str = "local";
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Host {
-  pub name: String,
+pub(crate) struct Host {
+  pub(crate) name: String,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub role: Option<String>,
-  pub groups: Vec<String>,
+  pub(crate) role: Option<String>,
+  pub(crate) groups: Vec<String>,
   /// Login user, when the operator's ssh_config should not decide it.
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub user: Option<String>,
+  pub(crate) user: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Inventory {
-  pub hosts: Vec<Host>,
+pub(crate) struct Inventory {
+  pub(crate) hosts: Vec<Host>,
 }
 
 /// What a target name refers to.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Target<'i> {
+pub(crate) enum Target<'i> {
   Local,
   Host(&'i str),
   Group(&'i str, Vec<&'i str>),
 }
 
 impl Inventory {
-  pub fn parse(c: &mut Collector, text: &str) -> Inventory {
+  pub(crate) fn parse(c: &mut Collector, text: &str) -> Inventory {
     let root = match yaml::parse(text) {
       Ok(root) => root,
       Err(e) => {
@@ -106,12 +106,12 @@ impl Inventory {
     inventory
   }
 
-  pub fn host(&self, name: &str) -> Option<&Host> {
+  pub(crate) fn host(&self, name: &str) -> Option<&Host> {
     self.hosts.iter().find(|h| h.name == name)
   }
 
   /// Groups and their members, in name order.
-  pub fn groups(&self) -> BTreeMap<&str, Vec<&str>> {
+  pub(crate) fn groups(&self) -> BTreeMap<&str, Vec<&str>> {
     let mut groups: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for host in &self.hosts {
       for group in &host.groups {
@@ -121,7 +121,7 @@ impl Inventory {
     groups
   }
 
-  pub fn resolve(&self, name: &str) -> Option<Target<'_>> {
+  pub(crate) fn resolve(&self, name: &str) -> Option<Target<'_>> {
     if name == LOCAL {
       return Some(Target::Local);
     }
@@ -136,7 +136,7 @@ impl Inventory {
   }
 
   /// Every name a target may use: hosts, groups, and `local`.
-  pub fn target_names(&self) -> Vec<&str> {
+  pub(crate) fn target_names(&self) -> Vec<&str> {
     let mut names: Vec<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();
     names.extend(self.groups().into_keys());
     names.push(LOCAL);
@@ -145,7 +145,7 @@ impl Inventory {
 
   /// Target names as hosts: in inventory order, each once, `local` last; unknown names dropped
   /// (validation reports them).
-  pub fn expand<'t>(&self, targets: impl IntoIterator<Item = &'t str>) -> Vec<String> {
+  pub(crate) fn expand<'t>(&self, targets: impl IntoIterator<Item = &'t str>) -> Vec<String> {
     let mut names: Vec<&str> = Vec::new();
     let mut local = false;
     for target in targets {
@@ -168,7 +168,7 @@ impl Inventory {
     out
   }
 
-  pub fn suggest(&self, wrong: &str) -> Option<String> {
+  pub(crate) fn suggest(&self, wrong: &str) -> Option<String> {
     did_you_mean(wrong, self.target_names())
   }
 }
@@ -182,7 +182,7 @@ fn is_host_name(s: &str) -> bool {
 }
 
 /// The inventory from `path`, or the embedded default; invalid files are an error.
-pub fn load(path: Option<&std::path::Path>) -> Result<Inventory, crate::error::Error> {
+pub(crate) fn load(path: Option<&std::path::Path>) -> Result<Inventory, crate::error::Error> {
   use crate::source::Source;
   let source = match path {
     Some(path) => Source::read(path)?,

@@ -8,9 +8,9 @@ use crate::yaml::{Node, Pos, Value};
 
 /// A value with the position it came from.
 #[derive(Clone, Debug)]
-pub struct Loc<T> {
-  pub value: T,
-  pub pos: Pos,
+pub(crate) struct Loc<T> {
+  pub(crate) value: T,
+  pub(crate) pos: Pos,
 }
 
 impl<T: serde::Serialize> serde::Serialize for Loc<T> {
@@ -27,15 +27,15 @@ impl<T> std::ops::Deref for Loc<T> {
 }
 
 /// The entries of one mapping, checked against the keys its reader knows.
-pub struct Fields<'n> {
-  pub pos: Pos,
+pub(crate) struct Fields<'n> {
+  pub(crate) pos: Pos,
   what: &'static str,
   entries: Vec<(&'n str, &'n Node)>,
 }
 
 impl<'n> Fields<'n> {
   /// Reads `node` as a mapping whose keys must be among `known`.
-  pub fn new(
+  pub(crate) fn new(
     c: &mut Collector,
     node: &'n Node,
     what: &'static str,
@@ -78,7 +78,7 @@ impl<'n> Fields<'n> {
     })
   }
 
-  pub fn get(&self, key: &str) -> Option<&'n Node> {
+  pub(crate) fn get(&self, key: &str) -> Option<&'n Node> {
     self
       .entries
       .iter()
@@ -86,11 +86,11 @@ impl<'n> Fields<'n> {
       .map(|(_, v)| *v)
   }
 
-  pub fn has(&self, key: &str) -> bool {
+  pub(crate) fn has(&self, key: &str) -> bool {
     self.get(key).is_some()
   }
 
-  pub fn required(&self, c: &mut Collector, key: &str) -> Option<&'n Node> {
+  pub(crate) fn required(&self, c: &mut Collector, key: &str) -> Option<&'n Node> {
     let node = self.get(key);
     if node.is_none() {
       c.error(
@@ -102,15 +102,15 @@ impl<'n> Fields<'n> {
     node
   }
 
-  pub fn req_string(&self, c: &mut Collector, key: &str) -> Option<Loc<String>> {
+  pub(crate) fn req_string(&self, c: &mut Collector, key: &str) -> Option<Loc<String>> {
     self.required(c, key).and_then(|n| string(c, n, key))
   }
 
-  pub fn opt_string(&self, c: &mut Collector, key: &str) -> Option<Loc<String>> {
+  pub(crate) fn opt_string(&self, c: &mut Collector, key: &str) -> Option<Loc<String>> {
     self.get(key).and_then(|n| string(c, n, key))
   }
 
-  pub fn opt_bool(&self, c: &mut Collector, key: &str) -> Option<bool> {
+  pub(crate) fn opt_bool(&self, c: &mut Collector, key: &str) -> Option<bool> {
     let node = self.get(key)?;
     match node.value {
       Value::Bool(b) => Some(b),
@@ -125,11 +125,11 @@ impl<'n> Fields<'n> {
     }
   }
 
-  pub fn opt_duration(&self, c: &mut Collector, key: &str) -> Option<Loc<Duration>> {
+  pub(crate) fn opt_duration(&self, c: &mut Collector, key: &str) -> Option<Loc<Duration>> {
     self.get(key).and_then(|n| duration(c, n, key))
   }
 
-  pub fn string_list(&self, c: &mut Collector, key: &str) -> Vec<Loc<String>> {
+  pub(crate) fn string_list(&self, c: &mut Collector, key: &str) -> Vec<Loc<String>> {
     self
       .get(key)
       .map(|n| string_list(c, n, key))
@@ -138,7 +138,7 @@ impl<'n> Fields<'n> {
 }
 
 /// A string; numbers and booleans are accepted as their text (YAML users write `default: 6379`).
-pub fn string(c: &mut Collector, node: &Node, key: &str) -> Option<Loc<String>> {
+pub(crate) fn string(c: &mut Collector, node: &Node, key: &str) -> Option<Loc<String>> {
   match &node.value {
     Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) => Some(Loc {
       value: node.scalar_text()?,
@@ -156,7 +156,7 @@ pub fn string(c: &mut Collector, node: &Node, key: &str) -> Option<Loc<String>> 
 }
 
 /// A list of strings; a single string is accepted as a list of one.
-pub fn string_list(c: &mut Collector, node: &Node, key: &str) -> Vec<Loc<String>> {
+pub(crate) fn string_list(c: &mut Collector, node: &Node, key: &str) -> Vec<Loc<String>> {
   match &node.value {
     Value::Seq(items) => items
       .iter()
@@ -174,7 +174,7 @@ pub fn string_list(c: &mut Collector, node: &Node, key: &str) -> Vec<Loc<String>
   }
 }
 
-pub fn number(c: &mut Collector, node: &Node, key: &str) -> Option<f64> {
+pub(crate) fn number(c: &mut Collector, node: &Node, key: &str) -> Option<f64> {
   match node.value {
     Value::Int(i) => Some(i as f64),
     Value::Float(f) => Some(f),
@@ -189,7 +189,7 @@ pub fn number(c: &mut Collector, node: &Node, key: &str) -> Option<f64> {
   }
 }
 
-pub fn integer(c: &mut Collector, node: &Node, key: &str) -> Option<i64> {
+pub(crate) fn integer(c: &mut Collector, node: &Node, key: &str) -> Option<i64> {
   match node.value {
     Value::Int(i) => Some(i),
     _ => {
@@ -203,7 +203,7 @@ pub fn integer(c: &mut Collector, node: &Node, key: &str) -> Option<i64> {
   }
 }
 
-pub fn duration(c: &mut Collector, node: &Node, key: &str) -> Option<Loc<Duration>> {
+pub(crate) fn duration(c: &mut Collector, node: &Node, key: &str) -> Option<Loc<Duration>> {
   let Value::Str(text) = &node.value else {
     c.error(
       node.pos,
@@ -236,12 +236,12 @@ pub fn duration(c: &mut Collector, node: &Node, key: &str) -> Option<Loc<Duratio
 }
 
 /// `[a-z0-9][a-z0-9-]*`: ids appear in file names, completions and journal records.
-pub fn is_id(s: &str) -> bool {
+pub(crate) fn is_id(s: &str) -> bool {
   let mut chars = s.chars();
   matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
     && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
   humantime::format_duration(d).to_string()
 }

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 /// POSIX-shell quoting of one word. NUL cannot be passed to a shell at all, so it is refused.
-pub fn quote(value: &str) -> Result<Cow<'_, str>, String> {
+pub(crate) fn quote(value: &str) -> Result<Cow<'_, str>, String> {
   shlex::try_quote(value).map_err(|_| "a value contains a NUL byte, which no shell can take".into())
 }
 

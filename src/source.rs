@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
   Embedded,
   File(PathBuf),
 }
@@ -22,13 +22,13 @@ impl fmt::Display for Origin {
 }
 
 /// A loaded file: a name for messages, and its text.
-pub struct Source {
-  pub display: String,
-  pub text: Cow<'static, str>,
+pub(crate) struct Source {
+  pub(crate) display: String,
+  pub(crate) text: Cow<'static, str>,
 }
 
 impl Source {
-  pub fn embedded(display: String, text: &'static str) -> Source {
+  pub(crate) fn embedded(display: String, text: &'static str) -> Source {
     Source {
       display,
       text: Cow::Borrowed(text),
@@ -36,7 +36,7 @@ impl Source {
   }
 
   /// Reads a file, refusing oversized ones before reading them whole.
-  pub fn read(path: &Path) -> Result<Source, Error> {
+  pub(crate) fn read(path: &Path) -> Result<Source, Error> {
     let io = |source| Error::Io {
       path: path.to_path_buf(),
       source,

@@ -8,17 +8,17 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 
 /// Files larger than this are refused before parsing: a runbook is a page, not a data set.
-pub const MAX_FILE_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_FILE_BYTES: usize = 256 * 1024;
 
 /// 1-based position in a source file; 0 means unknown.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Pos {
-  pub line: u32,
-  pub column: u32,
+pub(crate) struct Pos {
+  pub(crate) line: u32,
+  pub(crate) column: u32,
 }
 
 #[derive(Clone, Debug)]
-pub enum Value {
+pub(crate) enum Value {
   Null,
   Bool(bool),
   Int(i64),
@@ -29,13 +29,13 @@ pub enum Value {
 }
 
 #[derive(Clone, Debug)]
-pub struct Node {
-  pub pos: Pos,
-  pub value: Value,
+pub(crate) struct Node {
+  pub(crate) pos: Pos,
+  pub(crate) value: Value,
 }
 
 impl Node {
-  pub fn kind(&self) -> &'static str {
+  pub(crate) fn kind(&self) -> &'static str {
     match self.value {
       Value::Null => "null",
       Value::Bool(_) => "a boolean",
@@ -47,7 +47,7 @@ impl Node {
   }
 
   /// The scalar as text, for places where a number is as good as a string (defaults, choices).
-  pub fn scalar_text(&self) -> Option<String> {
+  pub(crate) fn scalar_text(&self) -> Option<String> {
     match &self.value {
       Value::Str(s) => Some(s.clone()),
       Value::Int(i) => Some(i.to_string()),
@@ -60,12 +60,12 @@ impl Node {
 
 /// Why a document could not be turned into a tree at all.
 #[derive(Debug)]
-pub struct SyntaxError {
-  pub pos: Pos,
-  pub message: String,
+pub(crate) struct SyntaxError {
+  pub(crate) pos: Pos,
+  pub(crate) message: String,
 }
 
-pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+pub(crate) fn parse(text: &str) -> Result<Node, SyntaxError> {
   if text.len() > MAX_FILE_BYTES {
     return Err(SyntaxError {
       pos: Pos::default(),

@@ -10,7 +10,7 @@ use crate::{complete, exit_code, ui};
 
 /// Prints the registration script: the shell calls `COMPLETE=<shell> megacity -- <words>` for
 /// every completion, so runbook ids, hosts and step ids come from the live catalog.
-pub fn run(config: &Config, args: &CompletionsArgs) -> Result<i32, Error> {
+pub(crate) fn run(config: &Config, args: &CompletionsArgs) -> Result<i32, Error> {
   render::text_only(config.format, "megacity completions")?;
   let name = args.shell.to_string();
   let shells = Shells::builtins();

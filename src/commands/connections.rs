@@ -9,7 +9,7 @@ use crate::exec::transport::{kept_masters, masters};
 use crate::exit_code;
 use crate::ui::render::{self, Closed, KeptConnection, KeptList};
 
-pub fn list(config: &Config) -> Result<i32, Error> {
+pub(crate) fn list(config: &Config) -> Result<i32, Error> {
   // The idle limit only matters when opening; listing and closing read what each master recorded.
   let masters = kept_masters(Duration::ZERO)?;
   let runtime = crate::exec::runtime()?;
@@ -33,7 +33,7 @@ pub fn list(config: &Config) -> Result<i32, Error> {
   Ok(exit_code::SUCCESS)
 }
 
-pub fn close(config: &Config, args: &ConnectionsCloseArgs) -> Result<i32, Error> {
+pub(crate) fn close(config: &Config, args: &ConnectionsCloseArgs) -> Result<i32, Error> {
   let masters = kept_masters(Duration::ZERO)?;
   let runtime = crate::exec::runtime()?;
   let (closed, warnings) = runtime.block_on(masters.close(&args.hosts));

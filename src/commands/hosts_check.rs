@@ -23,7 +23,7 @@ impl From<HostCheck> for HostRow {
   }
 }
 
-pub fn run(config: &Config, args: &HostsCheckArgs) -> Result<i32, Error> {
+pub(crate) fn run(config: &Config, args: &HostsCheckArgs) -> Result<i32, Error> {
   let inventory = inventory::load(config.inventory.as_deref())?;
   let mut hosts: Vec<String> = Vec::new();
   for name in &args.targets {

@@ -7,7 +7,7 @@ use crate::exit_code;
 use crate::inventory::{self, Host, Target};
 use crate::ui::render::{self, HostsList};
 
-pub fn run(config: &Config, args: &HostsListArgs) -> Result<i32, Error> {
+pub(crate) fn run(config: &Config, args: &HostsListArgs) -> Result<i32, Error> {
   let inventory = inventory::load(config.inventory.as_deref())?;
   let mut selected: Vec<&str> = Vec::new();
   for name in &args.targets {

@@ -22,7 +22,7 @@ struct Row {
   failures: usize,
 }
 
-pub fn list(config: &Config) -> Result<i32, Error> {
+pub(crate) fn list(config: &Config) -> Result<i32, Error> {
   let mut rows = Vec::new();
   for path in journal::list(&config.journal_dir) {
     let Ok(read) = journal::read(&path) else {
@@ -81,7 +81,7 @@ pub fn list(config: &Config) -> Result<i32, Error> {
   Ok(exit_code::SUCCESS)
 }
 
-pub fn show(config: &Config, args: &JournalShowArgs) -> Result<i32, Error> {
+pub(crate) fn show(config: &Config, args: &JournalShowArgs) -> Result<i32, Error> {
   let path = journal::find(&config.journal_dir, &args.run)?;
   let read = journal::read(&path)?;
   if config.format == Format::Json {

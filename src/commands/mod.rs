@@ -16,7 +16,7 @@ use crate::cli::{Cli, Command, ConnectionsCommand, HostsCommand, JournalCommand,
 use crate::config::Config;
 use crate::error::Error;
 
-pub fn run(cli: Cli) -> Result<i32, Error> {
+pub(crate) fn run(cli: Cli) -> Result<i32, Error> {
   let config = Config::from_cli(&cli);
   match cli.command {
     Command::Runbook(RunbookCommand::List) => runbook_list::run(&config),

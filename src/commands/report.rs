@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::report::{Kind, Report};
 use crate::{exit_code, journal, ui};
 
-pub fn run(config: &Config, args: &ReportArgs) -> Result<i32, Error> {
+pub(crate) fn run(config: &Config, args: &ReportArgs) -> Result<i32, Error> {
   let path = journal::find(&config.journal_dir, &args.run)?;
   let read = journal::read(&path)?;
   let report = Report::new(kind(args), &read);

@@ -7,7 +7,7 @@ use crate::runbook::{self, catalog::Catalog};
 use crate::ui::render::{self, RunbookList, RunbookRow};
 use crate::{exit_code, ui};
 
-pub fn run(config: &Config) -> Result<i32, Error> {
+pub(crate) fn run(config: &Config) -> Result<i32, Error> {
   let catalog = Catalog::discover(&config.runbook_dirs)?;
   let inventory = inventory::load(config.inventory.as_deref())?;
   let mut rows = Vec::new();

@@ -13,7 +13,7 @@ use crate::runbook::{self, catalog::Catalog};
 use crate::schema::format_duration;
 use crate::ui::render::{self, Parameter, PlannedStep, RunbookShow};
 
-pub fn run(config: &Config, args: &ShowArgs) -> Result<i32, Error> {
+pub(crate) fn run(config: &Config, args: &ShowArgs) -> Result<i32, Error> {
   let catalog = Catalog::discover(&config.runbook_dirs)?;
   let entry = catalog.get(&args.id)?;
   let inventory = inventory::load(config.inventory.as_deref())?;

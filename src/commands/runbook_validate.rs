@@ -19,7 +19,7 @@ enum Item {
   Refused(Diagnostic),
 }
 
-pub fn run(config: &Config, args: &ValidateArgs) -> Result<i32, Error> {
+pub(crate) fn run(config: &Config, args: &ValidateArgs) -> Result<i32, Error> {
   let inventory = inventory::load(config.inventory.as_deref())?;
   let catalog = Catalog::discover(&config.runbook_dirs)?;
   let mut items: Vec<Item> = Vec::new();

@@ -7,7 +7,7 @@ use crate::runbook::model::When;
 /// Whether `when` holds on `host` (or over all hosts, for a step without one, such as a manual
 /// step). `before_from(id)` tells whether step `id` lies before `--from`: conditions on such
 /// steps count as met, as do conditions on steps that left no record.
-pub fn holds(
+pub(crate) fn holds(
   when: &When,
   host: Option<&str>,
   records: &[StepRecord],
@@ -62,7 +62,7 @@ fn outcome_is(record: &StepRecord, host: Option<&str>, wanted: Outcome) -> bool 
 
 /// Whether step `id` ran on `host` (or, if it had nothing to do on `host`, anywhere): an action
 /// that was declined, skipped or only listed (`--checks-only`) did not run.
-pub fn ran(id: &str, host: &str, records: &[StepRecord]) -> bool {
+pub(crate) fn ran(id: &str, host: &str, records: &[StepRecord]) -> bool {
   let Some(record) = records.iter().find(|r| r.id == id) else {
     return false;
   };
@@ -79,7 +79,7 @@ pub fn ran(id: &str, host: &str, records: &[StepRecord]) -> bool {
 }
 
 /// The condition in words, for skipped steps and plans: "when a or b failed, when c passed".
-pub fn describe(when: &When) -> String {
+pub(crate) fn describe(when: &When) -> String {
   let ids = |list: &[crate::schema::Loc<String>], joint: &str| {
     list
       .iter()

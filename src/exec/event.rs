@@ -13,7 +13,7 @@ use futures_util::future::BoxFuture;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
   Passed,
   Failed,
   /// Its `when:` did not hold, or it comes before `--from`.
@@ -41,7 +41,7 @@ pub enum Outcome {
 
 impl Outcome {
   /// How summaries and reports name it; failures in capitals so they stand out in a table.
-  pub fn label(self) -> &'static str {
+  pub(crate) fn label(self) -> &'static str {
     match self {
       Outcome::Passed => "passed",
       Outcome::Failed => "FAILED",
@@ -59,23 +59,23 @@ impl Outcome {
 }
 
 /// The host a manual step's result is recorded under: it runs on no machine, only on a person.
-pub const MANUAL_HOST: &str = "-";
+pub(crate) const MANUAL_HOST: &str = "-";
 
 #[derive(Clone, Debug)]
-pub struct HostResult {
-  pub host: String,
-  pub outcome: Outcome,
-  pub verdict: Option<Verdict>,
+pub(crate) struct HostResult {
+  pub(crate) host: String,
+  pub(crate) outcome: Outcome,
+  pub(crate) verdict: Option<Verdict>,
   /// Output with secrets masked.
-  pub output: Option<Output>,
+  pub(crate) output: Option<Output>,
   /// Why it could not run (connection, timeout, interruption, sudo).
-  pub error: Option<String>,
-  pub duration: Duration,
-  pub attempts: u32,
+  pub(crate) error: Option<String>,
+  pub(crate) duration: Duration,
+  pub(crate) attempts: u32,
 }
 
 impl HostResult {
-  pub fn new(host: &str, outcome: Outcome) -> HostResult {
+  pub(crate) fn new(host: &str, outcome: Outcome) -> HostResult {
     HostResult {
       host: host.to_string(),
       outcome,
@@ -89,15 +89,15 @@ impl HostResult {
 }
 
 #[derive(Clone, Debug)]
-pub struct StepRecord {
-  pub id: String,
-  pub kind: &'static str,
-  pub results: Vec<HostResult>,
+pub(crate) struct StepRecord {
+  pub(crate) id: String,
+  pub(crate) kind: &'static str,
+  pub(crate) results: Vec<HostResult>,
 }
 
 impl StepRecord {
   /// A step's record before any host has a result.
-  pub fn new(planned: &PlannedStep<'_>) -> StepRecord {
+  pub(crate) fn new(planned: &PlannedStep<'_>) -> StepRecord {
     StepRecord {
       id: planned.step.id.value.clone(),
       kind: planned.step.kind_name(),
@@ -108,7 +108,7 @@ impl StepRecord {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum RunEnd {
+pub(crate) enum RunEnd {
   /// Every step was walked.
   Completed,
   /// A step failed and its policy (or the operator after it) said abort.
@@ -120,7 +120,7 @@ pub enum RunEnd {
 }
 
 #[derive(Clone, Copy)]
-pub enum Event<'a> {
+pub(crate) enum Event<'a> {
   Start {
     plan: &'a Plan<'a>,
   },
@@ -195,7 +195,7 @@ pub enum Event<'a> {
   },
 }
 
-pub trait Reporter: Send + Sync {
+pub(crate) trait Reporter: Send + Sync {
   fn event(&self, event: Event<'_>);
   /// Ends any live display (progress lines) before a prompt takes the terminal.
   fn pause(&self) {}
@@ -209,7 +209,7 @@ pub trait Reporter: Send + Sync {
 }
 
 /// Sends every event to each reporter in turn: the screen and the journal.
-pub struct Tee<'a>(pub Vec<&'a dyn Reporter>);
+pub(crate) struct Tee<'a>(pub(crate) Vec<&'a dyn Reporter>);
 
 impl Reporter for Tee<'_> {
   fn event(&self, event: Event<'_>) {
@@ -232,11 +232,11 @@ impl Reporter for Tee<'_> {
 }
 
 /// What the operator decided, and any notes typed at the prompt ("replication lag 30s").
-pub struct Decision {
-  pub answer: Answer,
-  pub notes: Vec<String>,
+pub(crate) struct Decision {
+  pub(crate) answer: Answer,
+  pub(crate) notes: Vec<String>,
   /// When a person was shown the question; `None` when no prompt was shown (`--yes`, policy).
-  pub shown: Option<SystemTime>,
+  pub(crate) shown: Option<SystemTime>,
 }
 
 impl From<Answer> for Decision {
@@ -250,7 +250,7 @@ impl From<Answer> for Decision {
   }
 }
 
-pub enum Request<'a> {
+pub(crate) enum Request<'a> {
   /// Run this action on this host? Destructive ones need the host name typed.
   Confirm {
     planned: &'a PlannedStep<'a>,
@@ -274,7 +274,7 @@ pub enum Request<'a> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Answer {
+pub(crate) enum Answer {
   Yes,
   Skip,
   Retry,
@@ -283,7 +283,7 @@ pub enum Answer {
   Interrupt,
 }
 
-pub trait Operator: Send + Sync {
+pub(crate) trait Operator: Send + Sync {
   fn decide<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Decision>;
   /// Whether decisions come from a person (so a dry run walks prompts rather than printing).
   fn interactive(&self) -> bool;
@@ -291,9 +291,9 @@ pub trait Operator: Send + Sync {
 
 /// Decisions for a run nobody attends: `--yes` confirms ordinary actions, `--yes-destructive`
 /// destructive ones too; everything else that would need a person stops or skips.
-pub struct Unattended {
-  pub yes: bool,
-  pub destructive: bool,
+pub(crate) struct Unattended {
+  pub(crate) yes: bool,
+  pub(crate) destructive: bool,
 }
 
 impl Operator for Unattended {
@@ -319,7 +319,7 @@ impl Operator for Unattended {
 }
 
 impl RunMode {
-  pub fn label(self) -> &'static str {
+  pub(crate) fn label(self) -> &'static str {
     match self {
       RunMode::Live => "live",
       RunMode::ChecksOnly => "checks only",

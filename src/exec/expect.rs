@@ -7,28 +7,28 @@ use crate::runbook::model::{ExitCodes, Expect, Stream};
 
 /// A number pulled out of the output and the bounds it was held to.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Measurement {
-  pub name: String,
-  pub value: Option<f64>,
-  pub min: Option<f64>,
-  pub max: Option<f64>,
-  pub unit: Option<String>,
-  pub ok: bool,
+pub(crate) struct Measurement {
+  pub(crate) name: String,
+  pub(crate) value: Option<f64>,
+  pub(crate) min: Option<f64>,
+  pub(crate) max: Option<f64>,
+  pub(crate) unit: Option<String>,
+  pub(crate) ok: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct Verdict {
-  pub passed: bool,
+pub(crate) struct Verdict {
+  pub(crate) passed: bool,
   /// It could not be judged: the command was not found or killed, or a threshold's number is
   /// missing. Such a result says nothing about what the check measures.
-  pub unknown: bool,
+  pub(crate) unknown: bool,
   /// Why it failed, one line each; empty when it passed.
-  pub reasons: Vec<String>,
-  pub measurements: Vec<Measurement>,
+  pub(crate) reasons: Vec<String>,
+  pub(crate) measurements: Vec<Measurement>,
 }
 
 /// Regexes compiled once per step, not once per host.
-pub struct Compiled {
+pub(crate) struct Compiled {
   expect: Expect,
   stdout_matches: Option<Regex>,
   stdout_not_matches: Option<Regex>,
@@ -43,7 +43,7 @@ fn compile(p: &Option<crate::schema::Loc<String>>) -> Option<Regex> {
 }
 
 impl Compiled {
-  pub fn new(expect: &Expect) -> Compiled {
+  pub(crate) fn new(expect: &Expect) -> Compiled {
     Compiled {
       stdout_matches: compile(&expect.stdout_matches),
       stdout_not_matches: compile(&expect.stdout_not_matches),
@@ -58,7 +58,7 @@ impl Compiled {
     }
   }
 
-  pub fn judge(&self, exit_code: Option<i32>, stdout: &str, stderr: &str) -> Verdict {
+  pub(crate) fn judge(&self, exit_code: Option<i32>, stdout: &str, stderr: &str) -> Verdict {
     let mut reasons = Vec::new();
     match (&self.expect.exit_code, exit_code) {
       (ExitCodes::Any, _) => {}

@@ -5,34 +5,34 @@ use tokio::sync::watch;
 
 /// A view of the interrupts received so far; cheap to clone, one per task that must notice them.
 #[derive(Clone, Debug)]
-pub struct Interrupts(watch::Receiver<u32>);
+pub(crate) struct Interrupts(watch::Receiver<u32>);
 
 /// The sending side, for the signal handler and for tests.
 #[derive(Clone, Debug)]
-pub struct Interrupter(watch::Sender<u32>);
+pub(crate) struct Interrupter(watch::Sender<u32>);
 
 impl Interrupter {
   /// Ctrl-C: stop what is running.
-  pub fn interrupt(&self) {
+  pub(crate) fn interrupt(&self) {
     self.0.send_modify(|n| *n += 1);
   }
 
   /// SIGTERM, SIGHUP, or Ctrl-C twice: stop the run.
-  pub fn stop(&self) {
+  pub(crate) fn stop(&self) {
     self.0.send_modify(|n| *n = (*n + 2).max(2));
   }
 }
 
 impl Interrupts {
   /// A pair not connected to any signal (tests, and commands that install their own handling).
-  pub fn channel() -> (Interrupter, Interrupts) {
+  pub(crate) fn channel() -> (Interrupter, Interrupts) {
     let (tx, rx) = watch::channel(0u32);
     (Interrupter(tx), Interrupts(rx))
   }
 
   /// Installs the handler for Ctrl-C, SIGTERM and SIGHUP. Call it first thing inside the
   /// runtime, before anything connects, so no signal can leave a master or a command behind.
-  pub fn install() -> Interrupts {
+  pub(crate) fn install() -> Interrupts {
     let (interrupter, interrupts) = Interrupts::channel();
     tokio::spawn(async move {
       use tokio::signal::unix::{SignalKind, signal};
@@ -54,24 +54,24 @@ impl Interrupts {
   }
 
   /// How many interrupts so far; compare with an earlier count to see a new one.
-  pub fn count(&self) -> u32 {
+  pub(crate) fn count(&self) -> u32 {
     *self.0.borrow()
   }
 
   /// Whether the run must stop at once (a second Ctrl-C, SIGTERM or SIGHUP).
-  pub fn stop_now(&self) -> bool {
+  pub(crate) fn stop_now(&self) -> bool {
     self.count() >= 2
   }
 
   /// Resolves when the run must stop at once; never, if that does not happen.
-  pub async fn stopped(&self) {
+  pub(crate) async fn stopped(&self) {
     while !self.stop_now() {
       self.after(self.count()).await;
     }
   }
 
   /// Resolves at the first interrupt after `seen` (a count taken earlier); never, if none comes.
-  pub async fn after(&self, seen: u32) {
+  pub(crate) async fn after(&self, seen: u32) {
     let mut rx = self.0.clone();
     loop {
       if *rx.borrow_and_update() != seen {

@@ -13,46 +13,46 @@ use crate::runbook::values::Values;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum RunMode {
+pub(crate) enum RunMode {
   Live,
   ChecksOnly,
   DryRun,
 }
 
 #[derive(Clone, Debug)]
-pub struct Command {
-  pub host: String,
+pub(crate) struct Command {
+  pub(crate) host: String,
   /// What runs: values quoted, secrets in clear, sudo applied. Never shown or recorded.
-  pub exec: String,
+  pub(crate) exec: String,
   /// What is shown: the same with secrets masked.
-  pub display: String,
+  pub(crate) display: String,
 }
 
-pub struct PlannedStep<'r> {
-  pub number: usize,
-  pub step: &'r Step,
+pub(crate) struct PlannedStep<'r> {
+  pub(crate) number: usize,
+  pub(crate) step: &'r Step,
   /// Hosts in inventory order (`local` last); empty for a manual step without targets.
-  pub hosts: Vec<String>,
-  pub commands: Vec<Command>,
+  pub(crate) hosts: Vec<String>,
+  pub(crate) commands: Vec<Command>,
   /// Before `--from`: not run, and conditions on it count as met.
-  pub before_start: bool,
+  pub(crate) before_start: bool,
 }
 
 impl PlannedStep<'_> {
-  pub fn command(&self, host: &str) -> Option<&Command> {
+  pub(crate) fn command(&self, host: &str) -> Option<&Command> {
     self.commands.iter().find(|c| c.host == host)
   }
 }
 
-pub struct Plan<'r> {
-  pub runbook: &'r Runbook,
-  pub mode: RunMode,
-  pub steps: Vec<PlannedStep<'r>>,
-  pub values: Values,
+pub(crate) struct Plan<'r> {
+  pub(crate) runbook: &'r Runbook,
+  pub(crate) mode: RunMode,
+  pub(crate) steps: Vec<PlannedStep<'r>>,
+  pub(crate) values: Values,
 }
 
 impl<'r> Plan<'r> {
-  pub fn new(
+  pub(crate) fn new(
     runbook: &'r Runbook,
     inventory: &Inventory,
     values: Values,
@@ -151,7 +151,7 @@ impl<'r> Plan<'r> {
   }
 
   /// Every remote host the plan may touch, in order: what the preflight connects to.
-  pub fn remote_hosts(&self) -> Vec<String> {
+  pub(crate) fn remote_hosts(&self) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for step in self.steps.iter().filter(|s| !s.before_start) {
       for host in &step.hosts {
@@ -164,7 +164,7 @@ impl<'r> Plan<'r> {
   }
 
   /// Remote hosts where some action may run: a live run locks them.
-  pub fn changed_hosts(&self) -> Vec<String> {
+  pub(crate) fn changed_hosts(&self) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for step in self.steps.iter().filter(|s| !s.before_start) {
       if !matches!(
@@ -183,7 +183,7 @@ impl<'r> Plan<'r> {
   }
 
   /// Hosts where some step runs as root: the preflight checks that sudo works there.
-  pub fn sudo_hosts(&self) -> Vec<String> {
+  pub(crate) fn sudo_hosts(&self) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for step in self.steps.iter().filter(|s| !s.before_start && s.step.sudo) {
       for host in &step.hosts {

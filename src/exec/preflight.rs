@@ -13,18 +13,18 @@ use crate::exec::transport::Transport;
 
 /// What the preflight found on one host.
 #[derive(Clone, Debug)]
-pub struct HostCheck {
-  pub host: String,
+pub(crate) struct HostCheck {
+  pub(crate) host: String,
   /// Why the host cannot be reached; `None` when it answered.
-  pub unreachable: Option<String>,
+  pub(crate) unreachable: Option<String>,
   /// Whether non-interactive sudo works: `None` when it was not asked (or the host is down).
-  pub sudo: Option<Result<(), String>>,
-  pub elapsed: Duration,
+  pub(crate) sudo: Option<Result<(), String>>,
+  pub(crate) elapsed: Duration,
 }
 
 impl HostCheck {
   /// The one line an operator needs about this host, if anything is wrong.
-  pub fn problem(&self) -> Option<String> {
+  pub(crate) fn problem(&self) -> Option<String> {
     match (&self.unreachable, &self.sudo) {
       (Some(reason), _) => Some(reason.clone()),
       (None, Some(Err(reason))) => Some(reason.clone()),
@@ -35,7 +35,7 @@ impl HostCheck {
 
 /// Connects to `hosts` (at most `concurrency` at once) and probes sudo on those in `sudo_hosts`.
 /// Returns the findings in `hosts` order, or `None` when the operator interrupted it.
-pub async fn preflight(
+pub(crate) async fn preflight(
   transport: &dyn Transport,
   hosts: &[String],
   sudo_hosts: &[String],

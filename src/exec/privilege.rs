@@ -6,7 +6,7 @@ use crate::shell::quote;
 /// (megacity never types a password), the whole line under one `sh -c` so pipelines and
 /// `if … fi` run as root throughout.
 /// A login that already is root needs no sudo (and may not have it installed).
-pub fn with_privilege(command: &str, sudo: bool) -> Result<String, String> {
+pub(crate) fn with_privilege(command: &str, sudo: bool) -> Result<String, String> {
   if !sudo {
     return Ok(command.to_string());
   }
@@ -17,10 +17,10 @@ pub fn with_privilege(command: &str, sudo: bool) -> Result<String, String> {
 }
 
 /// The preflight's question: may this login run commands as root without a password?
-pub const SUDO_PROBE: &str = "[ \"$(id -u)\" -eq 0 ] || sudo -n true";
+pub(crate) const SUDO_PROBE: &str = "[ \"$(id -u)\" -eq 0 ] || sudo -n true";
 
 /// What sudo says when it would need a password: the step fails with an explanation.
-pub fn sudo_wants_password(stderr: &str) -> bool {
+pub(crate) fn sudo_wants_password(stderr: &str) -> bool {
   stderr.contains("sudo: a password is required") || stderr.contains("sudo: a terminal is required")
 }
 

@@ -5,14 +5,14 @@ use crate::exec::plan::{Plan, RunMode};
 use crate::exit_code;
 use crate::runbook::model::StepKind;
 
-pub struct RunResult {
-  pub records: Vec<StepRecord>,
-  pub end: RunEnd,
+pub(crate) struct RunResult {
+  pub(crate) records: Vec<StepRecord>,
+  pub(crate) end: RunEnd,
 }
 
 /// What the exit-code rule needs to know about a step of the plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StepRole {
+pub(crate) enum StepRole {
   /// A check that a later step's `when: {failed: …}` remedies: its failure is a finding, and
   /// the verification after the remedy decides.
   RemediedCheck,
@@ -22,7 +22,7 @@ pub enum StepRole {
 
 impl RunResult {
   /// 0 when the run completed and nothing is left broken.
-  pub fn exit_code(&self, plan: &Plan<'_>) -> i32 {
+  pub(crate) fn exit_code(&self, plan: &Plan<'_>) -> i32 {
     let role = |id: &str| {
       let Some(step) = plan.steps.iter().find(|s| s.step.id.value == id) else {
         return StepRole::Other;
@@ -42,7 +42,7 @@ impl RunResult {
 }
 
 /// The rule itself, apart from the plan so that it can be tested as a table.
-pub fn exit_code_for(
+pub(crate) fn exit_code_for(
   mode: RunMode,
   end: RunEnd,
   records: &[StepRecord],

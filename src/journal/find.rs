@@ -5,11 +5,11 @@ use std::time::SystemTime;
 
 use crate::error::Error;
 
-pub const DIR_ENV: &str = "MEGACITY_JOURNAL_DIR";
+pub(crate) const DIR_ENV: &str = "MEGACITY_JOURNAL_DIR";
 
 /// `--journal-dir`, then `$MEGACITY_JOURNAL_DIR`, then `$XDG_STATE_HOME/megacity/journal`
 /// (default `~/.local/state/megacity/journal`).
-pub fn dir(flag: Option<&Path>) -> PathBuf {
+pub(crate) fn dir(flag: Option<&Path>) -> PathBuf {
   if let Some(dir) = flag {
     return dir.to_path_buf();
   }
@@ -25,7 +25,7 @@ pub fn dir(flag: Option<&Path>) -> PathBuf {
 }
 
 /// A new run id: sortable by time, readable, unique per process.
-pub fn new_run_id(runbook: &str) -> String {
+pub(crate) fn new_run_id(runbook: &str) -> String {
   let stamp = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
   let stamp: String = stamp.chars().filter(|c| c.is_ascii_digit()).collect();
   format!(
@@ -37,7 +37,7 @@ pub fn new_run_id(runbook: &str) -> String {
 }
 
 /// Journal files in `dir`, newest first (run ids sort by time).
-pub fn list(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn list(dir: &Path) -> Vec<PathBuf> {
   let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
     .map(|d| {
       d.flatten()
@@ -56,7 +56,7 @@ fn run_id(path: &Path) -> &str {
 }
 
 /// `last`, a run id, or a unique prefix of one.
-pub fn find(dir: &Path, run: &str) -> Result<PathBuf, Error> {
+pub(crate) fn find(dir: &Path, run: &str) -> Result<PathBuf, Error> {
   let files = list(dir);
   if run == "last" {
     return files.into_iter().next().ok_or_else(|| Error::NoRuns {

@@ -12,12 +12,12 @@ mod writer;
 
 use std::path::Path;
 
-pub use find::{dir, find, list, new_run_id};
-pub use read::{Read, read};
-pub use record::{
+pub(crate) use find::{dir, find, list, new_run_id};
+pub(crate) use read::{Read, read};
+pub(crate) use record::{
   Answer, Header, Mode, Outcome, Record, RunEnd, Rung, Setup, ended, parse_time, sha256,
 };
-pub use writer::{Journal, header};
+pub(crate) use writer::{Journal, header};
 
 use crate::error::Error;
 

@@ -11,14 +11,14 @@ use crate::exec::event::{self, HostResult, StepRecord};
 
 /// A journal as read back: every record that parses. A torn last line (a crash mid-write) is
 /// skipped; so is any other line that does not parse, and `skipped` says how many.
-pub struct Read {
-  pub path: PathBuf,
-  pub records: Vec<Record>,
-  pub skipped: usize,
+pub(crate) struct Read {
+  pub(crate) path: PathBuf,
+  pub(crate) records: Vec<Record>,
+  pub(crate) skipped: usize,
 }
 
 impl Read {
-  pub fn header(&self) -> Option<&Header> {
+  pub(crate) fn header(&self) -> Option<&Header> {
     self.records.iter().find_map(|r| match r {
       Record::Header(h) => Some(h),
       _ => None,
@@ -26,14 +26,14 @@ impl Read {
   }
 
   /// How the run ended, as recorded; `None` when it did not finish (see [`super::ended`]).
-  pub fn end(&self) -> Option<RunEnd> {
+  pub(crate) fn end(&self) -> Option<RunEnd> {
     self.records.iter().rev().find_map(|r| match r {
       Record::End { end, .. } => Some(*end),
       _ => None,
     })
   }
 
-  pub fn done_steps(&self) -> Vec<String> {
+  pub(crate) fn done_steps(&self) -> Vec<String> {
     let mut done: Vec<String> = Vec::new();
     for r in &self.records {
       if let Record::StepDone { step, .. } = r
@@ -46,7 +46,7 @@ impl Read {
   }
 
   /// Results of completed steps, in the engine's terms, for a resumed run's conditions.
-  pub fn prior(&self) -> Vec<StepRecord> {
+  pub(crate) fn prior(&self) -> Vec<StepRecord> {
     let done = self.done_steps();
     let mut out: Vec<StepRecord> = done
       .iter()
@@ -75,13 +75,13 @@ impl Read {
   }
 
   /// From the header's start to the last record.
-  pub fn elapsed(&self) -> Option<Duration> {
+  pub(crate) fn elapsed(&self) -> Option<Duration> {
     let start = parse_time(&self.header()?.started)?;
     let last = parse_time(self.records.last()?.time())?;
     last.duration_since(start).ok()
   }
 
-  pub fn run_id(&self) -> String {
+  pub(crate) fn run_id(&self) -> String {
     self
       .path
       .file_stem()
@@ -91,7 +91,7 @@ impl Read {
   }
 }
 
-pub fn read(path: &Path) -> Result<Read, Error> {
+pub(crate) fn read(path: &Path) -> Result<Read, Error> {
   let text = std::fs::read_to_string(path).map_err(io(path))?;
   let mut records = Vec::new();
   let mut skipped = 0;

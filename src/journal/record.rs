@@ -10,65 +10,65 @@ use serde::{Deserialize, Serialize};
 
 use crate::exec::{event, expect, plan};
 
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Rung {
-  pub after: String,
-  pub to: String,
+pub(crate) struct Rung {
+  pub(crate) after: String,
+  pub(crate) to: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Header {
-  pub v: u32,
-  pub run: String,
-  pub runbook: String,
-  pub title: String,
+pub(crate) struct Header {
+  pub(crate) v: u32,
+  pub(crate) run: String,
+  pub(crate) runbook: String,
+  pub(crate) title: String,
   /// sha256 of the runbook's text: a resume refuses a runbook that changed.
-  pub hash: String,
-  pub severity: String,
-  pub response_target: String,
-  pub recovery_target: String,
-  pub escalation: Vec<Rung>,
-  pub mode: Mode,
+  pub(crate) hash: String,
+  pub(crate) severity: String,
+  pub(crate) response_target: String,
+  pub(crate) recovery_target: String,
+  pub(crate) escalation: Vec<Rung>,
+  pub(crate) mode: Mode,
   /// Parameter values, secrets masked.
-  pub parameters: BTreeMap<String, String>,
-  pub operator: String,
-  pub machine: String,
-  pub pid: u32,
-  pub started: String,
+  pub(crate) parameters: BTreeMap<String, String>,
+  pub(crate) operator: String,
+  pub(crate) machine: String,
+  pub(crate) pid: u32,
+  pub(crate) started: String,
   /// How the run reached its hosts and found its files: a resume uses it again.
   #[serde(default)]
-  pub setup: Setup,
+  pub(crate) setup: Setup,
 }
 
 /// What a run was started with, beyond its runbook and parameters. Paths are absolute: a
 /// resume may start in another directory. Absent fields mean the default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Setup {
+pub(crate) struct Setup {
   #[serde(default, skip_serializing_if = "Option::is_none")]
-  pub ssh_config: Option<std::path::PathBuf>,
+  pub(crate) ssh_config: Option<std::path::PathBuf>,
   #[serde(default, skip_serializing_if = "Option::is_none")]
-  pub inventory: Option<std::path::PathBuf>,
+  pub(crate) inventory: Option<std::path::PathBuf>,
   /// Runbook directories named with --runbooks or $MEGACITY_RUNBOOKS.
   #[serde(default, skip_serializing_if = "Vec::is_empty")]
-  pub runbook_dirs: Vec<std::path::PathBuf>,
+  pub(crate) runbook_dirs: Vec<std::path::PathBuf>,
   #[serde(default, skip_serializing_if = "Option::is_none")]
-  pub connect_timeout_ms: Option<u64>,
+  pub(crate) connect_timeout_ms: Option<u64>,
   #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-  pub accept_new_host_keys: bool,
+  pub(crate) accept_new_host_keys: bool,
   #[serde(default, skip_serializing_if = "Option::is_none")]
-  pub keep_connections_s: Option<u64>,
+  pub(crate) keep_connections_s: Option<u64>,
   #[serde(default, skip_serializing_if = "Option::is_none")]
-  pub concurrency: Option<u16>,
+  pub(crate) concurrency: Option<u16>,
   /// `--host` selections.
   #[serde(default, skip_serializing_if = "Vec::is_empty")]
-  pub hosts: Vec<String>,
+  pub(crate) hosts: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
-pub enum Record {
+pub(crate) enum Record {
   Header(Header),
   Resumed {
     t: String,
@@ -163,7 +163,7 @@ pub enum Record {
 }
 
 impl Record {
-  pub fn time(&self) -> &str {
+  pub(crate) fn time(&self) -> &str {
     match self {
       Record::Header(h) => &h.started,
       Record::Resumed { t, .. }
@@ -186,7 +186,7 @@ impl Record {
 /// A host's outcome as recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
   Passed,
   Failed,
   Skipped,
@@ -205,11 +205,11 @@ pub enum Outcome {
 
 impl Outcome {
   /// The engine's words for it, so a report names an outcome as the screen did.
-  pub fn label(self) -> &'static str {
+  pub(crate) fn label(self) -> &'static str {
     event::Outcome::from(self).label()
   }
 
-  pub fn is_failure(self) -> bool {
+  pub(crate) fn is_failure(self) -> bool {
     matches!(
       self,
       Outcome::Failed | Outcome::Unreachable | Outcome::Interrupted
@@ -220,7 +220,7 @@ impl Outcome {
 /// An operator's answer as recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Answer {
+pub(crate) enum Answer {
   Yes,
   Skip,
   Retry,
@@ -229,7 +229,7 @@ pub enum Answer {
 }
 
 impl Answer {
-  pub fn label(self) -> &'static str {
+  pub(crate) fn label(self) -> &'static str {
     match self {
       Answer::Yes => "yes",
       Answer::Skip => "skip",
@@ -243,7 +243,7 @@ impl Answer {
 /// How a run ended, as recorded. A run without an end record did not finish: see [`ended`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum RunEnd {
+pub(crate) enum RunEnd {
   Completed,
   Stopped,
   Aborted,
@@ -257,7 +257,7 @@ impl fmt::Display for RunEnd {
 }
 
 /// The one wording for how a run ended, used by `journal list`, `journal show` and the reports.
-pub fn ended(end: Option<RunEnd>) -> &'static str {
+pub(crate) fn ended(end: Option<RunEnd>) -> &'static str {
   match end {
     Some(RunEnd::Completed) => "completed",
     Some(RunEnd::Stopped) => "stopped by a failed step",
@@ -270,7 +270,7 @@ pub fn ended(end: Option<RunEnd>) -> &'static str {
 /// The run's mode as recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Mode {
+pub(crate) enum Mode {
   Live,
   ChecksOnly,
   DryRun,
@@ -278,20 +278,20 @@ pub enum Mode {
 
 impl Mode {
   /// The engine's words for it, so reports name a mode as the screen did.
-  pub fn label(self) -> &'static str {
+  pub(crate) fn label(self) -> &'static str {
     plan::RunMode::from(self).label()
   }
 }
 
 /// A number pulled out of a command's output and the bounds it was held to, as recorded.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Measurement {
-  pub name: String,
-  pub value: Option<f64>,
-  pub min: Option<f64>,
-  pub max: Option<f64>,
-  pub unit: Option<String>,
-  pub ok: bool,
+pub(crate) struct Measurement {
+  pub(crate) name: String,
+  pub(crate) value: Option<f64>,
+  pub(crate) min: Option<f64>,
+  pub(crate) max: Option<f64>,
+  pub(crate) unit: Option<String>,
+  pub(crate) ok: bool,
 }
 
 // Engine → record. Every match is exhaustive: a new engine variant does not compile until it is
@@ -411,16 +411,16 @@ impl From<Mode> for plan::RunMode {
 }
 
 /// Record times: RFC 3339, UTC, milliseconds.
-pub fn now() -> String {
+pub(crate) fn now() -> String {
   humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
-pub fn parse_time(t: &str) -> Option<SystemTime> {
+pub(crate) fn parse_time(t: &str) -> Option<SystemTime> {
   humantime::parse_rfc3339(t).ok()
 }
 
 /// The header's `hash` of a runbook's text.
-pub fn sha256(text: &str) -> String {
+pub(crate) fn sha256(text: &str) -> String {
   use sha2::Digest;
   let digest = sha2::Sha256::digest(text.as_bytes());
   format!(

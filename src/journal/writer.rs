@@ -15,12 +15,20 @@ use crate::exec::plan::Plan;
 use crate::schema::format_duration;
 
 /// Output kept inline per stream; the whole (bounded) output goes to a side file beyond this.
-pub const INLINE_OUTPUT: usize = 4096;
+pub(crate) const INLINE_OUTPUT: usize = 4096;
+
+/// A record on stdout; a closed pipe does not stop the run (the journal has it).
+fn echo(line: &[u8]) {
+  let mut out = std::io::stdout().lock();
+  let _ = out.write_all(line).and_then(|_| out.flush());
+}
 
 /// The journal of one run, open for appending, locked against a second writer.
-pub struct Journal {
+pub(crate) struct Journal {
   path: PathBuf,
   file: Mutex<Appender>,
+  /// `--format json`: every record also goes to stdout, as written.
+  echo: std::sync::atomic::AtomicBool,
 }
 
 struct Appender {
@@ -31,7 +39,7 @@ struct Appender {
 }
 
 impl Journal {
-  pub fn create(dir: &Path, header: &Header) -> Result<Journal, Error> {
+  pub(crate) fn create(dir: &Path, header: &Header) -> Result<Journal, Error> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let path = dir.join(format!("{}.jsonl", header.run));
     let file = OpenOptions::new()
@@ -45,7 +53,7 @@ impl Journal {
   }
 
   /// Continues an existing journal (a resume). A torn last line from a crash is sealed first.
-  pub fn reopen(path: &Path) -> Result<Journal, Error> {
+  pub(crate) fn reopen(path: &Path) -> Result<Journal, Error> {
     let text = std::fs::read(path).map_err(io(path))?;
     let file = OpenOptions::new()
       .append(true)
@@ -65,10 +73,7 @@ impl Journal {
 
   fn locked(path: PathBuf, file: File) -> Result<Journal, Error> {
     if file.try_lock().is_err() {
-      return Err(Error::Parameter {
-        message: format!("{} is being written by another megacity", path.display()),
-        hint: Some("one writer per journal: wait for that run to end".into()),
-      });
+      return Err(Error::JournalLocked { path });
     }
     Ok(Journal {
       path,
@@ -76,16 +81,26 @@ impl Journal {
         file,
         failure: None,
       }),
+      echo: std::sync::atomic::AtomicBool::new(false),
     })
   }
 
-  pub fn path(&self) -> &Path {
+  pub(crate) fn path(&self) -> &Path {
     &self.path
+  }
+
+  /// From now on every record is also printed on stdout as one JSON line (`--format json`),
+  /// starting with `header`.
+  pub(crate) fn echo_to_stdout(&self, header: &Header) {
+    self.echo.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut line = serde_json::to_vec(&Record::Header(header.clone())).expect("records serialize");
+    line.push(b'\n');
+    echo(&line);
   }
 
   /// One record: one line, one write, then fsync, before the run moves on. After a failed
   /// write nothing more is written, and every later write returns that first failure.
-  pub fn write(&self, record: &Record) -> Result<(), Error> {
+  pub(crate) fn write(&self, record: &Record) -> Result<(), Error> {
     let mut line = serde_json::to_vec(record).expect("records serialize");
     line.push(b'\n');
     let mut appender = self.file.lock().unwrap();
@@ -98,11 +113,14 @@ impl Journal {
       appender.failure = Some((e.kind(), e.to_string()));
       return Err(io(&self.path)(e));
     }
+    if self.echo.load(std::sync::atomic::Ordering::Relaxed) {
+      echo(&line);
+    }
     Ok(())
   }
 
   /// The first write that failed, if any: from then on the run went unrecorded.
-  pub fn failure(&self) -> Option<Error> {
+  pub(crate) fn failure(&self) -> Option<Error> {
     let appender = self.file.lock().unwrap();
     let (kind, message) = appender.failure.as_ref()?;
     Some(self.error(*kind, message))
@@ -116,7 +134,7 @@ impl Journal {
   }
 
   /// A setting a resume was given again with another value than the run started with.
-  pub fn note_setup(&self, line: &str) {
+  pub(crate) fn note_setup(&self, line: &str) {
     self.record(Record::Notice {
       t: now(),
       text: format!("resumed with {line}"),
@@ -294,7 +312,7 @@ impl Reporter for Journal {
 }
 
 /// The header for a new run of `plan`.
-pub fn header(plan: &Plan<'_>, run: &str, text: &str, setup: &super::Setup) -> Header {
+pub(crate) fn header(plan: &Plan<'_>, run: &str, text: &str, setup: &super::Setup) -> Header {
   let r = plan.runbook;
   let (respond, _) = r.severity.targets();
   Header {

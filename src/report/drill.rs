@@ -11,42 +11,42 @@ use crate::schema::format_duration;
 
 /// What the scorecard is built from; `report --drill --format json` prints it.
 #[derive(Debug, Serialize)]
-pub struct Drill {
-  pub run: String,
+pub(crate) struct Drill {
+  pub(crate) run: String,
   /// `None` for a journal without a readable header.
-  pub header: Option<Header>,
+  pub(crate) header: Option<Header>,
   /// `None`: the run did not finish (crashed or still running).
-  pub end: Option<RunEnd>,
-  pub steps: Vec<Step>,
+  pub(crate) end: Option<RunEnd>,
+  pub(crate) steps: Vec<Step>,
   /// The first rung of the escalation ladder the run reached.
-  pub escalation: Option<Rung>,
+  pub(crate) escalation: Option<Rung>,
   /// The runbook's recovery target, when the header gives one that parses.
-  pub recovery_target_s: Option<u64>,
+  pub(crate) recovery_target_s: Option<u64>,
   /// From the start to the last record.
-  pub elapsed_s: u64,
+  pub(crate) elapsed_s: u64,
   /// Completed within the recovery target; `None` without a target.
-  pub recovery_met: Option<bool>,
-  pub failures: Vec<String>,
-  pub skipped: Vec<String>,
-  pub notes: Vec<String>,
+  pub(crate) recovery_met: Option<bool>,
+  pub(crate) failures: Vec<String>,
+  pub(crate) skipped: Vec<String>,
+  pub(crate) notes: Vec<String>,
   /// Nothing failed and nothing was skipped.
-  pub accurate: bool,
+  pub(crate) accurate: bool,
 }
 
 /// One step as the drill walked it.
 #[derive(Debug, Serialize)]
-pub struct Step {
-  pub step: String,
-  pub kind: String,
+pub(crate) struct Step {
+  pub(crate) step: String,
+  pub(crate) kind: String,
   /// From its start to its end; `None` when it did not finish.
-  pub seconds: Option<f64>,
-  pub prompts: usize,
+  pub(crate) seconds: Option<f64>,
+  pub(crate) prompts: usize,
   /// Each host's outcome; `rehearsed` for what a dry run or checks-only run only showed.
-  pub results: Vec<Outcome>,
+  pub(crate) results: Vec<Outcome>,
 }
 
 impl Drill {
-  pub fn new(read: &Read) -> Drill {
+  pub(crate) fn new(read: &Read) -> Drill {
     let h = read.header();
     let mut skipped = Vec::new();
     for r in &read.records {
@@ -101,7 +101,7 @@ impl Drill {
     }
   }
 
-  pub fn markdown(&self) -> String {
+  pub(crate) fn markdown(&self) -> String {
     let mut out = String::new();
     let h = self.header.as_ref();
     let _ = writeln!(

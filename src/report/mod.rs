@@ -12,16 +12,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use drill::Drill;
-pub use postmortem::Postmortem;
-pub use timeline::{describe, timeline};
+pub(crate) use drill::Drill;
+pub(crate) use postmortem::Postmortem;
+pub(crate) use timeline::{describe, timeline};
 
 use crate::journal::{Read, Record};
 use crate::schema::format_duration;
 
 /// Which report to draw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
   Postmortem,
   Drill,
 }
@@ -29,20 +29,20 @@ pub enum Kind {
 /// A report's data, tagged with its kind in JSON.
 #[derive(Debug, Serialize)]
 #[serde(tag = "report", rename_all = "kebab-case")]
-pub enum Report {
+pub(crate) enum Report {
   Postmortem(Postmortem),
   Drill(Drill),
 }
 
 impl Report {
-  pub fn new(kind: Kind, read: &Read) -> Report {
+  pub(crate) fn new(kind: Kind, read: &Read) -> Report {
     match kind {
       Kind::Postmortem => Report::Postmortem(Postmortem::new(read)),
       Kind::Drill => Report::Drill(Drill::new(read)),
     }
   }
 
-  pub fn markdown(&self) -> String {
+  pub(crate) fn markdown(&self) -> String {
     match self {
       Report::Postmortem(p) => p.markdown(),
       Report::Drill(d) => d.markdown(),

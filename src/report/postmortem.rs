@@ -11,30 +11,30 @@ use crate::journal::{Header, Read, Record, RunEnd, ended};
 
 /// What the postmortem is built from; `report --postmortem --format json` prints it.
 #[derive(Debug, Serialize)]
-pub struct Postmortem {
-  pub run: String,
+pub(crate) struct Postmortem {
+  pub(crate) run: String,
   /// `None` for a journal without a readable header.
-  pub header: Option<Header>,
+  pub(crate) header: Option<Header>,
   /// `None`: the run did not finish (crashed or still running).
-  pub end: Option<RunEnd>,
+  pub(crate) end: Option<RunEnd>,
   /// When a completed run ended.
-  pub recovered: Option<String>,
+  pub(crate) recovered: Option<String>,
   /// From the start to the last record.
-  pub duration_s: Option<u64>,
-  pub hosts_touched: Vec<String>,
+  pub(crate) duration_s: Option<u64>,
+  pub(crate) hosts_touched: Vec<String>,
   /// Journal lines that did not parse (a crash mid-write).
-  pub unreadable_lines: usize,
-  pub results: usize,
-  pub decisions: usize,
-  pub failures: Vec<String>,
+  pub(crate) unreadable_lines: usize,
+  pub(crate) results: usize,
+  pub(crate) decisions: usize,
+  pub(crate) failures: Vec<String>,
   /// Checks that could not tell (no connection, no command, a timeout, no number).
-  pub unknown: Vec<String>,
-  pub timeline: Vec<Entry>,
-  pub notes: Vec<String>,
+  pub(crate) unknown: Vec<String>,
+  pub(crate) timeline: Vec<Entry>,
+  pub(crate) notes: Vec<String>,
 }
 
 impl Postmortem {
-  pub fn new(read: &Read) -> Postmortem {
+  pub(crate) fn new(read: &Read) -> Postmortem {
     let count = |f: fn(&Record) -> bool| read.records.iter().filter(|r| f(r)).count();
     Postmortem {
       run: read.run_id(),
@@ -60,7 +60,7 @@ impl Postmortem {
     }
   }
 
-  pub fn markdown(&self) -> String {
+  pub(crate) fn markdown(&self) -> String {
     let mut out = String::new();
     let h = self.header.as_ref();
     let title = h.map(|h| h.title.as_str()).unwrap_or("(unknown runbook)");

@@ -11,12 +11,12 @@ use crate::schema::format_duration;
 
 /// One event of the timeline.
 #[derive(Clone, Debug, Serialize)]
-pub struct Entry {
+pub(crate) struct Entry {
   /// Time of day, UTC (`HH:MM:SS`).
-  pub time: String,
+  pub(crate) time: String,
   /// `+MM:SS` since the run started; empty when a time does not parse.
-  pub since: String,
-  pub event: String,
+  pub(crate) since: String,
+  pub(crate) event: String,
 }
 
 fn clock(t: &str) -> String {
@@ -33,7 +33,7 @@ fn offset(start: Option<SystemTime>, t: &str) -> String {
 }
 
 /// One line for a record, or nothing for records that are not timeline events.
-pub fn describe(record: &Record) -> Option<String> {
+pub(crate) fn describe(record: &Record) -> Option<String> {
   Some(match record {
     Record::Header(h) => format!(
       "run {} of `{}` started ({} mode) by {} on {}",
@@ -128,7 +128,7 @@ pub fn describe(record: &Record) -> Option<String> {
 }
 
 /// The timeline of a run, in the order it was recorded.
-pub fn timeline(read: &Read) -> Vec<Entry> {
+pub(crate) fn timeline(read: &Read) -> Vec<Entry> {
   let start = read.header().and_then(|h| journal::parse_time(&h.started));
   read
     .records

@@ -10,20 +10,20 @@ use crate::source::{Origin, Source};
 
 /// A runbook directory and how it was chosen; explicit ones must exist.
 #[derive(Clone, Debug)]
-pub struct RunbookDir {
-  pub path: PathBuf,
-  pub explicit: bool,
+pub(crate) struct RunbookDir {
+  pub(crate) path: PathBuf,
+  pub(crate) explicit: bool,
 }
 
 #[derive(Clone, Debug)]
-pub struct Entry {
-  pub id: String,
-  pub origin: Origin,
+pub(crate) struct Entry {
+  pub(crate) id: String,
+  pub(crate) origin: Origin,
   embedded: Option<&'static str>,
 }
 
 impl Entry {
-  pub fn source(&self) -> Result<Source, Error> {
+  pub(crate) fn source(&self) -> Result<Source, Error> {
     match (&self.origin, self.embedded) {
       (Origin::File(path), _) => Source::read(path),
       (Origin::Embedded, Some(text)) => Ok(Source::embedded(
@@ -36,14 +36,14 @@ impl Entry {
 }
 
 #[derive(Debug, Default)]
-pub struct Catalog {
+pub(crate) struct Catalog {
   entries: BTreeMap<String, Entry>,
 }
 
 impl Catalog {
   /// Lists runbooks without reading them: the file name is the id, so discovery is a directory
   /// listing (fast enough for tab completion).
-  pub fn discover(dirs: &[RunbookDir]) -> Result<Catalog, Error> {
+  pub(crate) fn discover(dirs: &[RunbookDir]) -> Result<Catalog, Error> {
     let mut entries: BTreeMap<String, Entry> = embedded::RUNBOOKS
       .iter()
       .map(|(id, text)| {
@@ -94,15 +94,15 @@ impl Catalog {
     Ok(Catalog { entries })
   }
 
-  pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+  pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
     self.entries.values()
   }
 
-  pub fn ids(&self) -> impl Iterator<Item = &str> {
+  pub(crate) fn ids(&self) -> impl Iterator<Item = &str> {
     self.entries.keys().map(String::as_str)
   }
 
-  pub fn get(&self, id: &str) -> Result<&Entry, Error> {
+  pub(crate) fn get(&self, id: &str) -> Result<&Entry, Error> {
     self.entries.get(id).ok_or_else(|| Error::UnknownRunbook {
       id: id.to_string(),
       suggestion: suggest(id, self.ids())

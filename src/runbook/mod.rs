@@ -1,27 +1,27 @@
 //! Runbooks: the model, discovery, parsing with positions, validation and templating.
 
-pub mod catalog;
-pub mod model;
-pub mod parse;
-pub mod template;
-pub mod validate;
-pub mod values;
+pub(crate) mod catalog;
+pub(crate) mod model;
+pub(crate) mod parse;
+pub(crate) mod template;
+pub(crate) mod validate;
+pub(crate) mod values;
 
 use crate::diagnostic::{Collector, Diagnostic, Level};
 use crate::inventory::Inventory;
 use crate::source::Source;
 
-pub use model::Runbook;
+pub(crate) use model::Runbook;
 
 /// A runbook read from its source, with everything found wrong with it.
-pub struct Loaded {
-  pub runbook: Option<Runbook>,
-  pub diagnostics: Vec<Diagnostic>,
+pub(crate) struct Loaded {
+  pub(crate) runbook: Option<Runbook>,
+  pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
 impl Loaded {
   /// The runbook, when it has no errors.
-  pub fn valid(self) -> Result<Runbook, Vec<Diagnostic>> {
+  pub(crate) fn valid(self) -> Result<Runbook, Vec<Diagnostic>> {
     match self.runbook {
       Some(r) if !self.diagnostics.iter().any(|d| d.level == Level::Error) => Ok(r),
       _ => Err(self.diagnostics),
@@ -31,7 +31,11 @@ impl Loaded {
 
 /// Parses a runbook; with `inventory`, also validates it (hosts, parameters, regexes, commands).
 /// `list` and `show` only parse, so that they stay fast; `validate` and `run` do both.
-pub fn load(source: &Source, expected_id: Option<&str>, inventory: Option<&Inventory>) -> Loaded {
+pub(crate) fn load(
+  source: &Source,
+  expected_id: Option<&str>,
+  inventory: Option<&Inventory>,
+) -> Loaded {
   let mut c = Collector::new(&source.display, &source.text);
   let runbook = parse::parse(&mut c, &source.text, expected_id);
   if let (Some(runbook), Some(inventory)) = (&runbook, inventory) {

@@ -6,10 +6,10 @@ use serde::{Serialize, Serializer};
 
 use crate::schema::Loc;
 
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub enum Severity {
+pub(crate) enum Severity {
   P1,
   P2,
   P3,
@@ -17,7 +17,7 @@ pub enum Severity {
 }
 
 impl Severity {
-  pub fn parse(s: &str) -> Option<Severity> {
+  pub(crate) fn parse(s: &str) -> Option<Severity> {
     match s {
       "P1" => Some(Severity::P1),
       "P2" => Some(Severity::P2),
@@ -27,7 +27,7 @@ impl Severity {
     }
   }
 
-  pub fn name(self) -> &'static str {
+  pub(crate) fn name(self) -> &'static str {
     match self {
       Severity::P1 => "P1",
       Severity::P2 => "P2",
@@ -37,7 +37,7 @@ impl Severity {
   }
 
   /// Response and recovery targets from seed 003 §2.1.
-  pub fn targets(self) -> (Duration, Duration) {
+  pub(crate) fn targets(self) -> (Duration, Duration) {
     const MIN: u64 = 60;
     const HOUR: u64 = 60 * MIN;
     match self {
@@ -54,7 +54,7 @@ impl Severity {
     }
   }
 
-  pub fn label(self) -> &'static str {
+  pub(crate) fn label(self) -> &'static str {
     match self {
       Severity::P1 => "critical",
       Severity::P2 => "major",
@@ -76,95 +76,95 @@ fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, 
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Runbook {
-  pub id: String,
-  pub title: String,
-  pub severity: Severity,
+pub(crate) struct Runbook {
+  pub(crate) id: String,
+  pub(crate) title: String,
+  pub(crate) severity: Severity,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub source: Option<String>,
+  pub(crate) source: Option<String>,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub description: Option<String>,
-  pub symptoms: Vec<String>,
-  pub causes: Vec<String>,
+  pub(crate) description: Option<String>,
+  pub(crate) symptoms: Vec<String>,
+  pub(crate) causes: Vec<String>,
   #[serde(serialize_with = "ser_opt_duration")]
-  pub recovery_target: Option<Duration>,
-  pub parameters: Vec<Parameter>,
-  pub escalation: Vec<Rung>,
-  pub steps: Vec<Step>,
+  pub(crate) recovery_target: Option<Duration>,
+  pub(crate) parameters: Vec<Parameter>,
+  pub(crate) escalation: Vec<Rung>,
+  pub(crate) steps: Vec<Step>,
 }
 
 impl Runbook {
-  pub fn step(&self, id: &str) -> Option<&Step> {
+  pub(crate) fn step(&self, id: &str) -> Option<&Step> {
     self.steps.iter().find(|s| s.id.value == id)
   }
 
-  pub fn parameter(&self, name: &str) -> Option<&Parameter> {
+  pub(crate) fn parameter(&self, name: &str) -> Option<&Parameter> {
     self.parameters.iter().find(|p| p.name.value == name)
   }
 
   /// The recovery target: the runbook's own, else its severity's.
-  pub fn recovery_target(&self) -> Duration {
+  pub(crate) fn recovery_target(&self) -> Duration {
     self.recovery_target.unwrap_or(self.severity.targets().1)
   }
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Parameter {
-  pub name: Loc<String>,
+pub(crate) struct Parameter {
+  pub(crate) name: Loc<String>,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub default: Option<Loc<String>>,
+  pub(crate) default: Option<Loc<String>>,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub help: Option<String>,
-  pub required: bool,
+  pub(crate) help: Option<String>,
+  pub(crate) required: bool,
   #[serde(skip_serializing_if = "Vec::is_empty")]
-  pub choices: Vec<Loc<String>>,
+  pub(crate) choices: Vec<Loc<String>>,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub secret_env: Option<String>,
+  pub(crate) secret_env: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Rung {
+pub(crate) struct Rung {
   #[serde(serialize_with = "ser_duration")]
-  pub after: Duration,
-  pub to: String,
+  pub(crate) after: Duration,
+  pub(crate) to: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Step {
-  pub id: Loc<String>,
-  pub title: String,
-  pub targets: Vec<Loc<String>>,
+pub(crate) struct Step {
+  pub(crate) id: Loc<String>,
+  pub(crate) title: String,
+  pub(crate) targets: Vec<Loc<String>>,
   #[serde(flatten)]
-  pub kind: StepKind,
+  pub(crate) kind: StepKind,
   #[serde(skip_serializing_if = "When::is_empty")]
-  pub when: When,
+  pub(crate) when: When,
   /// For a check: the action it verifies. Where that action did not run, there is nothing to
   /// verify, and the check is "not applicable" rather than failed.
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub after: Option<Loc<String>>,
-  pub sudo: bool,
+  pub(crate) after: Option<Loc<String>>,
+  pub(crate) sudo: bool,
   #[serde(serialize_with = "ser_duration")]
-  pub timeout: Duration,
-  pub retry: Retry,
-  pub on_failure: OnFailure,
+  pub(crate) timeout: Duration,
+  pub(crate) retry: Retry,
+  pub(crate) on_failure: OnFailure,
 }
 
 impl Step {
-  pub fn command(&self) -> Option<&Loc<String>> {
+  pub(crate) fn command(&self) -> Option<&Loc<String>> {
     match &self.kind {
       StepKind::Check { command, .. } | StepKind::Action { command, .. } => Some(command),
       StepKind::Manual { .. } => None,
     }
   }
 
-  pub fn kind_name(&self) -> &'static str {
+  pub(crate) fn kind_name(&self) -> &'static str {
     self.kind.name()
   }
 }
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
-pub enum StepKind {
+pub(crate) enum StepKind {
   Check {
     command: Loc<String>,
     expect: Expect,
@@ -182,7 +182,7 @@ pub enum StepKind {
 }
 
 impl StepKind {
-  pub fn name(&self) -> &'static str {
+  pub(crate) fn name(&self) -> &'static str {
     match self {
       StepKind::Check { .. } => "check",
       StepKind::Action { .. } => "action",
@@ -192,23 +192,23 @@ impl StepKind {
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct Expect {
-  pub exit_code: ExitCodes,
+pub(crate) struct Expect {
+  pub(crate) exit_code: ExitCodes,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub stdout_matches: Option<Loc<String>>,
+  pub(crate) stdout_matches: Option<Loc<String>>,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub stdout_not_matches: Option<Loc<String>>,
+  pub(crate) stdout_not_matches: Option<Loc<String>>,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub stderr_matches: Option<Loc<String>>,
+  pub(crate) stderr_matches: Option<Loc<String>>,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub stderr_not_matches: Option<Loc<String>>,
+  pub(crate) stderr_not_matches: Option<Loc<String>>,
   #[serde(skip_serializing_if = "Vec::is_empty")]
-  pub thresholds: Vec<Threshold>,
+  pub(crate) thresholds: Vec<Threshold>,
 }
 
 impl Expect {
   /// Every regex in the expectation, with the key it came from.
-  pub fn patterns(&self) -> impl Iterator<Item = (&'static str, &Loc<String>)> {
+  pub(crate) fn patterns(&self) -> impl Iterator<Item = (&'static str, &Loc<String>)> {
     [
       ("stdout_matches", &self.stdout_matches),
       ("stdout_not_matches", &self.stdout_not_matches),
@@ -222,7 +222,7 @@ impl Expect {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ExitCodes {
+pub(crate) enum ExitCodes {
   Any,
   OneOf(Vec<i32>),
 }
@@ -244,50 +244,50 @@ impl Serialize for ExitCodes {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Stream {
+pub(crate) enum Stream {
   Stdout,
   Stderr,
 }
 
 #[derive(Clone, Debug, Serialize)]
-pub struct Threshold {
-  pub name: String,
-  pub regex: Loc<String>,
-  pub stream: Stream,
+pub(crate) struct Threshold {
+  pub(crate) name: String,
+  pub(crate) regex: Loc<String>,
+  pub(crate) stream: Stream,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub min: Option<f64>,
+  pub(crate) min: Option<f64>,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub max: Option<f64>,
+  pub(crate) max: Option<f64>,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub unit: Option<String>,
+  pub(crate) unit: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct When {
+pub(crate) struct When {
   #[serde(skip_serializing_if = "Vec::is_empty")]
-  pub failed: Vec<Loc<String>>,
+  pub(crate) failed: Vec<Loc<String>>,
   #[serde(skip_serializing_if = "Vec::is_empty")]
-  pub passed: Vec<Loc<String>>,
+  pub(crate) passed: Vec<Loc<String>>,
   /// Steps that could not judge (no connection, no command, a timeout, no number).
   #[serde(skip_serializing_if = "Vec::is_empty")]
-  pub unknown: Vec<Loc<String>>,
+  pub(crate) unknown: Vec<Loc<String>>,
 }
 
 impl When {
-  pub fn is_empty(&self) -> bool {
+  pub(crate) fn is_empty(&self) -> bool {
     self.failed.is_empty() && self.passed.is_empty() && self.unknown.is_empty()
   }
 
-  pub fn references(&self) -> impl Iterator<Item = &Loc<String>> {
+  pub(crate) fn references(&self) -> impl Iterator<Item = &Loc<String>> {
     self.failed.iter().chain(&self.passed).chain(&self.unknown)
   }
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
-pub struct Retry {
-  pub attempts: u32,
+pub(crate) struct Retry {
+  pub(crate) attempts: u32,
   #[serde(serialize_with = "ser_duration")]
-  pub delay: Duration,
+  pub(crate) delay: Duration,
 }
 
 impl Default for Retry {
@@ -301,7 +301,7 @@ impl Default for Retry {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum OnFailure {
+pub(crate) enum OnFailure {
   Abort,
   Continue,
   Ask,

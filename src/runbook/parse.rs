@@ -55,7 +55,7 @@ const RETRY_KEYS: &[&str] = &["attempts", "delay"];
 
 /// Parses one runbook. `expected_id` is the file's stem, which the `id` must equal.
 /// Returns the runbook when its structure was readable; the collector says whether it is valid.
-pub fn parse(c: &mut Collector, text: &str, expected_id: Option<&str>) -> Option<Runbook> {
+pub(crate) fn parse(c: &mut Collector, text: &str, expected_id: Option<&str>) -> Option<Runbook> {
   let root = match yaml::parse(text) {
     Ok(root) => root,
     Err(e) => {
@@ -251,7 +251,7 @@ fn parameters(c: &mut Collector, node: &Node) -> Vec<Parameter> {
   out
 }
 
-pub fn is_param_name(s: &str) -> bool {
+pub(crate) fn is_param_name(s: &str) -> bool {
   let mut chars = s.chars();
   matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
     && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')

@@ -7,13 +7,13 @@ use crate::shell::quote;
 
 /// One piece of a template: literal text or a placeholder with its byte offset in the source.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Piece<'t> {
+pub(crate) enum Piece<'t> {
   Text(&'t str),
   Placeholder { name: &'t str, offset: usize },
 }
 
 /// Splits a template into pieces. An unterminated `{{` is kept as text.
-pub fn pieces(template: &str) -> Vec<Piece<'_>> {
+pub(crate) fn pieces(template: &str) -> Vec<Piece<'_>> {
   let mut out = Vec::new();
   let mut rest = template;
   let mut base = 0;
@@ -40,7 +40,7 @@ pub fn pieces(template: &str) -> Vec<Piece<'_>> {
 }
 
 /// Placeholder names used in a template, with their byte offsets.
-pub fn placeholders(template: &str) -> impl Iterator<Item = (&str, usize)> {
+pub(crate) fn placeholders(template: &str) -> impl Iterator<Item = (&str, usize)> {
   pieces(template).into_iter().filter_map(|p| match p {
     Piece::Placeholder { name, offset } => Some((name, offset)),
     Piece::Text(_) => None,
@@ -49,7 +49,7 @@ pub fn placeholders(template: &str) -> impl Iterator<Item = (&str, usize)> {
 
 /// How a value is inserted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Quoting {
+pub(crate) enum Quoting {
   /// Into a shell command: every value becomes exactly one quoted word.
   Shell,
   /// Into text meant for a human (confirmations, instructions): as is.
@@ -58,7 +58,7 @@ pub enum Quoting {
 
 /// Renders a template for execution. `lookup` returns the value for a name; unknown names are an error
 /// (validation has already reported them, so this only guards against misuse).
-pub fn render<'v>(
+pub(crate) fn render<'v>(
   template: &str,
   mode: Quoting,
   lookup: impl Fn(&str) -> Option<Cow<'v, str>>,

@@ -6,7 +6,7 @@ use crate::inventory::Inventory;
 use crate::runbook::model::*;
 use crate::runbook::template;
 
-pub fn validate(c: &mut Collector, runbook: &Runbook, inventory: &Inventory) {
+pub(crate) fn validate(c: &mut Collector, runbook: &Runbook, inventory: &Inventory) {
   let known_params: Vec<&str> = runbook
     .parameters
     .iter()
@@ -118,14 +118,14 @@ fn first_line_of_regex_error(e: &regex::Error) -> String {
 }
 
 /// A command that runs until interrupted: what to call it, where it starts, what to use instead.
-pub struct Unbounded {
-  pub label: String,
-  pub program: String,
-  pub hint: &'static str,
+pub(crate) struct Unbounded {
+  pub(crate) label: String,
+  pub(crate) program: String,
+  pub(crate) hint: &'static str,
 }
 
 /// A rough shell-word scan for the usual never-ending commands; never used for execution.
-pub fn unbounded(command: &str) -> Vec<Unbounded> {
+pub(crate) fn unbounded(command: &str) -> Vec<Unbounded> {
   let mut found = Vec::new();
   for segment in command.split(['|', ';', '&', '\n', '(', ')', '`']) {
     let words: Vec<&str> = segment

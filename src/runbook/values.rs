@@ -9,21 +9,21 @@ use crate::runbook::Runbook;
 use crate::runbook::template::{self, Quoting};
 
 /// What a secret looks like wherever it would be shown.
-pub const MASK: &str = "********";
+pub(crate) const MASK: &str = "********";
 
 #[derive(Clone, Debug)]
-pub struct Value {
-  pub text: String,
-  pub secret: bool,
+pub(crate) struct Value {
+  pub(crate) text: String,
+  pub(crate) secret: bool,
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct Values {
+pub(crate) struct Values {
   values: BTreeMap<String, Value>,
 }
 
 /// Splits `name=value`.
-pub fn parse_var(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_var(s: &str) -> Result<(String, String), String> {
   let (name, value) = s
     .split_once('=')
     .ok_or_else(|| format!("`{s}` is not name=value"))?;
@@ -33,7 +33,7 @@ pub fn parse_var(s: &str) -> Result<(String, String), String> {
 impl Values {
   /// Resolves values. With `complete`, every required parameter (and every parameter without a
   /// default) must have a value; without it, missing values stay placeholders (for `show`).
-  pub fn resolve(
+  pub(crate) fn resolve(
     runbook: &Runbook,
     vars: &[(String, String)],
     complete: bool,
@@ -112,19 +112,19 @@ impl Values {
     Ok(Values { values })
   }
 
-  pub fn get(&self, name: &str) -> Option<&Value> {
+  pub(crate) fn get(&self, name: &str) -> Option<&Value> {
     self.values.get(name)
   }
 
   /// A command as it will run on `host`: every value shell-quoted, secrets in clear.
-  pub fn command(&self, template: &str, host: &str) -> Result<String, String> {
+  pub(crate) fn command(&self, template: &str, host: &str) -> Result<String, String> {
     template::render(template, Quoting::Shell, |name| {
       self.lookup(name, host, false)
     })
   }
 
   /// Every value, secrets masked: what a record may keep.
-  pub fn masked(&self) -> std::collections::BTreeMap<String, String> {
+  pub(crate) fn masked(&self) -> std::collections::BTreeMap<String, String> {
     self
       .values
       .iter()
@@ -142,7 +142,7 @@ impl Values {
   }
 
   /// Secret values, for masking anything that might echo them (a command's own output).
-  pub fn secrets(&self) -> Vec<&str> {
+  pub(crate) fn secrets(&self) -> Vec<&str> {
     self
       .values
       .values()
@@ -153,7 +153,7 @@ impl Values {
 
   /// Text for a human (or a command for display): secrets masked, missing values left as
   /// `{{name}}`, values in commands quoted exactly as they will run.
-  pub fn display(&self, template: &str, host: Option<&str>, mode: Quoting) -> String {
+  pub(crate) fn display(&self, template: &str, host: Option<&str>, mode: Quoting) -> String {
     let mut out = String::new();
     for piece in template::pieces(template) {
       match piece {

@@ -4,7 +4,7 @@ use crate::diagnostic::{Diagnostic, Level};
 use crate::ui::style;
 use crate::ui::text::sanitize;
 
-pub fn render(d: &Diagnostic) -> String {
+pub(crate) fn render(d: &Diagnostic) -> String {
   let label = match d.level {
     Level::Error => style::error("error:"),
     Level::Warning => style::warning("warning:"),
@@ -52,6 +52,6 @@ pub fn render(d: &Diagnostic) -> String {
   out
 }
 
-pub fn render_all(diagnostics: &[Diagnostic]) -> String {
+pub(crate) fn render_all(diagnostics: &[Diagnostic]) -> String {
   diagnostics.iter().map(|d| render(d) + "\n").collect()
 }

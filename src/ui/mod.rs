@@ -2,12 +2,12 @@
 //! Commands print their output through `render::emit`; text from runbooks, the inventory or
 //! remote hosts goes through `text::sanitize` on its way to the terminal.
 
-pub mod diagnostics;
-pub mod prompt;
-pub mod render;
-pub mod reporter;
-pub mod style;
-pub mod text;
+pub(crate) mod diagnostics;
+pub(crate) mod prompt;
+pub(crate) mod render;
+pub(crate) mod reporter;
+pub(crate) mod style;
+pub(crate) mod text;
 
 use std::io::Write;
 
@@ -15,7 +15,7 @@ use crate::error::Error;
 
 /// Writes a command's output to stdout. A closed pipe (`megacity runbook list | head`) is not
 /// an error: the reader has what it wanted.
-pub fn emit(text: &str) -> Result<(), Error> {
+pub(crate) fn emit(text: &str) -> Result<(), Error> {
   let mut out = std::io::stdout().lock();
   match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
     Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Output(e)),
@@ -24,14 +24,14 @@ pub fn emit(text: &str) -> Result<(), Error> {
 }
 
 /// Writes a value as pretty JSON: the output of `--format json`.
-pub fn emit_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
+pub(crate) fn emit_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
   let mut text = serde_json::to_string_pretty(value).expect("output types serialize");
   text.push('\n');
   emit(&text)
 }
 
 /// The one place errors are rendered, on stderr.
-pub fn render_error(error: &Error) {
+pub(crate) fn render_error(error: &Error) {
   let mut out = String::new();
   if let Error::Invalid { diagnostics, .. } = error {
     out.push_str(&diagnostics::render_all(diagnostics));
@@ -64,12 +64,12 @@ pub fn render_error(error: &Error) {
 }
 
 /// A notice on stderr, for things worth knowing that are not the command's output.
-pub fn warn(message: &str) {
+pub(crate) fn warn(message: &str) {
   let _ = std::io::stderr().write_all(warning_line(message).as_bytes());
 }
 
 /// A warning as `warn` prints it, for output that gathers its notes first.
-pub fn warning_line(message: &str) -> String {
+pub(crate) fn warning_line(message: &str) -> String {
   format!(
     "{} {}\n",
     style::warning("warning:"),

@@ -12,12 +12,12 @@ use crate::ui::style;
 use crate::ui::text::sanitize;
 use futures_util::future::BoxFuture;
 
-pub struct Interactive {
+pub(crate) struct Interactive {
   colors: bool,
 }
 
 impl Interactive {
-  pub fn new() -> Interactive {
+  pub(crate) fn new() -> Interactive {
     Interactive {
       colors: console::colors_enabled_stderr(),
     }

@@ -19,8 +19,10 @@ use crate::ui::text::sanitize;
 /// Lines of output shown under a host's result (the full output is one prompt away).
 const TAIL_LINES: usize = 8;
 
-pub struct Lines {
+pub(crate) struct Lines {
   dry: bool,
+  /// Human output goes to stderr when stdout carries the records (`--format json`).
+  to_stderr: bool,
   progress: Option<MultiProgress>,
   bars: Mutex<HashMap<String, ProgressBar>>,
   total: AtomicUsize,
@@ -30,10 +32,11 @@ pub struct Lines {
 }
 
 impl Lines {
-  pub fn new(mode: RunMode, terminal: bool) -> Lines {
+  pub(crate) fn new(mode: RunMode, terminal: bool, to_stderr: bool) -> Lines {
     let progress = terminal.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
     Lines {
       dry: mode == RunMode::DryRun,
+      to_stderr,
       progress,
       bars: Mutex::new(HashMap::new()),
       total: AtomicUsize::new(0),
@@ -58,6 +61,11 @@ impl Lines {
       // Printed above the live bars so they never tear the text.
       Some(multi) if !self.bars.lock().unwrap().is_empty() => {
         let _ = multi.println(block.trim_end_matches('\n'));
+      }
+      _ if self.to_stderr => {
+        let mut out = std::io::stderr().lock();
+        let _ = out.write_all(block.as_bytes());
+        let _ = out.flush();
       }
       _ => {
         let mut out = std::io::stdout().lock();
@@ -180,7 +188,7 @@ fn seconds(d: Duration) -> String {
 }
 
 /// The last `n` lines of a command's output, stderr after stdout.
-pub fn tail(stdout: &str, stderr: &str, n: usize) -> Vec<String> {
+pub(crate) fn tail(stdout: &str, stderr: &str, n: usize) -> Vec<String> {
   let lines: Vec<&str> = stdout
     .lines()
     .chain(stderr.lines())

@@ -6,47 +6,47 @@ use console::{StyledObject, style};
 
 use crate::runbook::model::Severity;
 
-pub fn error(s: &str) -> StyledObject<&str> {
+pub(crate) fn error(s: &str) -> StyledObject<&str> {
   style(s).red().bold()
 }
 
-pub fn warning(s: &str) -> StyledObject<&str> {
+pub(crate) fn warning(s: &str) -> StyledObject<&str> {
   style(s).yellow().bold()
 }
 
 /// Something that went well: a passed check, a valid runbook, an open connection.
-pub fn ok(s: &str) -> StyledObject<&str> {
+pub(crate) fn ok(s: &str) -> StyledObject<&str> {
   style(s).green().bold()
 }
 
 /// Something that went wrong and is the result, not the command's error.
-pub fn fail(s: &str) -> StyledObject<&str> {
+pub(crate) fn fail(s: &str) -> StyledObject<&str> {
   style(s).red().bold()
 }
 
-pub fn host(s: &str) -> StyledObject<&str> {
+pub(crate) fn host(s: &str) -> StyledObject<&str> {
   style(s).cyan()
 }
 
 /// A command as it will run.
-pub fn command(s: &str) -> StyledObject<&str> {
+pub(crate) fn command(s: &str) -> StyledObject<&str> {
   style(s).bold()
 }
 
 /// Advice to the operator.
-pub fn hint(s: &str) -> StyledObject<&str> {
+pub(crate) fn hint(s: &str) -> StyledObject<&str> {
   style(s).cyan().bold()
 }
 
-pub fn dim(s: &str) -> StyledObject<&str> {
+pub(crate) fn dim(s: &str) -> StyledObject<&str> {
   style(s).dim()
 }
 
-pub fn bold(s: &str) -> StyledObject<&str> {
+pub(crate) fn bold(s: &str) -> StyledObject<&str> {
   style(s).bold()
 }
 
-pub fn severity(s: Severity) -> StyledObject<&'static str> {
+pub(crate) fn severity(s: Severity) -> StyledObject<&'static str> {
   let styled = style(s.name()).bold();
   match s {
     Severity::P1 => styled.red(),

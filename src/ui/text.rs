@@ -6,7 +6,7 @@ use console::measure_text_width;
 /// characters (escape sequences from a file or a remote host could rewrite the screen), and
 /// bidi controls and invisible characters (they can make a command read differently from what
 /// runs — "Trojan Source"). Newlines and tabs are kept.
-pub fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn sanitize(s: &str) -> std::borrow::Cow<'_, str> {
   if !s.chars().any(hidden) {
     return s.into();
   }
@@ -37,7 +37,7 @@ fn hidden(c: char) -> bool {
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
 /// Cells may hold styled text: widths are measured without escape codes.
-pub fn table(rows: &[Vec<String>]) -> String {
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
   let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
   let widths: Vec<usize> = (0..columns)
     .map(|i| {

@@ -30,9 +30,9 @@ fn script() -> PathBuf {
   Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fleet/fleet.sh")
 }
 
-pub struct Drill {
-  pub dir: tempfile::TempDir,
-  pub test: Test,
+pub(crate) struct Drill {
+  pub(crate) dir: tempfile::TempDir,
+  pub(crate) test: Test,
   _one_at_a_time: MutexGuard<'static, ()>,
 }
 
@@ -49,7 +49,7 @@ fn require(program: &str, install: &str) {
 }
 
 impl Drill {
-  pub fn up(hosts: &[&str]) -> Drill {
+  pub(crate) fn up(hosts: &[&str]) -> Drill {
     let guard = FLEETS.lock().unwrap_or_else(|e| e.into_inner());
     let uid = Command::new("id").arg("-u").output().unwrap();
     assert_eq!(
@@ -95,11 +95,11 @@ impl Drill {
     drill
   }
 
-  pub fn host_dir(&self, host: &str) -> PathBuf {
+  pub(crate) fn host_dir(&self, host: &str) -> PathBuf {
     self.dir.path().join(host)
   }
 
-  pub fn ip(&self, host: &str) -> String {
+  pub(crate) fn ip(&self, host: &str) -> String {
     let out = Command::new(script())
       .args(["ip", self.dir.path().to_str().unwrap(), host])
       .output()
@@ -108,14 +108,14 @@ impl Drill {
   }
 
   /// Defines a service unit for the systemctl stand-in; `ready` is a probe for "started".
-  pub fn unit(&self, host: &str, unit: &str, command: &str, ready: &str) {
+  pub(crate) fn unit(&self, host: &str, unit: &str, command: &str, ready: &str) {
     let units = self.host_dir(host).join("units");
     std::fs::write(units.join(unit), format!("exec {command}\n")).unwrap();
     std::fs::write(units.join(format!("{unit}.ready")), format!("{ready}\n")).unwrap();
   }
 
   /// Runs a command on a test host as its sessions see it (network, hostname, mounts).
-  pub fn exec(&self, host: &str, command: &str) -> std::process::Output {
+  pub(crate) fn exec(&self, host: &str, command: &str) -> std::process::Output {
     let dir = self.dir.path().to_str().unwrap();
     let path = format!("{dir}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     let command = format!("export FLEET_DIR={dir} FLEET_HOST={host} PATH={path}; {command}");
@@ -126,7 +126,7 @@ impl Drill {
   }
 
   /// A small file system of `mb` MiB mounted at `path` on `host` alone.
-  pub fn small_fs(&self, host: &str, mb: u32, path: &str) {
+  pub(crate) fn small_fs(&self, host: &str, mb: u32, path: &str) {
     let dir = self.dir.path().to_str().unwrap();
     let out = Command::new(script())
       .args(["fs", dir, host, &mb.to_string(), path])
@@ -139,7 +139,7 @@ impl Drill {
     );
   }
 
-  pub fn systemctl(&self, host: &str, action: &str, unit: &str) {
+  pub(crate) fn systemctl(&self, host: &str, action: &str, unit: &str) {
     let out = self.exec(host, &format!("systemctl {action} {unit}"));
     assert!(
       out.status.success(),
@@ -148,7 +148,7 @@ impl Drill {
     );
   }
 
-  pub fn link(&self, host: &str, state: &str) {
+  pub(crate) fn link(&self, host: &str, state: &str) {
     let out = Command::new(script())
       .args(["link", self.dir.path().to_str().unwrap(), host, state])
       .output()
@@ -157,7 +157,7 @@ impl Drill {
   }
 
   /// `megacity runbook run ID --ssh-config <fleet> ARGS…`, non-interactive.
-  pub fn run(&self, id: &str, args: &[&str]) -> Run {
+  pub(crate) fn run(&self, id: &str, args: &[&str]) -> Run {
     let config = self.dir.path().join("ssh_config");
     let mut all = vec![
       "--color",
@@ -173,13 +173,13 @@ impl Drill {
   }
 
   /// The newest journal's records.
-  pub fn journal(&self) -> Vec<serde_json::Value> {
+  pub(crate) fn journal(&self) -> Vec<serde_json::Value> {
     self.test.newest_journal()
   }
 
   // --- services -------------------------------------------------------------------------------
 
-  pub fn redis(&self, host: &str, replica_of: Option<&str>) {
+  pub(crate) fn redis(&self, host: &str, replica_of: Option<&str>) {
     let ip = self.ip(host);
     let data = self.host_dir(host).join("redis");
     std::fs::create_dir_all(&data).unwrap();
@@ -195,7 +195,7 @@ impl Drill {
     self.systemctl(host, "start", "redis-server");
   }
 
-  pub fn backend(&self, host: &str) {
+  pub(crate) fn backend(&self, host: &str) {
     let www = self.host_dir(host).join("www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("health"), "ok\n").unwrap();
@@ -216,7 +216,7 @@ impl Drill {
   /// private directory that is bind-mounted over /var/run/postgresql in the host's mount
   /// namespace only, so the runbooks' plain `psql -U postgres` finds it (the machine's own
   /// /var/run/postgresql is never touched). Returns the socket directory.
-  pub fn postgres(&self, host: &str) -> PathBuf {
+  pub(crate) fn postgres(&self, host: &str) -> PathBuf {
     for program in ["initdb", "postgres"] {
       let path = format!("{PG_BIN}/{program}");
       assert!(
@@ -287,7 +287,7 @@ impl Drill {
   /// PgBouncer in front of `host`'s PostgreSQL (see [`Drill::postgres`]) on port 6432, session
   /// pooling with `pool_size` server connections per pool, trust authentication, `postgres` an
   /// admin (the `pgbouncer` console); its socket next to PostgreSQL's.
-  pub fn pgbouncer(&self, host: &str, pool_size: u32) {
+  pub(crate) fn pgbouncer(&self, host: &str, pool_size: u32) {
     require("pgbouncer", "apt-get install -y pgbouncer");
     let h = self.host_dir(host);
     let sock = h.join("pgsock");
@@ -312,7 +312,7 @@ impl Drill {
   }
 
   /// Nginx proxying to the backend, and a self-signed certificate valid for a year.
-  pub fn nginx(&self, host: &str, backend: &str) -> PathBuf {
+  pub(crate) fn nginx(&self, host: &str, backend: &str) -> PathBuf {
     let h = self.host_dir(host);
     let conf = format!(
       "pid {h}/run/nginx-master.pid;\nerror_log {h}/nginx-error.log;\nworker_processes 1;\nevents {{ worker_connections 2048; }}\nhttp {{\n  access_log off;\n  server {{\n    listen 80;\n    location / {{ proxy_pass http://{}:8000; }}\n  }}\n}}\n",
@@ -392,10 +392,10 @@ fn redis_outage_heals_a_stopped_redis() {
 
   // Rehearsal and triage change nothing.
   let dry = drill.run("redis-outage", &["--dry-run", "--yes"]);
-  assert_eq!(dry.code, 0, "{}", dry.stderr);
+  assert_eq!(dry.code, crate::test::exit::SUCCESS, "{}", dry.stderr);
   assert!(!redis_answers(&drill), "a dry run healed the service");
   let triage = drill.run("redis-outage", &["--checks-only"]);
-  assert_eq!(triage.code, 1, "{}", triage.stdout);
+  assert_eq!(triage.code, crate::test::exit::FAILURE, "{}", triage.stdout);
   assert!(
     triage.stdout.contains("[redis-master-01] ✘ failed"),
     "{}",
@@ -491,7 +491,7 @@ fn a_host_cut_off_fails_alone_within_the_connect_timeout() {
   );
   let journal = drill.journal();
   assert_eq!(outcome(&journal, "redis-ping"), vec!["passed"]);
-  assert_eq!(run.code, 1);
+  assert_eq!(run.code, crate::test::exit::FAILURE);
 }
 
 #[test]
@@ -851,5 +851,5 @@ fn a_link_cut_under_a_running_check_leaves_that_host_unknown_within_the_connect_
     "{}",
     run.stdout
   );
-  assert_eq!(run.code, 1);
+  assert_eq!(run.code, crate::test::exit::FAILURE);
 }

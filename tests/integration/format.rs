@@ -2,7 +2,7 @@
 
 use crate::test::{Run, Test};
 
-const USAGE: i32 = 2;
+use crate::test::exit::USAGE;
 
 /// A scratch directory whose runtime directory is private to it, so `connections` reads no
 /// other test's kept masters.
@@ -50,7 +50,12 @@ fn data_commands_print_json() {
   ];
   for args in commands {
     let (run, _) = json(args);
-    assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+    assert_eq!(
+      run.code,
+      crate::test::exit::SUCCESS,
+      "{args:?}: {}",
+      run.stderr
+    );
   }
 }
 
@@ -90,4 +95,66 @@ fn completions_refuse_json_as_a_usage_error() {
     run.stderr,
     "error: `megacity completions` has no JSON output\n"
   );
+}
+
+#[test]
+fn a_run_prints_its_records_as_json_lines_and_people_read_stderr() {
+  let test = test();
+  let journal = test.path("journal");
+  let test = test
+    .args([
+      "--format",
+      "json",
+      "--journal-dir",
+      journal.to_str().unwrap(),
+    ])
+    .args(["runbook", "run", "redis-outage", "--dry-run", "--yes"]);
+  let run = test.run();
+  assert_eq!(run.code, crate::test::exit::SUCCESS, "{}", run.stderr);
+  let records: Vec<serde_json::Value> = run
+    .stdout
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+    .collect();
+  assert_eq!(records[0]["type"], "header");
+  assert_eq!(records.last().unwrap()["type"], "end");
+  assert!(records.iter().any(|r| r["type"] == "would-run"));
+  // The same records as the journal, in the same order.
+  let file = std::fs::read_dir(&journal)
+    .unwrap()
+    .flatten()
+    .find(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+    .unwrap()
+    .path();
+  assert_eq!(std::fs::read_to_string(file).unwrap(), run.stdout);
+  assert!(run.stderr.contains("[dry-run]"), "{}", run.stderr);
+}
+
+#[test]
+fn the_journal_and_reports_answer_json_and_an_empty_journal_is_a_usage_error() {
+  let (run, _) = json(&["journal", "list"]);
+  assert_eq!(run.code, crate::test::exit::SUCCESS, "{}", run.stderr);
+  let run = test()
+    .args(["--format", "json", "report", "last", "--drill"])
+    .run();
+  assert_eq!(run.code, USAGE, "{}", run.stderr);
+  assert!(run.stderr.contains("no runs recorded"), "{}", run.stderr);
+}
+
+#[test]
+fn a_bidi_override_in_a_step_title_reaches_the_run_output_escaped() {
+  let test = test().write(
+    "runbooks/bidi.yaml",
+    "id: bidi\ntitle: bidi\nseverity: P3\nsteps:\n  - id: fix\n    title: \"restart \u{202e}db-primary\"\n    targets: [local]\n    action: {command: 'true'}\n",
+  );
+  let run = test
+    .args(["runbook", "run", "bidi", "--dry-run", "--yes"])
+    .run();
+  assert_eq!(run.code, crate::test::exit::SUCCESS, "{}", run.stderr);
+  let all = format!("{}{}", run.stdout, run.stderr);
+  assert!(
+    !all.contains('\u{202e}'),
+    "a raw U+202E reached the terminal: {all}"
+  );
+  assert!(all.contains("restart \\u{202e}db-primary"), "{all}");
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rexpect::session::spawn_command;
 
-use crate::run::Fleet;
+use crate::fleet::Fleet;
 use crate::test::Test;
 
 fn journal_dir(fleet: &Fleet) -> PathBuf {
@@ -74,7 +74,13 @@ fn heal_fleet() -> Fleet {
 #[test]
 fn a_live_run_records_header_verdicts_commands_and_decisions() {
   let (fleet, run) = heal_fleet().run("heal", &["--yes"]);
-  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
   let records = journal_records(&fleet);
   let header = &records[0];
   assert_eq!(header["type"], "header");
@@ -122,14 +128,14 @@ fn a_live_run_records_header_verdicts_commands_and_decisions() {
   assert!(!run.stdout.contains("hunter2-secret") && !run.stderr.contains("hunter2-secret"));
   for kind in ["--postmortem", "--drill"] {
     let out = fleet.test.run_with(&["report", "last", kind]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.code, crate::test::exit::SUCCESS, "{}", out.stderr);
     assert!(!out.stdout.contains("hunter2-secret"));
   }
   // --format json: the data each report is drawn from, not its markdown.
   let pm = fleet
     .test
     .run_with(&["--format", "json", "report", "last", "--postmortem"]);
-  assert_eq!(pm.code, 0, "{}", pm.stderr);
+  assert_eq!(pm.code, crate::test::exit::SUCCESS, "{}", pm.stderr);
   assert!(!pm.stdout.contains("hunter2-secret"));
   let pm = pm.json();
   assert_eq!(pm["report"], "postmortem");
@@ -176,7 +182,7 @@ fn a_live_run_records_header_verdicts_commands_and_decisions() {
 #[test]
 fn checks_only_and_dry_runs_are_recorded_too() {
   let (fleet, run) = heal_fleet().run("heal", &["--checks-only"]);
-  assert_eq!(run.code, 1, "{}", run.stdout);
+  assert_eq!(run.code, crate::test::exit::FAILURE, "{}", run.stdout);
   let records = journal_records(&fleet);
   assert_eq!(records[0]["mode"], "checks-only");
   assert!(
@@ -190,7 +196,7 @@ fn checks_only_and_dry_runs_are_recorded_too() {
   );
   std::thread::sleep(Duration::from_millis(1100)); // run ids have one-second resolution
   let (fleet, run) = fleet.run("heal", &["--dry-run", "--yes"]);
-  assert_eq!(run.code, 0, "{}", run.stdout);
+  assert_eq!(run.code, crate::test::exit::SUCCESS, "{}", run.stdout);
   let records = journal_records(&fleet);
   assert_eq!(records[0]["mode"], "dry-run");
   assert!(records.iter().filter(|r| r["type"] == "would-run").count() >= 3);
@@ -220,7 +226,7 @@ fn checks_only_and_dry_runs_are_recorded_too() {
 fn runs_not_recorded_or_not_unique_are_usage_errors() {
   let test = Test::new();
   let none = test.run_with(&["report", "last", "--drill"]);
-  assert_eq!(none.code, 2, "{}", none.stderr);
+  assert_eq!(none.code, crate::test::exit::USAGE, "{}", none.stderr);
   assert!(
     none.stderr.contains("no runs recorded in"),
     "{}",
@@ -234,9 +240,9 @@ fn runs_not_recorded_or_not_unique_are_usage_errors() {
     none.stderr
   );
   let rehearse = ["runbook", "run", "redis-outage", "--dry-run", "--yes"];
-  assert_eq!(test.run_with(&rehearse).code, 0);
+  assert_eq!(test.run_with(&rehearse).code, crate::test::exit::SUCCESS);
   let unknown = test.run_with(&["journal", "show", "nope"]);
-  assert_eq!(unknown.code, 2, "{}", unknown.stderr);
+  assert_eq!(unknown.code, crate::test::exit::USAGE, "{}", unknown.stderr);
   assert!(
     unknown.stderr.contains("no run `nope` in"),
     "{}",
@@ -254,9 +260,9 @@ fn runs_not_recorded_or_not_unique_are_usage_errors() {
       .all(|r| r == "rehearsed")
   }));
   std::thread::sleep(Duration::from_millis(1100)); // run ids have one-second resolution
-  assert_eq!(test.run_with(&rehearse).code, 0);
+  assert_eq!(test.run_with(&rehearse).code, crate::test::exit::SUCCESS);
   let two = test.run_with(&["report", "2", "--postmortem"]);
-  assert_eq!(two.code, 2, "{}", two.stderr);
+  assert_eq!(two.code, crate::test::exit::USAGE, "{}", two.stderr);
   assert!(two.stderr.contains("`2` matches 2 runs"), "{}", two.stderr);
   assert!(
     two.stderr.contains("give more of the run id"),
@@ -336,7 +342,7 @@ fn kill_9_leaves_a_readable_journal_and_resume_continues_at_the_right_step() {
   let fleet = slow_runbook(fleet, &marks);
   kill_during_step_two(&fleet);
   let show = fleet.test.run_with(&["journal", "show", "last"]);
-  assert_eq!(show.code, 0, "{}", show.stderr);
+  assert_eq!(show.code, crate::test::exit::SUCCESS, "{}", show.stderr);
   assert!(show.stdout.contains("did not finish"), "{}", show.stdout);
   assert!(
     show.stdout.contains("`one` on host-a: passed"),
@@ -344,7 +350,7 @@ fn kill_9_leaves_a_readable_journal_and_resume_continues_at_the_right_step() {
     show.stdout
   );
   let pm = fleet.test.run_with(&["report", "last", "--postmortem"]);
-  assert_eq!(pm.code, 0);
+  assert_eq!(pm.code, crate::test::exit::SUCCESS);
   assert!(pm.stdout.contains("did not finish"), "{}", pm.stdout);
   // Simulate a torn last line, as a crash in the middle of a write would leave.
   let file = std::fs::read_dir(journal_dir(&fleet))
@@ -358,10 +364,19 @@ fn kill_9_leaves_a_readable_journal_and_resume_continues_at_the_right_step() {
     .open(&file)
     .and_then(|mut f| std::io::Write::write_all(&mut f, br#"{"type":"host-res"#))
     .unwrap();
-  assert_eq!(fleet.test.run_with(&["journal", "show", "last"]).code, 0);
+  assert_eq!(
+    fleet.test.run_with(&["journal", "show", "last"]).code,
+    crate::test::exit::SUCCESS
+  );
 
   let (fleet, run) = fleet.run_plain(&["--resume", "last", "--yes"]);
-  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
   assert_eq!(count(&format!("{marks}/one")), 1, "step one ran again");
   assert_eq!(
     count(&format!("{marks}/two")),
@@ -393,12 +408,18 @@ fn resume_refuses_a_runbook_that_changed() {
     .replace("title: three", "title: three, changed");
   std::fs::write(&path, text).unwrap();
   let (fleet, run) = fleet.run_plain(&["--resume", "last", "--yes"]);
-  assert_eq!(run.code, 2, "{}", run.stdout);
+  assert_eq!(run.code, crate::test::exit::USAGE, "{}", run.stdout);
   assert!(run.stderr.contains("changed since run"), "{}", run.stderr);
   assert!(run.stderr.contains("--resume-changed"), "{}", run.stderr);
   assert_eq!(count(&format!("{marks}/three")), 0);
   let (_fleet, run) = fleet.run_plain(&["--resume", "last", "--yes", "--resume-changed"]);
-  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
   assert!(run.stdout.contains("three, changed"), "{}", run.stdout);
   assert_eq!(count(&format!("{marks}/three")), 1);
 }
@@ -420,7 +441,7 @@ steps:
 "#,
   );
   let (fleet, run) = fleet.run("ladder", &["--yes"]);
-  assert_eq!(run.code, 0, "{}", run.stdout);
+  assert_eq!(run.code, crate::test::exit::SUCCESS, "{}", run.stdout);
   assert!(
     run
       .stdout
@@ -469,7 +490,7 @@ fn notes_typed_at_prompts_reach_the_journal_and_both_reports_in_order() {
     (Some("replication lag 30s"), Some("fix"))
   );
   let pm = fleet.test.run_with(&["report", "last", "--postmortem"]);
-  assert_eq!(pm.code, 0, "{}", pm.stderr);
+  assert_eq!(pm.code, crate::test::exit::SUCCESS, "{}", pm.stderr);
   let at = |needle: &str| {
     pm.stdout
       .find(needle)
@@ -525,7 +546,7 @@ fn a_journal_has_one_writer() {
     "--ssh-config",
     config.to_str().unwrap(),
   ]);
-  assert_eq!(second.code, 2, "{}", second.stderr);
+  assert_eq!(second.code, crate::test::exit::USAGE, "{}", second.stderr);
   assert!(
     second.stderr.contains("being written by another megacity"),
     "{}",

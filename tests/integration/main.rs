@@ -3,6 +3,7 @@
 mod catalog;
 mod completions;
 mod drill;
+mod fleet;
 mod format;
 mod journal;
 mod prompts;

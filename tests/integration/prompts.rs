@@ -6,7 +6,7 @@ use std::time::Duration;
 use rexpect::process::WaitStatus;
 use rexpect::session::{PtySession, spawn_command};
 
-use crate::run::Fleet;
+use crate::fleet::Fleet;
 
 fn spawn(fleet: &Fleet, id: &str, extra: &[&str]) -> PtySession {
   let mut command = fleet.test.command();
@@ -64,7 +64,7 @@ fn an_action_runs_when_confirmed() {
   s.exp_string("Done? [done/skip/abort]").unwrap();
   crate::test::answer(&mut s, "done");
   let (code, rest) = exit_code(s);
-  assert_eq!(code, 0, "{rest}");
+  assert_eq!(code, crate::test::exit::SUCCESS, "{rest}");
   assert!(Path::new(&marker).exists());
   fleet.assert_clean();
 }
@@ -78,7 +78,7 @@ fn a_skipped_action_does_not_run() {
   s.exp_string("Done?").unwrap();
   crate::test::answer(&mut s, "skip");
   let (code, rest) = exit_code(s);
-  assert_eq!(code, 0, "{rest}");
+  assert_eq!(code, crate::test::exit::SUCCESS, "{rest}");
   assert!(!Path::new(&marker).exists());
   fleet.assert_clean();
 }
@@ -90,7 +90,7 @@ fn abort_stops_the_run_with_its_exit_code() {
   s.exp_string("Run it?").unwrap();
   crate::test::answer(&mut s, "abort");
   let (code, rest) = exit_code(s);
-  assert_eq!(code, 3, "{rest}");
+  assert_eq!(code, crate::test::exit::ABORTED, "{rest}");
   assert!(!Path::new(&marker).exists());
   fleet.assert_clean();
 }
@@ -110,7 +110,7 @@ fn a_destructive_action_wants_the_host_name_and_refuses_a_wrong_one() {
   s.exp_string("Done?").unwrap();
   crate::test::answer(&mut s, "done");
   let (code, rest) = exit_code(s);
-  assert_eq!(code, 0, "{rest}");
+  assert_eq!(code, crate::test::exit::SUCCESS, "{rest}");
   assert!(Path::new(&marker).exists());
   fleet.assert_clean();
 }
@@ -126,7 +126,7 @@ fn a_dry_run_walks_the_same_prompts_and_runs_nothing() {
   s.exp_string("Done?").unwrap();
   crate::test::answer(&mut s, "done");
   let (code, rest) = exit_code(s);
-  assert_eq!(code, 0, "{rest}");
+  assert_eq!(code, crate::test::exit::SUCCESS, "{rest}");
   assert!(!Path::new(&marker).exists());
   assert_eq!(fleet.sshd.connections(), before);
 }
@@ -178,7 +178,7 @@ fn ctrl_c_stops_the_step_and_asks_then_abort_cleans_up() {
   s.exp_string("Retry, skip or abort?").unwrap();
   crate::test::answer(&mut s, "abort");
   let (code, rest) = exit_code(s);
-  assert_eq!(code, 3, "{rest}");
+  assert_eq!(code, crate::test::exit::ABORTED, "{rest}");
   std::thread::sleep(Duration::from_secs(3));
   assert_eq!(still_running(&token), "", "remote commands survived Ctrl-C");
   assert!(!Path::new(&marker).exists());
@@ -196,7 +196,7 @@ fn a_second_ctrl_c_aborts_as_interrupted() {
   s.exp_string("Retry, skip or abort?").unwrap();
   s.send_control('c').unwrap();
   let (code, rest) = exit_code(s);
-  assert_eq!(code, 130, "{rest}");
+  assert_eq!(code, crate::test::exit::INTERRUPTED, "{rest}");
   std::thread::sleep(Duration::from_secs(3));
   assert_eq!(still_running(&token), "", "remote commands survived Ctrl-C");
   fleet.assert_clean();
@@ -230,7 +230,11 @@ fn after_a_failed_action_the_operator_can_see_the_output_retry_and_skip() {
   s.exp_string("What now?").unwrap();
   crate::test::answer(&mut s, "skip");
   let (code, rest) = exit_code(s);
-  assert_eq!(code, 1, "a failed action fails the run: {rest}");
+  assert_eq!(
+    code,
+    crate::test::exit::FAILURE,
+    "a failed action fails the run: {rest}"
+  );
   assert_eq!(
     std::fs::read_to_string(&counter).unwrap().lines().count(),
     2,
@@ -270,7 +274,7 @@ fn keys_typed_while_a_check_runs_do_not_answer_the_next_prompt() {
   );
   crate::test::answer(&mut s, "skip");
   let (code, rest) = exit_code(s);
-  assert_eq!(code, 0, "{rest}");
+  assert_eq!(code, crate::test::exit::SUCCESS, "{rest}");
   assert!(!Path::new(&marker).exists(), "a skipped action ran");
   fleet.assert_clean();
 }
@@ -291,12 +295,12 @@ fn ended_at_the_prompt_then_resumed(end: &str) {
   let expected = match end {
     "abort" => {
       crate::test::answer(&mut s, "abort");
-      3
+      crate::test::exit::ABORTED
     }
     "ctrl-c" => {
       std::thread::sleep(Duration::from_millis(250));
       s.send_control('c').unwrap();
-      130
+      crate::test::exit::INTERRUPTED
     }
     signal => {
       std::thread::sleep(Duration::from_millis(250));
@@ -307,7 +311,7 @@ fn ended_at_the_prompt_then_resumed(end: &str) {
         Signal::SIGHUP
       };
       s.process_mut().signal(signal).unwrap();
-      130
+      crate::test::exit::INTERRUPTED
     }
   };
   let (code, rest) = exit_code(s);
@@ -324,7 +328,7 @@ fn ended_at_the_prompt_then_resumed(end: &str) {
   s.exp_string("Done? [done/skip/abort]").unwrap();
   crate::test::answer(&mut s, "done");
   let (code, rest) = exit_code(s);
-  assert_eq!(code, 0, "{end}: {rest}");
+  assert_eq!(code, crate::test::exit::SUCCESS, "{end}: {rest}");
   assert!(
     Path::new(&marker).exists(),
     "{end}: the resumed action did not run"
@@ -377,7 +381,7 @@ fn ctrl_c_during_the_preflight_stops_the_run_before_any_action() {
   std::thread::sleep(Duration::from_millis(500));
   s.send_control('c').unwrap();
   let (code, rest) = exit_code(s);
-  assert_eq!(code, 130, "{rest}");
+  assert_eq!(code, crate::test::exit::INTERRUPTED, "{rest}");
   assert!(!Path::new(&marker).exists(), "the action ran after Ctrl-C");
   assert!(
     rest.contains("megacity runbook run --resume "),
@@ -393,7 +397,13 @@ fn a_second_live_run_on_a_host_stops_before_any_action_and_names_the_first() {
   let mut first = spawn(&fleet, "ask", &[]);
   first.exp_string("Run it? [yes/skip/abort]").unwrap();
   let (fleet, second) = fleet.run("ask", &["--yes"]);
-  assert_eq!(second.code, 1, "{}\n{}", second.stdout, second.stderr);
+  assert_eq!(
+    second.code,
+    crate::test::exit::FAILURE,
+    "{}\n{}",
+    second.stdout,
+    second.stderr
+  );
   assert!(
     !Path::new(&marker).exists(),
     "the second run changed a host the first one holds"
@@ -415,12 +425,18 @@ fn a_second_live_run_on_a_host_stops_before_any_action_and_names_the_first() {
   first.exp_string("Done? [done/skip/abort]").unwrap();
   crate::test::answer(&mut first, "done");
   let (code, rest) = exit_code(first);
-  assert_eq!(code, 0, "{rest}");
+  assert_eq!(code, crate::test::exit::SUCCESS, "{rest}");
   assert!(Path::new(&marker).exists());
   // The first run is over, and its lock with it.
   std::fs::remove_file(&marker).unwrap();
   let (fleet, third) = fleet.run("ask", &["--yes"]);
-  assert_eq!(third.code, 0, "{}\n{}", third.stdout, third.stderr);
+  assert_eq!(
+    third.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    third.stdout,
+    third.stderr
+  );
   assert!(Path::new(&marker).exists());
   fleet.assert_clean();
 }

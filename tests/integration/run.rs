@@ -3,162 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::sshd::Sshd;
-use crate::test::{Run, Test};
-
-pub const HOSTS: &[&str] = &["host-a", "host-b", "host-c", "host-d", "host-e"];
-
-const INVENTORY: &str = "hosts:
-  - name: host-a
-    groups: [web, five]
-  - name: host-b
-    groups: [web, five]
-  - name: host-c
-    groups: [five]
-  - name: host-d
-    groups: [five]
-  - name: host-e
-    groups: [five]
-  - name: stranger-01
-  - name: refused-01
-  - name: silent-01
-";
-
-/// A scratch project wired to a fresh sshd: inventory, ssh_config, a short runtime dir.
-pub struct Fleet {
-  pub sshd: Sshd,
-  pub test: Test,
-}
-
-impl Fleet {
-  pub fn new() -> Fleet {
-    let sshd = Sshd::start(HOSTS);
-    let runtime = sshd.dir.path().join("rt");
-    std::fs::create_dir_all(&runtime).unwrap();
-    let test = Test::new().write("inventory.yaml", INVENTORY);
-    let inventory = test.path("inventory.yaml");
-    let test = test
-      .env("MEGACITY_INVENTORY", inventory.to_str().unwrap())
-      .env("XDG_RUNTIME_DIR", runtime.to_str().unwrap());
-    Fleet { sshd, test }
-  }
-
-  pub fn runbook(self, id: &str, body: &str) -> Fleet {
-    let text = format!("id: {id}\ntitle: {id}\nseverity: P2\n{body}");
-    Fleet {
-      test: self.test.write(&format!("runbooks/{id}.yaml"), &text),
-      sshd: self.sshd,
-    }
-  }
-
-  pub fn path(&self, relative: &str) -> String {
-    self.test.path(relative).to_str().unwrap().to_string()
-  }
-
-  /// `megacity runbook run ID --ssh-config … ARGS…` with stdin not a terminal.
-  pub fn run(self, id: &str, args: &[&str]) -> (Fleet, Run) {
-    let config = self.sshd.ssh_config();
-    let test = self
-      .test
-      .args([
-        "--color",
-        "never",
-        "runbook",
-        "run",
-        id,
-        "--ssh-config",
-        config.to_str().unwrap(),
-      ])
-      .args(args);
-    let run = test.run();
-    let test = test.reset();
-    (
-      Fleet {
-        sshd: self.sshd,
-        test,
-      },
-      run,
-    )
-  }
-
-  /// `megacity runbook run --ssh-config … ARGS…` (no runbook id: for --resume).
-  pub fn run_plain(self, args: &[&str]) -> (Fleet, Run) {
-    let config = self.sshd.ssh_config();
-    let test = self
-      .test
-      .args([
-        "--color",
-        "never",
-        "runbook",
-        "run",
-        "--ssh-config",
-        config.to_str().unwrap(),
-      ])
-      .args(args);
-    let run = test.run();
-    let test = test.reset();
-    (
-      Fleet {
-        sshd: self.sshd,
-        test,
-      },
-      run,
-    )
-  }
-
-  /// Processes that mention this fleet's directory (ssh masters, stray commands), sshd aside.
-  pub fn leftovers(&self) -> Vec<String> {
-    std::thread::sleep(Duration::from_millis(300));
-    let dir = self.sshd.dir.path().to_str().unwrap().to_string();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-      let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-        continue;
-      };
-      let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-      if cmdline.contains(&dir) && !cmdline.contains("sshd_config") {
-        found.push(cmdline);
-      }
-    }
-    found
-  }
-
-  /// The control directory megacity uses must be gone after every run (the kept masters'
-  /// directory may stay, empty).
-  pub fn control_dirs(&self) -> Vec<String> {
-    let base = self.sshd.dir.path().join("rt/megacity");
-    let empty = |p: &Path| std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none());
-    std::fs::read_dir(base)
-      .map(|d| {
-        d.flatten()
-          .filter(|e| !(e.file_name() == "masters" && empty(&e.path())))
-          .map(|e| e.path().display().to_string())
-          .collect()
-      })
-      .unwrap_or_default()
-  }
-
-  /// `megacity ARGS…` in this fleet's environment.
-  pub fn megacity(&mut self, args: &[&str]) -> Run {
-    let test = std::mem::replace(&mut self.test, Test::new()).args(args);
-    let run = test.run();
-    self.test = test.reset();
-    run
-  }
-
-  pub fn assert_clean(&self) {
-    assert_eq!(
-      self.leftovers(),
-      Vec::<String>::new(),
-      "ssh processes left behind"
-    );
-    assert_eq!(
-      self.control_dirs(),
-      Vec::<String>::new(),
-      "control directories left behind"
-    );
-  }
-}
+use crate::fleet::Fleet;
+use crate::test::Test;
 
 fn exists(path: &str) -> bool {
   Path::new(path).exists()
@@ -208,7 +54,13 @@ fn checks_pass_and_fail_with_every_kind_of_expectation() {
 "#,
   );
   let (fleet, run) = fleet.run("checks", &["--yes"]);
-  assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(
+    run.code,
+    crate::test::exit::FAILURE,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
   let line = |id: &str| {
     run
       .stdout
@@ -278,7 +130,13 @@ fn failed_check_leads_to_action_then_verification() {
   );
   let logins = fleet.sshd.logins();
   let (fleet, run) = fleet.run("heal", &["--yes"]);
-  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
   assert!(exists(&flag));
   // One master per host, opened by the preflight and reused by all three steps.
   assert_eq!(fleet.sshd.logins() - logins, 2, "{}", fleet.sshd.log());
@@ -314,7 +172,7 @@ fn refuses_without_a_terminal_and_without_yes_before_connecting() {
   let (fleet, marker) = marker_runbook(Fleet::new(), false);
   let before = fleet.sshd.connections();
   let (fleet, run) = fleet.run("mark", &[]);
-  assert_eq!(run.code, 2, "{}", run.stderr);
+  assert_eq!(run.code, crate::test::exit::USAGE, "{}", run.stderr);
   assert!(run.stderr.contains("pass --yes"), "{}", run.stderr);
   assert!(!exists(&marker));
   assert_eq!(
@@ -329,7 +187,13 @@ fn refuses_without_a_terminal_and_without_yes_before_connecting() {
 fn yes_runs_ordinary_actions() {
   let (fleet, marker) = marker_runbook(Fleet::new(), false);
   let (fleet, run) = fleet.run("mark", &["--yes"]);
-  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
   assert!(exists(&marker));
   fleet.assert_clean();
 }
@@ -345,7 +209,13 @@ fn destructive_actions_need_their_own_flag_when_unattended() {
   assert!(run.stdout.contains("--yes-destructive"), "{}", run.stdout);
   assert!(run.stdout.contains("declined"), "{}", run.stdout);
   let (fleet, run) = fleet.run("mark", &["--yes", "--yes-destructive"]);
-  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
   assert!(exists(&marker));
   fleet.assert_clean();
 }
@@ -355,7 +225,13 @@ fn dry_run_opens_no_connection_and_runs_nothing() {
   let (fleet, marker) = marker_runbook(Fleet::new(), true);
   let before = (fleet.sshd.connections(), fleet.sshd.logins());
   let (fleet, run) = fleet.run("mark", &["--dry-run", "--yes"]);
-  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
   assert!(!exists(&marker));
   assert_eq!(
     (fleet.sshd.connections(), fleet.sshd.logins()),
@@ -400,7 +276,12 @@ fn checks_only_never_runs_an_action_and_says_what_would_have_run() {
     ),
   );
   let (fleet, run) = fleet.run("triage", &["--checks-only"]);
-  assert_eq!(run.code, 1, "a failed check is a finding: {}", run.stdout);
+  assert_eq!(
+    run.code,
+    crate::test::exit::FAILURE,
+    "a failed check is a finding: {}",
+    run.stdout
+  );
   assert!(!exists(&marker));
   assert!(run.stdout.contains("would run: $ touch"), "{}", run.stdout);
   assert!(run.stdout.contains("when probe failed"), "{}", run.stdout);
@@ -425,7 +306,7 @@ fn a_timed_out_command_is_gone_from_the_host() {
     ),
   );
   let (fleet, run) = fleet.run("slow", &["--yes"]);
-  assert_eq!(run.code, 1, "{}", run.stdout);
+  assert_eq!(run.code, crate::test::exit::FAILURE, "{}", run.stdout);
   assert!(run.stdout.contains("timed out"), "{}", run.stdout);
   std::thread::sleep(Duration::from_secs(6));
   assert!(
@@ -456,7 +337,7 @@ fn unreachable_hosts_fail_alone() {
 "#,
   );
   let (fleet, run) = fleet.run("reach", &["--yes"]);
-  assert_eq!(run.code, 1, "{}", run.stdout);
+  assert_eq!(run.code, crate::test::exit::FAILURE, "{}", run.stdout);
   assert!(run.stdout.contains("[host-a] ✔ passed"), "{}", run.stdout);
   let refused = run
     .stdout
@@ -505,7 +386,13 @@ steps:
     let value = value.replace("{d}", &dir);
     let (f, run) = fleet.run("hostile", &["--yes", "--var", &format!("name={value}")]);
     fleet = f;
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+      run.code,
+      crate::test::exit::SUCCESS,
+      "{}\n{}",
+      run.stdout,
+      run.stderr
+    );
     assert!(
       !exists(&format!("{dir}pwned{}", i + 1)),
       "value {value:?} ran a command"
@@ -532,7 +419,13 @@ fn a_step_on_five_hosts_runs_them_concurrently() {
     ),
   );
   let (fleet, run) = fleet.run("five", &["--yes", "--concurrency", "5"]);
-  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
   let spans = std::fs::read_to_string(&log).unwrap();
   let times = |kind: &str| -> Vec<u128> {
     spans
@@ -565,7 +458,13 @@ fn hosts_check_reports_each_host() {
     config.to_str().unwrap(),
   ]);
   let run = test.run();
-  assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(
+    run.code,
+    crate::test::exit::FAILURE,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
   let rows = run.json();
   let reachable: Vec<(String, bool)> = rows
     .as_array()
@@ -613,17 +512,23 @@ fn host_narrows_targets_and_from_starts_at_a_step() {
     ),
   );
   let (fleet, run) = fleet.run("narrow", &["--yes", "--host", "host-c", "--from", "second"]);
-  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
   assert_eq!(std::fs::read_to_string(&log).unwrap(), "second host-c\n");
   let (fleet, run) = fleet.run("narrow", &["--yes", "--host", "host-z"]);
-  assert_eq!(run.code, 2);
+  assert_eq!(run.code, crate::test::exit::USAGE);
   assert!(
     run.stderr.contains("unknown host or group `host-z`"),
     "{}",
     run.stderr
   );
   let (fleet, run) = fleet.run("narrow", &["--yes", "--from", "secnod"]);
-  assert_eq!(run.code, 2);
+  assert_eq!(run.code, crate::test::exit::USAGE);
   assert!(
     run.stderr.contains("did you mean `second`?"),
     "{}",
@@ -653,13 +558,17 @@ steps:
     test: test.env("MC_TEST_TOKEN", "s3cr3t-value"),
   };
   let (fleet, run) = fleet.run("secret", &["--yes"]);
-  assert_eq!(run.code, 1, "{}", run.stdout);
+  assert_eq!(run.code, crate::test::exit::FAILURE, "{}", run.stdout);
   assert!(run.stdout.contains("token=********"), "{}", run.stdout);
   assert!(!run.stdout.contains("s3cr3t-value") && !run.stderr.contains("s3cr3t-value"));
   let (fleet, run) = fleet.run("secret", &["--yes", "--dry-run"]);
   assert!(!run.stdout.contains("s3cr3t-value"), "{}", run.stdout);
   let (fleet, run) = fleet.run("secret", &["--yes", "--var", "token=x"]);
-  assert_eq!(run.code, 2, "secrets cannot come from the command line");
+  assert_eq!(
+    run.code,
+    crate::test::exit::USAGE,
+    "secrets cannot come from the command line"
+  );
   fleet.assert_clean();
 }
 
@@ -690,7 +599,7 @@ fn retries_until_the_expectation_holds_and_abort_policy_stops_the_run() {
     ),
   );
   let (fleet, run) = fleet.run("retry", &["--yes"]);
-  assert_eq!(run.code, 1, "{}", run.stdout);
+  assert_eq!(run.code, crate::test::exit::FAILURE, "{}", run.stdout);
   assert!(
     run.stdout.contains("passed") && run.stdout.contains("after 3 attempts"),
     "{}",
@@ -744,7 +653,13 @@ fn kept_connections_serve_later_runs_until_closed() {
   let fleet = Fleet::new().runbook("ping", PING_WEB);
   let logins = fleet.sshd.logins();
   let (fleet, first) = fleet.run("ping", &["--yes", "--keep-connections=2m"]);
-  assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+  assert_eq!(
+    first.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    first.stdout,
+    first.stderr
+  );
   assert!(
     first.stderr.contains("connections kept open (0 reused"),
     "{}",
@@ -755,7 +670,7 @@ fn kept_connections_serve_later_runs_until_closed() {
 
   // The next run of the incident logs in nowhere: both masters are reused.
   let (fleet, second) = fleet.run("ping", &["--yes", "--keep-connections"]);
-  assert_eq!(second.code, 0, "{}", second.stderr);
+  assert_eq!(second.code, crate::test::exit::SUCCESS, "{}", second.stderr);
   assert!(second.stderr.contains("(2 reused"), "{}", second.stderr);
   assert_eq!(
     fleet.sshd.logins() - logins,
@@ -765,12 +680,12 @@ fn kept_connections_serve_later_runs_until_closed() {
 
   // A run without the flag neither uses nor closes them.
   let (mut fleet, third) = fleet.run("ping", &["--yes"]);
-  assert_eq!(third.code, 0, "{}", third.stderr);
+  assert_eq!(third.code, crate::test::exit::SUCCESS, "{}", third.stderr);
   assert_eq!(fleet.sshd.logins() - logins, 4);
   assert_eq!(fleet.leftovers().len(), 2);
 
   let list = fleet.megacity(&["--format", "json", "connections", "list"]);
-  assert_eq!(list.code, 0, "{}", list.stderr);
+  assert_eq!(list.code, crate::test::exit::SUCCESS, "{}", list.stderr);
   let kept: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).unwrap();
   let hosts: Vec<&str> = kept.iter().map(|k| k["host"].as_str().unwrap()).collect();
   assert_eq!(hosts, ["host-a", "host-b"]);
@@ -787,12 +702,18 @@ fn kept_connections_serve_later_runs_until_closed() {
     .status()
     .unwrap();
   let (mut fleet, fourth) = fleet.run("ping", &["--yes", "--keep-connections"]);
-  assert_eq!(fourth.code, 0, "{}\n{}", fourth.stdout, fourth.stderr);
+  assert_eq!(
+    fourth.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    fourth.stdout,
+    fourth.stderr
+  );
   assert!(fourth.stderr.contains("(1 reused"), "{}", fourth.stderr);
   assert_eq!(fleet.sshd.logins() - logins, 5);
 
   let one = fleet.megacity(&["connections", "close", "host-a"]);
-  assert_eq!(one.code, 0, "{}", one.stderr);
+  assert_eq!(one.code, crate::test::exit::SUCCESS, "{}", one.stderr);
   assert!(
     one.stderr.contains("closed 1 kept connection: host-a"),
     "{}",
@@ -819,7 +740,7 @@ fn kept_connections_refuse_a_directory_others_can_reach() {
   std::fs::set_permissions(&masters, std::fs::Permissions::from_mode(0o777)).unwrap();
   let logins = fleet.sshd.logins();
   let (mut fleet, run) = fleet.run("ping", &["--yes", "--keep-connections"]);
-  assert_eq!(run.code, 4, "{}", run.stderr);
+  assert_eq!(run.code, crate::test::exit::ERROR, "{}", run.stderr);
   assert!(
     run.stderr.contains("refusing to keep SSH connections"),
     "{}",
@@ -829,7 +750,7 @@ fn kept_connections_refuse_a_directory_others_can_reach() {
   assert!(run.stderr.contains("hint:"), "{}", run.stderr);
   assert_eq!(fleet.sshd.logins(), logins, "it connected anyway");
   let close = fleet.megacity(&["connections", "close"]);
-  assert_eq!(close.code, 4, "{}", close.stderr);
+  assert_eq!(close.code, crate::test::exit::ERROR, "{}", close.stderr);
   std::fs::set_permissions(&masters, std::fs::Permissions::from_mode(0o700)).unwrap();
   fleet.assert_clean();
 }
@@ -844,10 +765,22 @@ fn hosts_check_opens_the_connections_a_later_run_reuses() {
   fleet.test =
     std::mem::replace(&mut fleet.test, Test::new()).env("MEGACITY_KEEP_CONNECTIONS", "5m");
   let check = fleet.megacity(&["hosts", "check", "five", "--ssh-config", &config]);
-  assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+  assert_eq!(
+    check.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    check.stdout,
+    check.stderr
+  );
   assert_eq!(fleet.sshd.logins() - logins, 5);
   let (mut fleet, run) = fleet.run("ping", &["--yes"]);
-  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
   assert!(run.stderr.contains("(5 reused"), "{}", run.stderr);
   assert_eq!(fleet.sshd.logins() - logins, 5, "the run logged in again");
   let close = fleet.megacity(&["connections", "close"]);
@@ -882,7 +815,13 @@ fn a_host_left_idle_longer_than_control_persist_still_answers() {
 "#,
   );
   let (fleet, run) = fleet.run("idle", &["--checks-only"]);
-  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
   assert!(run.stdout.contains("[host-a] ✔ passed"), "{}", run.stdout);
   assert!(!run.stdout.contains("UNKNOWN"), "{}", run.stdout);
   fleet.assert_clean();
@@ -910,7 +849,13 @@ fn a_connection_killed_mid_run_is_reopened_and_a_retry_succeeds() {
   );
   let logins = fleet.sshd.logins();
   let (fleet, run) = fleet.run("reconnect", &["--checks-only"]);
-  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
   assert!(
     run.stdout.contains("after 2 attempts"),
     "the first attempt should have met the dead connection:\n{}",
@@ -953,7 +898,13 @@ fn a_dry_run_plan_shows_conditions_privilege_destructive_and_what_an_unattended_
 "#,
   );
   let (fleet, plan) = fleet.run("plan", &["--dry-run", "--yes", "--host", "host-b"]);
-  assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+  assert_eq!(
+    plan.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    plan.stdout,
+    plan.stderr
+  );
   let out = &plan.stdout;
   assert!(out.contains("as root (`#`) · when ping failed"), "{out}");
   assert!(out.contains("DESTRUCTIVE · when ping failed"), "{out}");

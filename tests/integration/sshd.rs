@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const SSHD: &str = "/usr/sbin/sshd";
+pub(crate) const SSHD: &str = "/usr/sbin/sshd";
 
-pub struct Sshd {
-  pub dir: tempfile::TempDir,
-  pub port: u16,
+pub(crate) struct Sshd {
+  pub(crate) dir: tempfile::TempDir,
+  pub(crate) port: u16,
   child: Child,
   /// Accepts connections (the kernel completes them) and never says a word: `silent-01`.
   _silent: TcpListener,
@@ -53,7 +53,7 @@ fn user() -> String {
 
 impl Sshd {
   /// Starts sshd; `hosts` become names in the generated ssh_config that all reach it.
-  pub fn start(hosts: &[&str]) -> Sshd {
+  pub(crate) fn start(hosts: &[&str]) -> Sshd {
     require(SSHD, "apt-get install -y openssh-server");
     require("ssh", "apt-get install -y openssh-client");
     require("ssh-keygen", "apt-get install -y openssh-client");
@@ -157,16 +157,16 @@ impl Sshd {
     std::thread::sleep(Duration::from_millis(200));
   }
 
-  pub fn ssh_config(&self) -> PathBuf {
+  pub(crate) fn ssh_config(&self) -> PathBuf {
     self.dir.path().join("ssh_config")
   }
 
-  pub fn log(&self) -> String {
+  pub(crate) fn log(&self) -> String {
     std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
   }
 
   /// Sessions opened (public-key logins) so far.
-  pub fn logins(&self) -> usize {
+  pub(crate) fn logins(&self) -> usize {
     self
       .log()
       .lines()
@@ -175,7 +175,7 @@ impl Sshd {
   }
 
   /// Connections made so far, including the readiness probe.
-  pub fn connections(&self) -> usize {
+  pub(crate) fn connections(&self) -> usize {
     self
       .log()
       .lines()

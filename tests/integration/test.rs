@@ -3,22 +3,22 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_megacity");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_megacity");
 
-pub struct Test {
-  pub dir: tempfile::TempDir,
+pub(crate) struct Test {
+  pub(crate) dir: tempfile::TempDir,
   args: Vec<String>,
   env: Vec<(String, String)>,
 }
 
-pub struct Run {
-  pub code: i32,
-  pub stdout: String,
-  pub stderr: String,
+pub(crate) struct Run {
+  pub(crate) code: i32,
+  pub(crate) stdout: String,
+  pub(crate) stderr: String,
 }
 
 impl Test {
-  pub fn new() -> Test {
+  pub(crate) fn new() -> Test {
     Test {
       dir: tempfile::tempdir().unwrap(),
       args: Vec::new(),
@@ -26,37 +26,37 @@ impl Test {
     }
   }
 
-  pub fn path(&self, relative: &str) -> PathBuf {
+  pub(crate) fn path(&self, relative: &str) -> PathBuf {
     self.dir.path().join(relative)
   }
 
   /// Writes a file under the scratch directory, creating parent directories.
-  pub fn write(self, relative: &str, content: &str) -> Test {
+  pub(crate) fn write(self, relative: &str, content: &str) -> Test {
     let path = self.path(relative);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, content).unwrap();
     self
   }
 
-  pub fn arg(mut self, arg: impl AsRef<str>) -> Test {
+  pub(crate) fn arg(mut self, arg: impl AsRef<str>) -> Test {
     self.args.push(arg.as_ref().to_string());
     self
   }
 
-  pub fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Test {
+  pub(crate) fn args<I: IntoIterator<Item = S>, S: AsRef<str>>(mut self, args: I) -> Test {
     self
       .args
       .extend(args.into_iter().map(|a| a.as_ref().to_string()));
     self
   }
 
-  pub fn env(mut self, key: &str, value: impl AsRef<str>) -> Test {
+  pub(crate) fn env(mut self, key: &str, value: impl AsRef<str>) -> Test {
     self.env.push((key.to_string(), value.as_ref().to_string()));
     self
   }
 
   /// Runs with these arguments instead of the builder's, keeping the directory and environment.
-  pub fn run_with(&self, args: &[&str]) -> Run {
+  pub(crate) fn run_with(&self, args: &[&str]) -> Run {
     let mut command = self.command();
     let mut fresh = Command::new(BIN);
     fresh.args(args).current_dir(self.dir.path());
@@ -81,7 +81,7 @@ impl Test {
 
   /// Records of the newest journal megacity wrote for this test (its XDG state directory).
   /// A torn line (a crash mid-write) is skipped, as megacity's own reader does.
-  pub fn newest_journal(&self) -> Vec<serde_json::Value> {
+  pub(crate) fn newest_journal(&self) -> Vec<serde_json::Value> {
     let dir = self.path("xdg-state/megacity/journal");
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
       .unwrap()
@@ -98,12 +98,12 @@ impl Test {
   }
 
   /// The same scratch directory and environment, without the arguments.
-  pub fn reset(mut self) -> Test {
+  pub(crate) fn reset(mut self) -> Test {
     self.args.clear();
     self
   }
 
-  pub fn command(&self) -> Command {
+  pub(crate) fn command(&self) -> Command {
     let mut command = Command::new(BIN);
     command
       .args(&self.args)
@@ -121,7 +121,7 @@ impl Test {
     command
   }
 
-  pub fn run(&self) -> Run {
+  pub(crate) fn run(&self) -> Run {
     let Output {
       status,
       stdout,
@@ -135,7 +135,7 @@ impl Test {
   }
 
   /// Runs and asserts the exit code, showing all output when it differs.
-  pub fn expect_code(&self, code: i32) -> Run {
+  pub(crate) fn expect_code(&self, code: i32) -> Run {
     let run = self.run();
     assert_eq!(
       run.code, code,
@@ -147,7 +147,7 @@ impl Test {
 }
 
 impl Run {
-  pub fn json(&self) -> serde_json::Value {
+  pub(crate) fn json(&self) -> serde_json::Value {
     serde_json::from_str(&self.stdout)
       .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", self.stdout))
   }
@@ -155,7 +155,17 @@ impl Run {
 
 /// Answers a prompt through the pty as a person would: after reading it. megacity ignores an
 /// answer that arrives faster than anyone could read the question (type-ahead).
-pub fn answer(session: &mut rexpect::session::PtySession, text: &str) {
+pub(crate) fn answer(session: &mut rexpect::session::PtySession, text: &str) {
   std::thread::sleep(std::time::Duration::from_millis(250));
   session.send_line(text).unwrap();
+}
+
+/// The documented exit codes (README "Exit codes").
+pub(crate) mod exit {
+  pub(crate) const SUCCESS: i32 = 0;
+  pub(crate) const FAILURE: i32 = 1;
+  pub(crate) const USAGE: i32 = 2;
+  pub(crate) const ABORTED: i32 = 3;
+  pub(crate) const ERROR: i32 = 4;
+  pub(crate) const INTERRUPTED: i32 = 130;
 }

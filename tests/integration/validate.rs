@@ -20,7 +20,11 @@ fn diagnostics(text: &str) -> Vec<(String, u64, u64, String, String)> {
   let errors = json["errors"].as_u64().unwrap();
   assert_eq!(
     run.code,
-    if errors > 0 { 2 } else { 0 },
+    if errors > 0 {
+      crate::test::exit::USAGE
+    } else {
+      crate::test::exit::SUCCESS
+    },
     "exit code follows errors: {}",
     run.stdout
   );

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use self::resume::Resume;
 use self::setup::RunSetup;
-use crate::cli::RunArgs;
+use crate::cli::{Format, RunArgs};
 use crate::config::Config;
 use crate::error::Error;
 use crate::exec::engine::{Engine, Prior};
@@ -23,7 +23,7 @@ use crate::runbook::values::Values;
 use crate::runbook::{self, catalog::Catalog};
 use crate::{inventory, ui};
 
-pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
+pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
   let resume = args
     .resume
     .as_deref()
@@ -102,9 +102,15 @@ pub fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     break_held: args.break_lock,
   });
   let operator = setup.operator();
+  // --format json: stdout carries the run's records, as the journal has them; people read stderr.
+  let json = config.format == Format::Json;
+  if json {
+    journal.echo_to_stdout(&header);
+  }
   let screen = ui::reporter::Lines::new(
     setup.mode,
-    std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
+    std::io::stderr().is_terminal() && (json || std::io::stdout().is_terminal()),
+    json,
   );
   let reporter = Tee(vec![&journal, &screen]);
 

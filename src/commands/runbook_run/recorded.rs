@@ -15,7 +15,7 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// What this invocation was given (paths made absolute).
-pub fn given(config: &Config, args: &RunArgs) -> Setup {
+pub(crate) fn given(config: &Config, args: &RunArgs) -> Setup {
   Setup {
     ssh_config: args.ssh.ssh_config.as_deref().map(absolute),
     inventory: config.inventory.as_deref().map(absolute),
@@ -34,7 +34,7 @@ pub fn given(config: &Config, args: &RunArgs) -> Setup {
 }
 
 /// The setup of a resumed run, and a line for each setting given again with another value.
-pub fn merge(now: Setup, recorded: &Setup) -> (Setup, Vec<String>) {
+pub(crate) fn merge(now: Setup, recorded: &Setup) -> (Setup, Vec<String>) {
   let mut changed = Vec::new();
   let mut pick = |name: &str, now: Option<String>, before: Option<String>| match (now, before) {
     (Some(n), Some(b)) if n != b => {
@@ -100,7 +100,7 @@ pub fn merge(now: Setup, recorded: &Setup) -> (Setup, Vec<String>) {
 }
 
 /// The configuration with the setup's files in it.
-pub fn apply(config: &Config, setup: &Setup) -> Config {
+pub(crate) fn apply(config: &Config, setup: &Setup) -> Config {
   let mut config = config.clone();
   for dir in &setup.runbook_dirs {
     if !config
@@ -119,7 +119,7 @@ pub fn apply(config: &Config, setup: &Setup) -> Config {
 }
 
 /// How to reach the hosts.
-pub fn ssh(setup: &Setup) -> SshSettings {
+pub(crate) fn ssh(setup: &Setup) -> SshSettings {
   SshSettings {
     config_file: setup.ssh_config.clone(),
     accept_new_host_keys: setup.accept_new_host_keys,

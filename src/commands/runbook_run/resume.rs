@@ -10,16 +10,16 @@ use crate::exec::plan::Plan;
 use crate::journal::{self, Journal, Record};
 
 /// What a resumed run takes over from the interrupted one.
-pub struct Resume {
+pub(crate) struct Resume {
   path: PathBuf,
   read: journal::Read,
-  pub header: journal::Header,
+  pub(crate) header: journal::Header,
 }
 
 impl Resume {
   /// The journal of `run`; refused when it is not a journal, completed, or of another runbook
   /// than the `id` given.
-  pub fn open(dir: &Path, run: &str, id: Option<&str>) -> Result<Resume, Error> {
+  pub(crate) fn open(dir: &Path, run: &str, id: Option<&str>) -> Result<Resume, Error> {
     let path = journal::find(dir, run)?;
     let read = journal::read(&path)?;
     let header = read
@@ -45,7 +45,7 @@ impl Resume {
   }
 
   /// Refuses a runbook whose text changed since the run started, unless the operator insists.
-  pub fn check_unchanged(&self, text: &str, insist: bool) -> Result<(), Error> {
+  pub(crate) fn check_unchanged(&self, text: &str, insist: bool) -> Result<(), Error> {
     if insist || journal::sha256(text) == self.header.hash {
       return Ok(());
     }
@@ -56,7 +56,7 @@ impl Resume {
   }
 
   /// Reopens the journal for appending, and what the engine needs to carry on.
-  pub fn continue_in(self, plan: &Plan<'_>) -> Result<(Journal, Prior), Error> {
+  pub(crate) fn continue_in(self, plan: &Plan<'_>) -> Result<(Journal, Prior), Error> {
     let journal = Journal::reopen(&self.path)?;
     let started = journal::parse_time(&self.header.started).unwrap_or_else(SystemTime::now);
     let elapsed = SystemTime::now()

@@ -10,9 +10,9 @@ use crate::ui;
 
 use super::resume::Resume;
 
-pub struct RunSetup {
-  pub mode: RunMode,
-  pub vars: Vec<(String, String)>,
+pub(crate) struct RunSetup {
+  pub(crate) mode: RunMode,
+  pub(crate) vars: Vec<(String, String)>,
   /// Whether a person answers the prompts (a terminal on stdin and no `--yes`).
   interactive: bool,
   yes: bool,
@@ -20,7 +20,7 @@ pub struct RunSetup {
 }
 
 impl RunSetup {
-  pub fn new(
+  pub(crate) fn new(
     args: &RunArgs,
     resume: Option<&Resume>,
     runbook: &Runbook,
@@ -64,7 +64,7 @@ impl RunSetup {
   }
 
   /// Who answers the prompts.
-  pub fn operator(&self) -> Box<dyn Operator> {
+  pub(crate) fn operator(&self) -> Box<dyn Operator> {
     match (self.interactive, self.mode) {
       (true, _) => Box::new(ui::prompt::Interactive::new()),
       // A printed plan says what an unattended run with these flags would do with each action.

@@ -28,16 +28,16 @@ use crate::runbook::model::StepKind;
 
 /// What a resumed run takes over from the one it continues.
 #[derive(Default)]
-pub struct Prior {
+pub(crate) struct Prior {
   /// Steps already completed, with their results (conditions still see them).
-  pub records: Vec<StepRecord>,
+  pub(crate) records: Vec<StepRecord>,
   /// Time the incident had already run before this invocation (for escalation rungs).
-  pub elapsed: Duration,
+  pub(crate) elapsed: Duration,
   /// Rungs already announced.
-  pub rungs_done: usize,
+  pub(crate) rungs_done: usize,
 }
 
-pub struct Engine<'a> {
+pub(crate) struct Engine<'a> {
   plan: &'a Plan<'a>,
   transport: &'a dyn Transport,
   operator: &'a dyn Operator,
@@ -61,7 +61,7 @@ enum Next {
 }
 
 impl<'a> Engine<'a> {
-  pub fn new(
+  pub(crate) fn new(
     plan: &'a Plan<'a>,
     transport: &'a dyn Transport,
     operator: &'a dyn Operator,
@@ -82,17 +82,17 @@ impl<'a> Engine<'a> {
     }
   }
 
-  pub fn concurrency(mut self, hosts_at_once: usize) -> Engine<'a> {
+  pub(crate) fn concurrency(mut self, hosts_at_once: usize) -> Engine<'a> {
     self.concurrency = hosts_at_once.max(1);
     self
   }
 
-  pub fn resuming(mut self, prior: Prior) -> Engine<'a> {
+  pub(crate) fn resuming(mut self, prior: Prior) -> Engine<'a> {
     self.prior = prior;
     self
   }
 
-  pub async fn run(&self) -> RunResult {
+  pub(crate) async fn run(&self) -> RunResult {
     let started = Instant::now();
     self.reporter.event(Event::Start { plan: self.plan });
     if !self.prior.records.is_empty() {

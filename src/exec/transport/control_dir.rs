@@ -8,10 +8,10 @@ use crate::error::Error;
 
 /// A short, private, per-run directory for control sockets (Unix socket paths are limited to
 /// about 108 bytes). Directories of runs whose process is gone are swept first.
-pub struct ControlDir(PathBuf);
+pub(crate) struct ControlDir(PathBuf);
 
 impl ControlDir {
-  pub fn create() -> Result<ControlDir, Error> {
+  pub(crate) fn create() -> Result<ControlDir, Error> {
     let base = runtime_base();
     private(&base)?;
     sweep(&base);
@@ -20,7 +20,7 @@ impl ControlDir {
     Ok(ControlDir(dir))
   }
 
-  pub fn path(&self) -> &Path {
+  pub(crate) fn path(&self) -> &Path {
     &self.0
   }
 }
@@ -47,7 +47,7 @@ fn private(dir: &Path) -> Result<(), Error> {
 }
 
 /// The kept masters' directory, with the idle limit asked for.
-pub fn kept_masters(idle: Duration) -> Result<Masters, Error> {
+pub(crate) fn kept_masters(idle: Duration) -> Result<Masters, Error> {
   let base = runtime_base();
   private(&base)?;
   Masters::open(base.join("masters"), idle).map_err(|reason| Error::UnsafeDirectory { reason })

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{BoxFuture, Interrupts, Output, Transport, TransportError};
 
-pub struct DryRun;
+pub(crate) struct DryRun;
 
 impl Transport for DryRun {
   fn connect<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {

@@ -8,7 +8,7 @@ use tokio::process::Command;
 use super::watchdog::{WATCHDOG, watchdog_args};
 use super::{BoxFuture, Capture, Interrupts, Output, Transport, TransportError, bounded};
 
-pub struct Local;
+pub(crate) struct Local;
 
 impl Transport for Local {
   fn connect<'a>(&'a self, _host: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {

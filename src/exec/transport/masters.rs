@@ -18,17 +18,17 @@ const PREFIX: &str = ".ssh-connection";
 
 /// The private directory that holds kept masters, and how long they may sit idle.
 #[derive(Clone, Debug)]
-pub struct Masters {
+pub(crate) struct Masters {
   dir: PathBuf,
-  pub idle: Duration,
+  pub(crate) idle: Duration,
 }
 
 /// What a kept master was opened for; reuse needs all of it to match.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Key {
-  pub host: String,
-  pub user: Option<String>,
-  pub ssh_config: Option<PathBuf>,
+pub(crate) struct Key {
+  pub(crate) host: String,
+  pub(crate) user: Option<String>,
+  pub(crate) ssh_config: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -42,16 +42,16 @@ struct Entry {
 
 /// One kept master as `connections list` shows it.
 #[derive(Clone, Debug, Serialize)]
-pub struct Kept {
+pub(crate) struct Kept {
   #[serde(flatten)]
-  pub key: Key,
-  pub opened: u64,
-  pub idle_limit_secs: u64,
-  pub alive: bool,
+  pub(crate) key: Key,
+  pub(crate) opened: u64,
+  pub(crate) idle_limit_secs: u64,
+  pub(crate) alive: bool,
 }
 
 impl Key {
-  pub fn new(host: &str, user: Option<&str>, ssh_config: Option<&Path>) -> Key {
+  pub(crate) fn new(host: &str, user: Option<&str>, ssh_config: Option<&Path>) -> Key {
     Key {
       host: host.to_string(),
       user: user.map(str::to_string),
@@ -61,7 +61,7 @@ impl Key {
 }
 
 /// Seconds since the epoch.
-pub fn now() -> u64 {
+pub(crate) fn now() -> u64 {
   SystemTime::now()
     .duration_since(UNIX_EPOCH)
     .map(|d| d.as_secs())
@@ -71,12 +71,12 @@ pub fn now() -> u64 {
 impl Masters {
   /// Uses `dir` only if it is this user's alone: anyone who can write there could put a socket
   /// of theirs where megacity looks for a master, and read what passes through it.
-  pub fn open(dir: PathBuf, idle: Duration) -> Result<Masters, String> {
+  pub(crate) fn open(dir: PathBuf, idle: Duration) -> Result<Masters, String> {
     private_dir(&dir, false)?;
     Ok(Masters { dir, idle })
   }
 
-  pub fn dir(&self) -> &Path {
+  pub(crate) fn dir(&self) -> &Path {
     &self.dir
   }
 
@@ -92,7 +92,7 @@ impl Masters {
   }
 
   /// Every recorded master by what it was opened for (alive or not: a resume checks).
-  pub fn index(&self) -> HashMap<Key, PathBuf> {
+  pub(crate) fn index(&self) -> HashMap<Key, PathBuf> {
     self
       .connection_dirs()
       .into_iter()
@@ -101,7 +101,7 @@ impl Masters {
   }
 
   /// Records what the master in `dir` (the directory of its control socket) was opened for.
-  pub fn remember(&self, dir: &Path, key: &Key) -> std::io::Result<()> {
+  pub(crate) fn remember(&self, dir: &Path, key: &Key) -> std::io::Result<()> {
     let entry = Entry {
       key: key.clone(),
       opened: now(),
@@ -115,7 +115,7 @@ impl Masters {
   }
 
   /// The master recorded in `dir`, if it still answers; a dead one's directory is removed.
-  pub async fn resume(dir: &Path) -> Option<Session> {
+  pub(crate) async fn resume(dir: &Path) -> Option<Session> {
     let session = Session::resume_mux(
       dir.join("master").into_boxed_path(),
       Some(dir.join("log").into_boxed_path()),
@@ -129,7 +129,7 @@ impl Masters {
   }
 
   /// Every kept master, each checked; directories of masters that have ended are removed.
-  pub async fn list(&self) -> Vec<Kept> {
+  pub(crate) async fn list(&self) -> Vec<Kept> {
     let mut kept = Vec::new();
     for dir in self.connection_dirs() {
       let Some(entry) = read_entry(&dir) else {
@@ -149,7 +149,7 @@ impl Masters {
 
   /// Closes the kept masters (of `hosts`, or all of them); returns the hosts closed and
   /// warnings for those that would not close.
-  pub async fn close(&self, hosts: &[String]) -> (Vec<String>, Vec<String>) {
+  pub(crate) async fn close(&self, hosts: &[String]) -> (Vec<String>, Vec<String>) {
     let mut closed = Vec::new();
     let mut warnings = Vec::new();
     for dir in self.connection_dirs() {
@@ -182,7 +182,7 @@ fn forget(dir: &Path) {
 /// Creates `dir` (0700) or checks an existing one: a directory, owned by this user, closed to
 /// everyone else. With `tighten`, an existing one of ours that is too open is closed instead of
 /// refused (for directories that hold nothing yet).
-pub fn private_dir(dir: &Path, tighten: bool) -> Result<(), String> {
+pub(crate) fn private_dir(dir: &Path, tighten: bool) -> Result<(), String> {
   use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
   std::fs::DirBuilder::new()
     .recursive(true)

@@ -5,41 +5,41 @@
 mod control_dir;
 mod dry_run;
 mod local;
-pub mod masters;
-pub mod ssh;
-pub mod watchdog;
+pub(crate) mod masters;
+pub(crate) mod ssh;
+pub(crate) mod watchdog;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-pub use futures_util::future::BoxFuture;
+pub(crate) use futures_util::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-pub use self::control_dir::{ControlDir, kept_masters};
+pub(crate) use self::control_dir::{ControlDir, kept_masters};
 use self::dry_run::DryRun;
 use self::local::Local;
-pub use self::ssh::LockRequest;
+pub(crate) use self::ssh::LockRequest;
 use self::ssh::{Ssh, SshOptions};
 use crate::error::Error;
-pub use crate::exec::interrupt::Interrupts;
+pub(crate) use crate::exec::interrupt::Interrupts;
 use crate::inventory::{Inventory, LOCAL};
 
 /// How to reach hosts over SSH: what the operator chose on the command line.
 #[derive(Clone, Debug)]
-pub struct SshSettings {
-  pub config_file: Option<std::path::PathBuf>,
+pub(crate) struct SshSettings {
+  pub(crate) config_file: Option<std::path::PathBuf>,
   /// Accept unknown host keys (ssh's accept-new). Off by default: strict checking.
-  pub accept_new_host_keys: bool,
-  pub connect_timeout: Duration,
+  pub(crate) accept_new_host_keys: bool,
+  pub(crate) connect_timeout: Duration,
   /// Keep masters open after the command, and reuse kept ones (`--keep-connections`).
-  pub keep_connections: Option<Duration>,
+  pub(crate) keep_connections: Option<Duration>,
   /// New connections at once. Behind a bastion, keep it under its sshd's MaxStartups.
-  pub concurrency: usize,
+  pub(crate) concurrency: usize,
 }
 
 /// Every transport a run may use, routed by host.
-pub enum Transports {
+pub(crate) enum Transports {
   /// A dry run gets nothing it could use: nothing connects and nothing is spawned.
   DryRun(DryRun),
   Live {
@@ -52,7 +52,7 @@ pub enum Transports {
 
 impl Transports {
   /// The transports for a run: none that can act in a dry run; SSH and local otherwise.
-  pub fn for_mode(
+  pub(crate) fn for_mode(
     dry_run: bool,
     settings: &SshSettings,
     inventory: &Inventory,
@@ -101,7 +101,7 @@ impl Transports {
   }
 
   /// After a command that kept its connections: how many were reused, and how to close them.
-  pub fn kept_note(&self, settings: &SshSettings) -> Option<String> {
+  pub(crate) fn kept_note(&self, settings: &SshSettings) -> Option<String> {
     let (Transports::Live { ssh, .. }, Some(idle)) = (self, settings.keep_connections) else {
       return None;
     };
@@ -146,17 +146,17 @@ impl Transport for Transports {
 
 /// What a command left behind.
 #[derive(Clone, Debug, Default)]
-pub struct Output {
+pub(crate) struct Output {
   /// `None` when the command was killed by a signal.
-  pub exit_code: Option<i32>,
-  pub stdout: String,
-  pub stderr: String,
+  pub(crate) exit_code: Option<i32>,
+  pub(crate) stdout: String,
+  pub(crate) stderr: String,
 }
 
 /// Why a command could not run to completion. Outcomes for one host, never a crash. Where the
 /// command had started, `partial` is what it printed before the end.
 #[derive(Clone, Debug, thiserror::Error)]
-pub enum TransportError {
+pub(crate) enum TransportError {
   #[error("cannot connect: {0}")]
   Connect(String),
   #[error("timed out after {after:?}; megacity stopped the command")]
@@ -171,7 +171,7 @@ pub enum TransportError {
 
 impl TransportError {
   /// What the command printed before it was cut off.
-  pub fn partial(&self) -> Option<&Output> {
+  pub(crate) fn partial(&self) -> Option<&Output> {
     match self {
       TransportError::TimedOut { partial, .. }
       | TransportError::Interrupted { partial }
@@ -183,7 +183,7 @@ impl TransportError {
 
 /// A host's lock for this run, as the host answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LockState {
+pub(crate) enum LockState {
   Held,
   /// Another run holds it: who.
   HeldBy(String),
@@ -193,7 +193,7 @@ pub enum LockState {
   Unavailable(String),
 }
 
-pub trait Transport: Send + Sync {
+pub(crate) trait Transport: Send + Sync {
   /// Opens the connection to `host` (the preflight); later commands reuse it.
   fn connect<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<(), TransportError>>;
   /// Runs `command` (a `sh` command line) on `host`.
@@ -213,19 +213,23 @@ pub trait Transport: Send + Sync {
 }
 
 /// At most this much of each stream is kept; more is cut from the front (the end matters).
-pub const MAX_OUTPUT: usize = 1024 * 1024;
+pub(crate) const MAX_OUTPUT: usize = 1024 * 1024;
 
 /// What a command has printed so far: kept outside the command's future, so that a timeout,
 /// an interrupt or a lost connection still has the output that arrived before it.
 #[derive(Default)]
-pub struct Capture {
+pub(crate) struct Capture {
   stdout: std::sync::Mutex<Vec<u8>>,
   stderr: std::sync::Mutex<Vec<u8>>,
 }
 
 impl Capture {
   /// Reads both streams to their end into the capture.
-  pub async fn read<O: AsyncRead + Unpin, E: AsyncRead + Unpin>(&self, stdout: O, stderr: E) {
+  pub(crate) async fn read<O: AsyncRead + Unpin, E: AsyncRead + Unpin>(
+    &self,
+    stdout: O,
+    stderr: E,
+  ) {
     tokio::join!(
       read_into(stdout, &self.stdout),
       read_into(stderr, &self.stderr)
@@ -233,7 +237,7 @@ impl Capture {
   }
 
   /// The output so far, with this exit code.
-  pub fn output(&self, exit_code: Option<i32>) -> Output {
+  pub(crate) fn output(&self, exit_code: Option<i32>) -> Output {
     let text =
       |b: &std::sync::Mutex<Vec<u8>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
     Output {
@@ -265,7 +269,7 @@ async fn read_into<R: AsyncRead + Unpin>(mut reader: R, sink: &std::sync::Mutex<
 /// Waits for `work`, unless the timeout passes or the operator interrupts; dropping `work` then
 /// closes the command's stdin, which the watchdog wrapper turns into killing the command. What
 /// the command printed until then is in `capture`.
-pub async fn bounded<F: Future<Output = Result<Output, TransportError>>>(
+pub(crate) async fn bounded<F: Future<Output = Result<Output, TransportError>>>(
   work: F,
   timeout: Duration,
   interrupts: Interrupts,

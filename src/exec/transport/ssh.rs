@@ -18,34 +18,34 @@ use super::{
 };
 
 /// sshd allows `MaxSessions` (default 10) channels per connection; stay under it.
-pub const PER_HOST_CHANNELS: usize = 8;
+pub(crate) const PER_HOST_CHANNELS: usize = 8;
 
 #[derive(Clone, Debug)]
-pub struct SshOptions {
-  pub config_file: Option<PathBuf>,
+pub(crate) struct SshOptions {
+  pub(crate) config_file: Option<PathBuf>,
   /// Accept unknown host keys (ssh's accept-new). Off by default: strict checking.
-  pub accept_new_host_keys: bool,
-  pub connect_timeout: Duration,
+  pub(crate) accept_new_host_keys: bool,
+  pub(crate) connect_timeout: Duration,
   /// Where this run's control sockets live (short: Unix socket paths are limited).
-  pub control_dir: PathBuf,
+  pub(crate) control_dir: PathBuf,
   /// Login user per host, from the inventory.
-  pub users: HashMap<String, String>,
+  pub(crate) users: HashMap<String, String>,
   /// Keep masters open after the run, and reuse kept ones (`--keep-connections`).
-  pub keep: Option<Masters>,
+  pub(crate) keep: Option<Masters>,
   /// Hosts this run will change, and who it is: their lock is taken for the run.
-  pub lock: Option<LockRequest>,
+  pub(crate) lock: Option<LockRequest>,
 }
 
 /// One operator at a time per host: a run that will change a host holds a lock there.
 #[derive(Clone, Debug)]
-pub struct LockRequest {
-  pub hosts: Vec<String>,
+pub(crate) struct LockRequest {
+  pub(crate) hosts: Vec<String>,
   /// Who holds it, as another run will be told: operator, machine, runbook, run id, since.
-  pub owner: String,
+  pub(crate) owner: String,
   /// A token unique to this run: a lock left by this same run (before a reconnect) is its own.
-  pub run: String,
+  pub(crate) run: String,
   /// Take over a lock another run holds (`--break-lock`), killing its holder.
-  pub break_held: bool,
+  pub(crate) break_held: bool,
 }
 
 /// The state of one host's connection.
@@ -67,7 +67,7 @@ struct Host {
   channels: Semaphore,
 }
 
-pub struct Ssh {
+pub(crate) struct Ssh {
   options: SshOptions,
   hosts: Mutex<HashMap<String, Arc<Host>>>,
   /// Concurrent connection attempts (sshd's and a bastion's MaxStartups).
@@ -78,7 +78,7 @@ pub struct Ssh {
 }
 
 impl Ssh {
-  pub fn new(options: SshOptions, max_connects: usize) -> Ssh {
+  pub(crate) fn new(options: SshOptions, max_connects: usize) -> Ssh {
     Ssh {
       options,
       hosts: Mutex::new(HashMap::new()),
@@ -89,7 +89,7 @@ impl Ssh {
   }
 
   /// How many hosts ran on a master kept by an earlier run.
-  pub fn reused(&self) -> usize {
+  pub(crate) fn reused(&self) -> usize {
     self.reused.load(Ordering::Relaxed)
   }
 
@@ -342,7 +342,7 @@ fn keepalive(connect_timeout: Duration) -> Duration {
 
 /// The whole error chain: the crate's top-level message alone ("failed to connect") hides the
 /// useful part (ssh's own "Host key verification failed", "Connection refused").
-pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
   let mut text = error.to_string();
   let mut source = error.source();
   while let Some(s) = source {

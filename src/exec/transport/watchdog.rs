@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-pub const WATCHDOG: &str = r#"exec 3<&0 </dev/null
+pub(crate) const WATCHDOG: &str = r#"exec 3<&0 </dev/null
 if command -v timeout >/dev/null 2>&1; then set -- timeout -k 5 "$2" sh -c "$1"; else set -- sh -c "$1"; fi
 if command -v setsid >/dev/null 2>&1; then setsid "$@" & else "$@" & fi
 p=$!
@@ -20,7 +20,7 @@ kill $w 2>/dev/null
 exit $s"#;
 
 /// The arguments after `sh -c WATCHDOG`: `$0`, the command, and the timeout in seconds.
-pub fn watchdog_args(command: &str, timeout: Duration) -> [String; 3] {
+pub(crate) fn watchdog_args(command: &str, timeout: Duration) -> [String; 3] {
   // The server-side limit trails ours, so our own timeout reports first.
   let seconds = timeout.as_secs() + 2;
   ["megacity".into(), command.into(), format!("{seconds}s")]

@@ -11,26 +11,26 @@ use crate::ui::{self, style, text};
 /// Serialized as the bare array of connections.
 #[derive(Serialize)]
 #[serde(transparent)]
-pub struct KeptList {
-  pub kept: Vec<KeptConnection>,
+pub(crate) struct KeptList {
+  pub(crate) kept: Vec<KeptConnection>,
   /// Text only: where kept connections live, to say where none were found.
   #[serde(skip)]
-  pub dir: PathBuf,
+  pub(crate) dir: PathBuf,
   /// Text only: seconds since the epoch, to show ages.
   #[serde(skip)]
-  pub now: u64,
+  pub(crate) now: u64,
 }
 
 #[derive(Serialize)]
-pub struct KeptConnection {
-  pub host: String,
-  pub user: Option<String>,
-  pub ssh_config: Option<PathBuf>,
+pub(crate) struct KeptConnection {
+  pub(crate) host: String,
+  pub(crate) user: Option<String>,
+  pub(crate) ssh_config: Option<PathBuf>,
   /// Seconds since the epoch.
-  pub opened: u64,
-  pub idle_limit_secs: u64,
+  pub(crate) opened: u64,
+  pub(crate) idle_limit_secs: u64,
   /// Whether the master still answers.
-  pub alive: bool,
+  pub(crate) alive: bool,
 }
 
 impl View for KeptList {
@@ -88,9 +88,9 @@ impl View for KeptList {
 
 /// What `connections close` did: the hosts whose masters it closed, and what went wrong.
 #[derive(Serialize)]
-pub struct Closed {
-  pub closed: Vec<String>,
-  pub warnings: Vec<String>,
+pub(crate) struct Closed {
+  pub(crate) closed: Vec<String>,
+  pub(crate) warnings: Vec<String>,
 }
 
 impl View for Closed {

@@ -7,22 +7,22 @@ use crate::ui::render::View;
 use crate::ui::{style, text};
 
 #[derive(Serialize)]
-pub struct HostRow {
-  pub host: String,
-  pub reachable: bool,
+pub(crate) struct HostRow {
+  pub(crate) host: String,
+  pub(crate) reachable: bool,
   /// Whether `sudo -n` works there; absent when the host did not answer.
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub sudo: Option<bool>,
-  pub seconds: f64,
+  pub(crate) sudo: Option<bool>,
+  pub(crate) seconds: f64,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub problem: Option<String>,
+  pub(crate) problem: Option<String>,
 }
 
 /// The JSON output is the list of rows.
 #[derive(Serialize)]
 #[serde(transparent)]
-pub struct HostsCheck {
-  pub rows: Vec<HostRow>,
+pub(crate) struct HostsCheck {
+  pub(crate) rows: Vec<HostRow>,
 }
 
 impl View for HostsCheck {

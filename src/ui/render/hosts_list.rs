@@ -9,9 +9,9 @@ use crate::ui::render::View;
 use crate::ui::{style, text};
 
 #[derive(Serialize)]
-pub struct HostsList<'a> {
-  pub hosts: Vec<&'a Host>,
-  pub groups: BTreeMap<&'a str, Vec<&'a str>>,
+pub(crate) struct HostsList<'a> {
+  pub(crate) hosts: Vec<&'a Host>,
+  pub(crate) groups: BTreeMap<&'a str, Vec<&'a str>>,
 }
 
 impl View for HostsList<'_> {

@@ -11,12 +11,12 @@ mod runbook_list;
 mod runbook_show;
 mod runbook_validate;
 
-pub use connections::{Closed, KeptConnection, KeptList};
-pub use hosts_check::{HostRow, HostsCheck};
-pub use hosts_list::HostsList;
-pub use runbook_list::{RunbookList, RunbookRow};
-pub use runbook_show::{Parameter, PlannedStep, RunbookShow};
-pub use runbook_validate::{Checked, Validation};
+pub(crate) use connections::{Closed, KeptConnection, KeptList};
+pub(crate) use hosts_check::{HostRow, HostsCheck};
+pub(crate) use hosts_list::HostsList;
+pub(crate) use runbook_list::{RunbookList, RunbookRow};
+pub(crate) use runbook_show::{Parameter, PlannedStep, RunbookShow};
+pub(crate) use runbook_validate::{Checked, Validation};
 
 use std::io::Write;
 
@@ -26,7 +26,7 @@ use crate::cli::Format;
 use crate::error::Error;
 use crate::ui;
 
-pub trait View: Serialize {
+pub(crate) trait View: Serialize {
   /// What `--format text` prints on stdout. Runbook and inventory text in it is sanitized.
   fn text(&self) -> String;
 
@@ -38,7 +38,7 @@ pub trait View: Serialize {
 }
 
 /// Prints `view` on stdout as `format` asks.
-pub fn emit<V: View>(view: &V, format: Format) -> Result<(), Error> {
+pub(crate) fn emit<V: View>(view: &V, format: Format) -> Result<(), Error> {
   match format {
     Format::Json => ui::emit_json(view),
     Format::Text => {
@@ -51,7 +51,7 @@ pub fn emit<V: View>(view: &V, format: Format) -> Result<(), Error> {
 }
 
 /// For a command whose output is not data: refuses `--format json` rather than ignore it.
-pub fn text_only(format: Format, command: &'static str) -> Result<(), Error> {
+pub(crate) fn text_only(format: Format, command: &'static str) -> Result<(), Error> {
   match format {
     Format::Json => Err(Error::NoJsonOutput { command }),
     Format::Text => Ok(()),

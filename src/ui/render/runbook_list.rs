@@ -9,18 +9,18 @@ use crate::ui::{style, text};
 /// Serialized as the bare array of rows.
 #[derive(Serialize)]
 #[serde(transparent)]
-pub struct RunbookList {
-  pub rows: Vec<RunbookRow>,
+pub(crate) struct RunbookList {
+  pub(crate) rows: Vec<RunbookRow>,
 }
 
 #[derive(Serialize)]
-pub struct RunbookRow {
-  pub id: String,
-  pub severity: Severity,
-  pub title: String,
-  pub hosts: Vec<String>,
-  pub steps: usize,
-  pub origin: String,
+pub(crate) struct RunbookRow {
+  pub(crate) id: String,
+  pub(crate) severity: Severity,
+  pub(crate) title: String,
+  pub(crate) hosts: Vec<String>,
+  pub(crate) steps: usize,
+  pub(crate) origin: String,
 }
 
 impl View for RunbookList {

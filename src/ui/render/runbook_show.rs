@@ -11,52 +11,52 @@ use crate::ui::render::View;
 use crate::ui::{style, text::sanitize};
 
 #[derive(Serialize)]
-pub struct RunbookShow<'a> {
+pub(crate) struct RunbookShow<'a> {
   #[serde(flatten)]
-  pub runbook: &'a Runbook,
-  pub origin: String,
-  pub response_target: String,
-  pub recovery_target_effective: String,
+  pub(crate) runbook: &'a Runbook,
+  pub(crate) origin: String,
+  pub(crate) response_target: String,
+  pub(crate) recovery_target_effective: String,
   /// Per step asked for: the hosts it runs on and the commands as they would run there.
-  pub plan: Vec<PlannedStep<'a>>,
+  pub(crate) plan: Vec<PlannedStep<'a>>,
   /// Text only: the header (description, parameters, escalation) is left out when only some
   /// steps were asked for.
   #[serde(skip)]
-  pub header: bool,
+  pub(crate) header: bool,
   /// Text only: each parameter with the value it would have in a run.
   #[serde(skip)]
-  pub parameters: Vec<Parameter<'a>>,
+  pub(crate) parameters: Vec<Parameter<'a>>,
 }
 
-pub struct Parameter<'a> {
-  pub spec: &'a model::Parameter,
+pub(crate) struct Parameter<'a> {
+  pub(crate) spec: &'a model::Parameter,
   /// As displayed: secrets masked.
-  pub value: Option<String>,
+  pub(crate) value: Option<String>,
 }
 
 #[derive(Serialize)]
-pub struct PlannedStep<'a> {
-  pub id: String,
-  pub hosts: Vec<String>,
+pub(crate) struct PlannedStep<'a> {
+  pub(crate) id: String,
+  pub(crate) hosts: Vec<String>,
   #[serde(skip_serializing_if = "Option::is_none")]
-  pub command: Option<String>,
+  pub(crate) command: Option<String>,
   #[serde(skip)]
-  pub step: &'a Step,
+  pub(crate) step: &'a Step,
   /// Text only: the step's place in the whole runbook, from 1.
   #[serde(skip)]
-  pub number: usize,
+  pub(crate) number: usize,
   /// Text only: each target as written and what the inventory makes of it (None: unknown).
   #[serde(skip)]
-  pub targets: Vec<StepTarget<'a>>,
+  pub(crate) targets: Vec<StepTarget<'a>>,
   /// Text only: the confirmation question, with values filled in.
   #[serde(skip)]
-  pub confirm: Option<String>,
+  pub(crate) confirm: Option<String>,
   /// Text only: a manual step's instructions, with values filled in.
   #[serde(skip)]
-  pub instructions: Option<String>,
+  pub(crate) instructions: Option<String>,
 }
 
-pub type StepTarget<'a> = (&'a str, Option<Target<'a>>);
+pub(crate) type StepTarget<'a> = (&'a str, Option<Target<'a>>);
 
 impl View for RunbookShow<'_> {
   fn text(&self) -> String {

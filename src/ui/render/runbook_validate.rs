@@ -7,22 +7,22 @@ use crate::ui::render::View;
 use crate::ui::{diagnostics, style};
 
 #[derive(Serialize)]
-pub struct Validation {
-  pub runbooks: Vec<Checked>,
-  pub errors: usize,
-  pub warnings: usize,
+pub(crate) struct Validation {
+  pub(crate) runbooks: Vec<Checked>,
+  pub(crate) errors: usize,
+  pub(crate) warnings: usize,
 }
 
 /// One file checked.
 #[derive(Serialize)]
-pub struct Checked {
-  pub file: String,
-  pub valid: bool,
-  pub diagnostics: Vec<Diagnostic>,
+pub(crate) struct Checked {
+  pub(crate) file: String,
+  pub(crate) valid: bool,
+  pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
 impl Validation {
-  pub fn invalid(&self) -> usize {
+  pub(crate) fn invalid(&self) -> usize {
     self.runbooks.iter().filter(|r| !r.valid).count()
   }
 }
