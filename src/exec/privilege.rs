@@ -11,8 +11,12 @@ pub(crate) fn with_privilege(command: &str, sudo: bool) -> Result<String, String
     return Ok(command.to_string());
   }
   let quoted = quote(command)?;
+  // sudo resets the environment: the watchdog's mark (MEGACITY_CMD, by which whatever the
+  // command leaves behind is found) is handed over as an argument and exported again.
+  let marked = format!("MEGACITY_CMD=$1; export MEGACITY_CMD; shift; {command}");
+  let inner = quote(&marked)?;
   Ok(format!(
-    "if [ \"$(id -u)\" -eq 0 ]; then sh -c {quoted}; else sudo -n sh -c {quoted}; fi"
+    "if [ \"$(id -u)\" -eq 0 ]; then sh -c {quoted}; else sudo -n sh -c {inner} megacity \"$MEGACITY_CMD\"; fi"
   ))
 }
 
@@ -32,7 +36,7 @@ mod tests {
   fn sudo_wraps_the_whole_line() {
     let wrapped = with_privilege("echo a | tr a b", true).unwrap();
     assert!(
-      wrapped.contains("sudo -n sh -c 'echo a | tr a b'"),
+      wrapped.contains("sudo -n sh -c 'MEGACITY_CMD=$1; export MEGACITY_CMD; shift; echo a | tr a b' megacity \"$MEGACITY_CMD\""),
       "{wrapped}"
     );
     assert_eq!(with_privilege("a | b", false).unwrap(), "a | b");

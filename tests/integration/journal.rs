@@ -546,7 +546,7 @@ fn a_journal_has_one_writer() {
     "--ssh-config",
     config.to_str().unwrap(),
   ]);
-  assert_eq!(second.code, crate::test::exit::USAGE, "{}", second.stderr);
+  assert_eq!(second.code, crate::test::exit::ERROR, "{}", second.stderr);
   assert!(
     second.stderr.contains("being written by another megacity"),
     "{}",

@@ -933,3 +933,42 @@ fn a_dry_run_plan_shows_conditions_privilege_destructive_and_what_an_unattended_
     plan.stdout
   );
 }
+
+#[test]
+fn a_child_that_escapes_its_session_is_found_after_a_timeout_named_and_killed() {
+  let fleet = Fleet::new();
+  let token = format!("megacity-escapee-{}", std::process::id());
+  let fleet = fleet.runbook(
+    "escape",
+    &format!(
+      r#"steps:
+  - id: slow
+    title: slow
+    targets: [host-a]
+    timeout: 2s
+    check: {{command: 'setsid sh -c "sleep 300; : {token}" & sleep 60', expect: {{exit_code: 0}}}}
+"#
+    ),
+  );
+  let (fleet, run) = fleet.run("escape", &["--checks-only"]);
+  assert_eq!(run.code, crate::test::exit::FAILURE, "{}", run.stdout);
+  let records = fleet.test.newest_journal();
+  let result = records
+    .iter()
+    .find(|r| r["type"] == "host-result" && r["step"] == "slow")
+    .unwrap();
+  assert_eq!(result["outcome"], "unknown", "{result}");
+  let error = result["error"].as_str().unwrap();
+  assert!(error.contains("had survived and were killed"), "{error}");
+  assert!(error.contains(&token), "the survivor is not named: {error}");
+  let ps = std::process::Command::new("pgrep")
+    .args(["-f", &token])
+    .output()
+    .unwrap();
+  assert!(
+    ps.stdout.is_empty(),
+    "still running: {}",
+    String::from_utf8_lossy(&ps.stdout)
+  );
+  fleet.assert_clean();
+}

@@ -350,7 +350,12 @@ impl<'a> Engine<'a> {
 
   /// How a run that the operator ended ends: Ctrl-C twice (or at a prompt) is an interruption.
   fn abort_kind(&self) -> RunEnd {
-    if self.prompt_interrupted.load(Ordering::Relaxed) || self.interrupts.stop_now() {
+    // Nobody is here to abort: an unattended run that stops after a Ctrl-C was interrupted.
+    let unattended_interrupt = !self.operator.interactive() && self.interrupts.count() > 0;
+    if self.prompt_interrupted.load(Ordering::Relaxed)
+      || self.interrupts.stop_now()
+      || unattended_interrupt
+    {
       RunEnd::Interrupted
     } else {
       RunEnd::Aborted

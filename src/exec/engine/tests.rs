@@ -12,7 +12,7 @@ use super::Engine;
 use crate::exec::event::*;
 use crate::exec::interrupt::{Interrupter, Interrupts};
 use crate::exec::plan::{Plan, RunMode};
-use crate::exec::transport::{Output, Transport, TransportError};
+use crate::exec::transport::{Output, Sweep, Transport, TransportError};
 use crate::inventory::Inventory;
 use crate::runbook::Runbook;
 use crate::runbook::values::Values;
@@ -108,6 +108,7 @@ impl Transport for Scripted {
       return Box::pin(async {
         Err(TransportError::Interrupted {
           partial: Output::default(),
+          sweep: Sweep::Clean,
         })
       });
     }
@@ -371,11 +372,20 @@ fn a_timeout_leaves_a_check_unknown_with_its_reason() {
         stdout: "halfway\n".into(),
         stderr: String::new(),
       },
+      sweep: Sweep::Killed(vec!["4242 sleep 300".into()]),
     })],
   );
   let ran = run_person(steps, RunMode::Live, &t, &[]);
   let result = &ran.result.records[0].results[0];
   assert_eq!(result.outcome, Outcome::Unknown);
+  assert!(
+    result
+      .error
+      .as_deref()
+      .unwrap()
+      .contains("had survived and were killed: 4242 sleep 300"),
+    "{result:?}"
+  );
   assert_eq!(
     result.output.as_ref().unwrap().stdout,
     "halfway\n",

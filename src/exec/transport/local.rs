@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use super::watchdog::{WATCHDOG, watchdog_args};
+use super::watchdog::{self, SWEEP, Sweep, WATCHDOG, watchdog_args};
 use super::{BoxFuture, Capture, Interrupts, Output, Transport, TransportError, bounded};
 
 pub(crate) struct Local;
@@ -22,11 +22,12 @@ impl Transport for Local {
     timeout: Duration,
     interrupts: Interrupts,
   ) -> BoxFuture<'a, Result<Output, TransportError>> {
+    let token = watchdog::token();
     Box::pin(async move {
       let mut child = Command::new("sh")
         .arg("-c")
         .arg(WATCHDOG)
-        .args(watchdog_args(command, timeout))
+        .args(watchdog_args(command, timeout, &token))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -45,11 +46,30 @@ impl Transport for Local {
           .map_err(|e| TransportError::Failed(e.to_string()))?;
         Ok::<Output, TransportError>(capture.output(status.code()))
       };
-      bounded(work, timeout, interrupts, &capture).await
+      match bounded(work, timeout, interrupts, &capture).await {
+        Err(e) if e.stopped() => Err(e.swept(sweep(&token).await)),
+        other => other,
+      }
     })
   }
 
   fn close(&self) -> BoxFuture<'_, Vec<String>> {
     Box::pin(async { Vec::new() })
+  }
+}
+
+/// After a stop: finds what the command left on this machine, kills it, and says so.
+async fn sweep(token: &str) -> Sweep {
+  let run = Command::new("sh")
+    .arg("-c")
+    .arg(SWEEP)
+    .arg("megacity")
+    .arg(token)
+    .stdin(Stdio::null())
+    .kill_on_drop(true)
+    .output();
+  match tokio::time::timeout(std::time::Duration::from_secs(20), run).await {
+    Ok(Ok(out)) => Sweep::parse(&String::from_utf8_lossy(&out.stdout)),
+    _ => Sweep::Unverified,
   }
 }

@@ -21,6 +21,7 @@ use self::dry_run::DryRun;
 use self::local::Local;
 pub(crate) use self::ssh::LockRequest;
 use self::ssh::{Ssh, SshOptions};
+pub(crate) use self::watchdog::Sweep;
 use crate::error::Error;
 pub(crate) use crate::exec::interrupt::Interrupts;
 use crate::inventory::{Inventory, LOCAL};
@@ -159,10 +160,14 @@ pub(crate) struct Output {
 pub(crate) enum TransportError {
   #[error("cannot connect: {0}")]
   Connect(String),
-  #[error("timed out after {after:?}; megacity stopped the command")]
-  TimedOut { after: Duration, partial: Output },
-  #[error("interrupted; megacity stopped the command")]
-  Interrupted { partial: Output },
+  #[error("timed out after {after:?}; megacity stopped the command, and {}", sweep.describe())]
+  TimedOut {
+    after: Duration,
+    partial: Output,
+    sweep: Sweep,
+  },
+  #[error("interrupted; megacity stopped the command, and {}", sweep.describe())]
+  Interrupted { partial: Output, sweep: Sweep },
   #[error("the connection was lost while the command ran: {reason}")]
   Lost { reason: String, partial: Output },
   #[error("{0}")]
@@ -170,11 +175,30 @@ pub(crate) enum TransportError {
 }
 
 impl TransportError {
+  /// Whether the command was stopped by megacity (a timeout or an interrupt): what it left
+  /// behind is then looked for.
+  pub(crate) fn stopped(&self) -> bool {
+    matches!(
+      self,
+      TransportError::TimedOut { .. } | TransportError::Interrupted { .. }
+    )
+  }
+
+  /// Records what the sweep after a stop found.
+  pub(crate) fn swept(mut self, found: Sweep) -> TransportError {
+    if let TransportError::TimedOut { sweep, .. } | TransportError::Interrupted { sweep, .. } =
+      &mut self
+    {
+      *sweep = found;
+    }
+    self
+  }
+
   /// What the command printed before it was cut off.
   pub(crate) fn partial(&self) -> Option<&Output> {
     match self {
       TransportError::TimedOut { partial, .. }
-      | TransportError::Interrupted { partial }
+      | TransportError::Interrupted { partial, .. }
       | TransportError::Lost { partial, .. } => Some(partial),
       TransportError::Connect(_) | TransportError::Failed(_) => None,
     }
@@ -278,7 +302,7 @@ pub(crate) async fn bounded<F: Future<Output = Result<Output, TransportError>>>(
   let seen = interrupts.count();
   tokio::select! {
     result = work => result,
-    _ = tokio::time::sleep(timeout) => Err(TransportError::TimedOut { after: timeout, partial: capture.output(None) }),
-    _ = interrupts.after(seen) => Err(TransportError::Interrupted { partial: capture.output(None) }),
+    _ = tokio::time::sleep(timeout) => Err(TransportError::TimedOut { after: timeout, partial: capture.output(None), sweep: Sweep::Unverified }),
+    _ = interrupts.after(seen) => Err(TransportError::Interrupted { partial: capture.output(None), sweep: Sweep::Unverified }),
   }
 }

@@ -12,7 +12,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::sync::{Mutex, OnceCell, Semaphore};
 
 use super::masters::{Key, Masters};
-use super::watchdog::{WATCHDOG, watchdog_args};
+use super::watchdog::{self, SWEEP, Sweep, WATCHDOG, watchdog_args};
 use super::{
   BoxFuture, Capture, Interrupts, LockState, Output, Transport, TransportError, bounded,
 };
@@ -329,6 +329,21 @@ if [ "$3" = 1 ] || [ "$mine" = 1 ]; then
 fi
 echo "held $who"; exec cat >/dev/null"#;
 
+/// After a stop: finds what the command left on the host, kills it, and says so.
+async fn sweep(session: &Session, token: &str) -> Sweep {
+  let mut command = session.command("sh");
+  command
+    .arg("-c")
+    .arg(SWEEP)
+    .arg("megacity")
+    .arg(token)
+    .stdin(SshStdio::null());
+  match tokio::time::timeout(Duration::from_secs(20), command.output()).await {
+    Ok(Ok(out)) => Sweep::parse(&String::from_utf8_lossy(&out.stdout)),
+    _ => Sweep::Unverified,
+  }
+}
+
 /// ControlPersist in whole seconds, at least one.
 fn idle_limit(keep: Option<Duration>) -> std::num::NonZeroUsize {
   let secs = keep.map_or(60, |d| d.as_secs().max(1)) as usize;
@@ -395,12 +410,13 @@ impl Transport for Ssh {
         .await
         .expect("semaphore is never closed");
       let capture = Capture::default();
+      let token = watchdog::token();
       let work = async {
         let child = session
           .command("sh")
           .arg("-c")
           .arg(WATCHDOG)
-          .args(watchdog_args(command, timeout))
+          .args(watchdog_args(command, timeout, &token))
           // Never the terminal's stdin: a pipe we hold open is the watchdog's lifeline.
           .stdin(SshStdio::piped())
           .stdout(SshStdio::piped())
@@ -439,7 +455,10 @@ impl Transport for Ssh {
           },
         }
       };
-      let result = bounded(work, timeout, interrupts, &capture).await;
+      let result = match bounded(work, timeout, interrupts, &capture).await {
+        Err(e) if e.stopped() => Err(e.swept(sweep(&session, &token).await)),
+        other => other,
+      };
       if let Err(TransportError::Lost { .. }) = &result {
         // The next command to this host reconnects (once), so `retry` can succeed.
         self.lost(host, &session).await;
