@@ -192,6 +192,8 @@ pub(crate) enum Event<'a> {
     records: &'a [StepRecord],
     end: RunEnd,
     elapsed: Duration,
+    /// What the run's exit code will be (README "Exit codes").
+    exit_code: i32,
   },
 }
 

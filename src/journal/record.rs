@@ -159,6 +159,10 @@ pub(crate) enum Record {
     t: String,
     end: RunEnd,
     elapsed_ms: u64,
+    /// The run's exit code (README "Exit codes"): 0 only when nothing was left broken or
+    /// undetermined. Absent in journals written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
   },
 }
 
@@ -610,6 +614,7 @@ mod tests {
           t: t(),
           end: RunEnd::Interrupted,
           elapsed_ms: 10,
+          exit_code: None,
         },
         r#"{"type":"end","t":"2026-12-03T01:00:00.000Z","end":"interrupted","elapsed_ms":10}"#,
       ),

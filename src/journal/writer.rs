@@ -47,8 +47,12 @@ impl Journal {
       .append(true)
       .open(&path)
       .map_err(io(&path))?;
-    let journal = Journal::locked(path, file)?;
-    journal.write(&Record::Header(header.clone()))?;
+    let journal = Journal::locked(path.clone(), file)?;
+    if let Err(e) = journal.write(&Record::Header(header.clone())) {
+      // An empty journal would become `last` and hide the real last run.
+      let _ = std::fs::remove_file(&path);
+      return Err(e);
+    }
     Ok(journal)
   }
 
@@ -301,10 +305,16 @@ impl Reporter for Journal {
         t: now(),
         step: planned.step.id.value.clone(),
       },
-      Event::Finish { end, elapsed, .. } => Record::End {
+      Event::Finish {
+        end,
+        elapsed,
+        exit_code,
+        ..
+      } => Record::End {
         t: now(),
         end: end.into(),
         elapsed_ms: elapsed.as_millis() as u64,
+        exit_code: Some(exit_code),
       },
     };
     self.record(record);

@@ -56,13 +56,19 @@ impl Drill {
           step,
           answer: Answer::Skip,
           host,
+          shown,
           ..
         } => skipped.push(format!(
-          "`{step}`{} (operator skipped)",
+          "`{step}`{} ({})",
           host
             .as_ref()
             .map(|h| format!(" on {h}"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+          if shown.is_some() {
+            "operator skipped"
+          } else {
+            "declined by policy: nobody was asked"
+          }
         )),
         _ => {}
       }
@@ -233,7 +239,8 @@ fn step_of(read: &Read, step: &str, kind: &str, started: &str) -> Step {
     prompts: read
       .records
       .iter()
-      .filter(|r| matches!(r, Record::Decision { step: s, .. } if s == step))
+      // Prompts a person saw: a decision taken by --yes or a policy showed none.
+      .filter(|r| matches!(r, Record::Decision { step: s, shown: Some(_), .. } if s == step))
       .count(),
     results: read
       .records

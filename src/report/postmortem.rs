@@ -25,12 +25,60 @@ pub(crate) struct Postmortem {
   /// Journal lines that did not parse (a crash mid-write).
   pub(crate) unreadable_lines: usize,
   pub(crate) results: usize,
+  /// Decisions a person took at a prompt.
   pub(crate) decisions: usize,
+  /// Decisions taken by --yes, --yes-destructive or a policy: nobody was asked.
+  pub(crate) by_policy: usize,
+  /// What changed production: each action that ran, as its timeline line.
+  pub(crate) changed: Vec<String>,
   pub(crate) failures: Vec<String>,
   /// Checks that could not tell (no connection, no command, a timeout, no number).
   pub(crate) unknown: Vec<String>,
   pub(crate) timeline: Vec<Entry>,
   pub(crate) notes: Vec<String>,
+}
+
+/// When the run recovered the system, as far as the record shows: a live run that completed and
+/// left nothing failed, unknown, interrupted or unreachable. Anything else did not show recovery.
+fn recovered(read: &Read) -> Option<String> {
+  use crate::journal::Mode;
+  if read.header()?.mode != Mode::Live {
+    return None;
+  }
+  // The run's own verdict (its exit code) says whether anything was left broken or unknown;
+  // a journal without one does not say, so it shows no recovery.
+  read.records.iter().rev().find_map(|r| match r {
+    Record::End {
+      t,
+      end: RunEnd::Completed,
+      exit_code: Some(0),
+      ..
+    } => Some(t.clone()),
+    _ => None,
+  })
+}
+
+/// Every action that ran on a host (passed or not): what the run changed.
+fn changed(read: &Read) -> Vec<String> {
+  use crate::journal::Outcome;
+  read
+    .records
+    .iter()
+    .filter(|r| {
+      let Record::HostResult { step, outcome, .. } = r else {
+        return false;
+      };
+      let action = read.records.iter().any(|s| {
+        matches!(s, Record::StepStarted { step: id, kind, .. } if id == step && kind == "action")
+      });
+      action
+        && matches!(
+          outcome,
+          Outcome::Passed | Outcome::Failed | Outcome::Interrupted | Outcome::Unknown
+        )
+    })
+    .filter_map(super::describe)
+    .collect()
 }
 
 impl Postmortem {
@@ -40,19 +88,14 @@ impl Postmortem {
       run: read.run_id(),
       header: read.header().cloned(),
       end: read.end(),
-      recovered: read.records.iter().rev().find_map(|r| match r {
-        Record::End {
-          t,
-          end: RunEnd::Completed,
-          ..
-        } => Some(t.clone()),
-        _ => None,
-      }),
+      recovered: recovered(read),
       duration_s: read.elapsed().map(|d| d.as_secs()),
       hosts_touched: hosts_touched(read),
       unreadable_lines: read.skipped,
       results: count(|r| matches!(r, Record::HostResult { .. })),
-      decisions: count(|r| matches!(r, Record::Decision { .. })),
+      decisions: count(|r| matches!(r, Record::Decision { shown: Some(_), .. })),
+      by_policy: count(|r| matches!(r, Record::Decision { shown: None, .. })),
+      changed: changed(read),
       failures: failures(read),
       unknown: unknowns(read),
       timeline: timeline(read),
@@ -125,11 +168,22 @@ impl Postmortem {
     );
     let _ = writeln!(
       out,
-      "From the record: {} command result(s), {} failure(s), {} operator decision(s).\n",
+      "From the record: {} command result(s), {} failure(s), {} decision(s) by the operator at a prompt, {} by flags or policy (nobody was asked).\n",
       self.results,
       self.failures.len(),
-      self.decisions
+      self.decisions,
+      self.by_policy
     );
+    let _ = writeln!(out, "## What changed production\n");
+    if self.changed.is_empty() {
+      let _ = writeln!(out, "No action ran in this run.\n");
+    }
+    for c in &self.changed {
+      let _ = writeln!(out, "- {c}");
+    }
+    if !self.changed.is_empty() {
+      let _ = writeln!(out);
+    }
     let _ = writeln!(out, "## Timeline (UTC)\n");
     let _ = writeln!(out, "| Time | Since start | Event |\n|---|---|---|");
     for e in &self.timeline {

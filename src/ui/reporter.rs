@@ -361,6 +361,7 @@ impl Reporter for Lines {
         records,
         end,
         elapsed,
+        ..
       } => {
         self.pause();
         self.print(&self.summary(plan, records, end, elapsed));

@@ -142,7 +142,24 @@ fn a_live_run_records_header_verdicts_commands_and_decisions() {
   assert_eq!(pm["header"]["runbook"], "heal");
   assert_eq!(pm["end"], "completed");
   assert_eq!(pm["hosts_touched"], serde_json::json!(["host-a"]));
-  assert_eq!(pm["decisions"], 1);
+  // --yes confirmed it: a decision nobody was asked for is not the operator's.
+  assert_eq!(pm["decisions"], 0);
+  assert_eq!(pm["by_policy"], 1);
+  assert!(
+    pm["changed"][0]
+      .as_str()
+      .unwrap()
+      .contains("`fix` on host-a: passed"),
+    "{}",
+    pm["changed"]
+  );
+  // The fix passed and the verification passed: the run recovered, and says when.
+  assert!(pm["recovered"].is_string(), "{}", pm["recovered"]);
+  let decision = records.iter().find(|r| r["type"] == "decision").unwrap();
+  assert!(
+    decision.get("shown").is_none(),
+    "--yes showed no prompt: {decision}"
+  );
   assert_eq!(pm["failures"].as_array().unwrap().len(), 1);
   assert!(
     pm["timeline"]
@@ -194,6 +211,13 @@ fn checks_only_and_dry_runs_are_recorded_too() {
     !records.iter().any(|r| r["type"] == "decision"),
     "checks-only asks nothing"
   );
+  // Triage recovers nothing: the postmortem must not say it did.
+  let pm = fleet
+    .test
+    .run_with(&["--format", "json", "report", "last", "--postmortem"])
+    .json();
+  assert!(pm["recovered"].is_null(), "{}", pm["recovered"]);
+  assert_eq!(pm["changed"], serde_json::json!([]));
   std::thread::sleep(Duration::from_millis(1100)); // run ids have one-second resolution
   let (fleet, run) = fleet.run("heal", &["--dry-run", "--yes"]);
   assert_eq!(run.code, crate::test::exit::SUCCESS, "{}", run.stdout);
@@ -489,6 +513,10 @@ fn notes_typed_at_prompts_reach_the_journal_and_both_reports_in_order() {
     (note["text"].as_str(), note["step"].as_str()),
     (Some("replication lag 30s"), Some("fix"))
   );
+  // A person answered this one: the record says when the prompt appeared, before the answer.
+  let decision = records.iter().find(|r| r["type"] == "decision").unwrap();
+  let shown = decision["shown"].as_str().expect("a shown time");
+  assert!(shown <= decision["t"].as_str().unwrap(), "{decision}");
   let pm = fleet.test.run_with(&["report", "last", "--postmortem"]);
   assert_eq!(pm.code, crate::test::exit::SUCCESS, "{}", pm.stderr);
   let at = |needle: &str| {

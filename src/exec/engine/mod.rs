@@ -108,13 +108,15 @@ impl<'a> Engine<'a> {
     };
     let (records, end) = tokio::join!(steps, self.escalations(started, &finished)).0;
     let elapsed = started.elapsed();
+    let result = RunResult { records, end };
     self.reporter.event(Event::Finish {
       plan: self.plan,
-      records: &records,
+      records: &result.records,
       end,
       elapsed,
+      exit_code: result.exit_code(self.plan),
     });
-    RunResult { records, end }
+    result
   }
 
   async fn steps(&self) -> (Vec<StepRecord>, RunEnd) {
