@@ -23,22 +23,50 @@ pub(crate) enum StepRole {
 impl RunResult {
   /// 0 when the run completed and nothing is left broken.
   pub(crate) fn exit_code(&self, plan: &Plan<'_>) -> i32 {
-    let role = |id: &str| {
-      let Some(step) = plan.steps.iter().find(|s| s.step.id.value == id) else {
-        return StepRole::Other;
-      };
-      let remedied = plan
-        .steps
-        .iter()
-        .any(|s| s.step.when.failed.iter().any(|f| f.value == id));
-      match (&step.step.kind, remedied) {
-        (StepKind::Check { .. }, true) => StepRole::RemediedCheck,
-        (StepKind::Check { .. }, false) => StepRole::Check,
-        _ => StepRole::Other,
-      }
-    };
-    exit_code_for(plan.mode, self.end, &self.records, role)
+    exit_code_for(plan.mode, self.end, &self.records, |id| role(plan, id))
   }
+}
+
+/// What the exit-code rule needs to know about step `id` of `plan`.
+pub(crate) fn role(plan: &Plan<'_>, id: &str) -> StepRole {
+  let Some(step) = plan.steps.iter().find(|s| s.step.id.value == id) else {
+    return StepRole::Other;
+  };
+  let remedied = plan
+    .steps
+    .iter()
+    .any(|s| s.step.when.failed.iter().any(|f| f.value == id));
+  match (&step.step.kind, remedied) {
+    (StepKind::Check { .. }, true) => StepRole::RemediedCheck,
+    (StepKind::Check { .. }, false) => StepRole::Check,
+    _ => StepRole::Other,
+  }
+}
+
+/// The results that leave the run short of success: (step, host, outcome).
+pub(crate) fn unresolved(
+  mode: RunMode,
+  records: &[StepRecord],
+  role: impl Fn(&str) -> StepRole,
+) -> Vec<(&str, &str, Outcome)> {
+  let mut out = Vec::new();
+  for record in records {
+    for r in &record.results {
+      let counts = match r.outcome {
+        // Not known to be healthy: the run did not establish what it set out to.
+        Outcome::Unreachable | Outcome::Interrupted | Outcome::Unknown => true,
+        Outcome::Failed => match role(&record.id) {
+          StepRole::RemediedCheck => mode == RunMode::ChecksOnly,
+          StepRole::Check | StepRole::Other => true,
+        },
+        _ => false,
+      };
+      if counts {
+        out.push((record.id.as_str(), r.host.as_str(), r.outcome));
+      }
+    }
+  }
+  out
 }
 
 /// The rule itself, apart from the plan so that it can be tested as a table.
@@ -57,18 +85,7 @@ pub(crate) fn exit_code_for(
   if mode == RunMode::DryRun {
     return exit_code::SUCCESS;
   }
-  let left_broken = records.iter().any(|record| {
-    record.results.iter().any(|r| match r.outcome {
-      // Not known to be healthy: the run did not establish what it set out to.
-      Outcome::Unreachable | Outcome::Interrupted | Outcome::Unknown => true,
-      Outcome::Failed => match role(&record.id) {
-        StepRole::RemediedCheck => mode == RunMode::ChecksOnly,
-        StepRole::Check | StepRole::Other => true,
-      },
-      _ => false,
-    })
-  });
-  if left_broken {
+  if !unresolved(mode, records, role).is_empty() {
     exit_code::FAILURE
   } else {
     exit_code::SUCCESS

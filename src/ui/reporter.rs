@@ -174,8 +174,21 @@ impl Lines {
       RunEnd::Aborted => "aborted by the operator".to_string(),
       RunEnd::Interrupted => "interrupted".to_string(),
     };
+    let mut why = String::new();
+    if end == RunEnd::Completed && plan.mode != RunMode::DryRun {
+      let open = crate::exec::result::unresolved(plan.mode, records, |id| {
+        crate::exec::result::role(plan, id)
+      });
+      if !open.is_empty() {
+        let list: Vec<String> = open
+          .iter()
+          .map(|(step, host, outcome)| format!("{step} on {host} ({})", outcome.label()))
+          .collect();
+        why = format!("not resolved (exit 1): {}\n", list.join(", "));
+      }
+    }
     format!(
-      "\n{}\n{}{end_text}: {walked} of {total} steps in {}\n",
+      "\n{}\n{}{end_text}: {walked} of {total} steps in {}\n{why}",
       style::bold("Summary"),
       crate::ui::text::table(&rows),
       seconds(elapsed)

@@ -405,6 +405,31 @@ fn redis_outage_heals_a_stopped_redis() {
     !redis_answers(&drill),
     "a checks-only run healed the service"
   );
+  // A Redis that is down says nothing about its memory, and triage recommends nothing that
+  // follows from a restart it did not make (no fencing, no failover, no restore).
+  let journal = drill.journal();
+  assert_eq!(outcome(&journal, "redis-memory"), vec!["unknown"]);
+  let recommended: Vec<&str> = journal
+    .iter()
+    .filter(|r| r["type"] == "would-run")
+    .map(|r| r["step"].as_str().unwrap())
+    .collect();
+  for never in [
+    "fence-redis-master",
+    "sentinel-failover",
+    "restore-rdb",
+    "raise-maxmemory",
+    "set-eviction-policy",
+  ] {
+    assert!(
+      !recommended.contains(&never),
+      "triage of a stopped Redis recommended {never}: {recommended:?}"
+    );
+  }
+  assert_eq!(
+    outcome(&journal, "ping-after-restart"),
+    vec!["not-applicable"]
+  );
 
   let run = drill.run("redis-outage", &["--yes"]);
   assert!(
@@ -422,6 +447,14 @@ fn redis_outage_heals_a_stopped_redis() {
   );
   assert_eq!(outcome(&journal, "restart-redis"), vec!["passed"]);
   assert_eq!(outcome(&journal, "verify-ping"), vec!["passed"]);
+  // The memory branch never fires on a Redis that was down: nothing touched its limits.
+  for memory in ["raise-maxmemory", "set-eviction-policy"] {
+    assert!(
+      outcome(&journal, memory).iter().all(|o| *o == "skipped"),
+      "{memory}: {:?}",
+      outcome(&journal, memory)
+    );
+  }
 }
 
 #[test]

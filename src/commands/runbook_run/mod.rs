@@ -13,14 +13,16 @@ use crate::cli::{Format, RunArgs};
 use crate::config::Config;
 use crate::error::Error;
 use crate::exec::engine::{Engine, Prior};
-use crate::exec::event::{RunEnd, Tee};
+use crate::exec::event::{Operator, Reporter, RunEnd, Tee};
 use crate::exec::interrupt::Interrupts;
 use crate::exec::plan::{Plan, RunMode};
 use crate::exec::result::RunResult;
-use crate::exec::transport::{LockRequest, Transport, Transports};
-use crate::journal::{self, Journal};
+use crate::exec::transport::{LockRequest, SshSettings, Transport, Transports};
+use crate::inventory::Inventory;
+use crate::journal::{self, Header, Journal};
 use crate::runbook::values::Values;
-use crate::runbook::{self, catalog::Catalog};
+use crate::runbook::{self, Runbook, catalog::Catalog};
+use crate::source::Source;
 use crate::{inventory, ui};
 
 pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
@@ -29,32 +31,25 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     .as_deref()
     .map(|run| Resume::open(&config.journal_dir, run, args.id.as_deref()))
     .transpose()?;
-  let id = match (&resume, &args.id) {
-    (Some(r), _) => r.header.runbook.clone(),
-    (None, Some(id)) => id.clone(),
-    (None, None) => unreachable!("clap requires an id unless --resume"),
-  };
   // A resume reaches the same hosts the same way, unless told otherwise again.
-  let (recorded_setup, overrides) = match &resume {
+  let (given, overrides) = match &resume {
     Some(r) => recorded::merge(recorded::given(config, args), &r.header.setup),
     None => (recorded::given(config, args), Vec::new()),
   };
-  let config = &recorded::apply(config, &recorded_setup);
-  let catalog = Catalog::discover(&config.runbook_dirs)?;
-  let entry = catalog.get(&id)?;
-  let inventory = inventory::load(config.inventory.as_deref())?;
-  let source = entry.source()?;
-  // Nothing runs from a runbook with a problem in it.
-  let runbook = runbook::load(&source, Some(&entry.id), Some(&inventory))
-    .valid()
-    .map_err(|diagnostics| Error::Invalid {
-      what: format!("runbook `{}`", entry.id),
-      diagnostics,
-    })?;
+  let config = &recorded::apply(config, &given);
+  let id = resume.as_ref().map_or_else(
+    || {
+      args
+        .id
+        .clone()
+        .expect("clap requires an id unless --resume")
+    },
+    |r| r.header.runbook.clone(),
+  );
+  let (source, runbook, inventory) = load(config, &id)?;
   if let Some(r) = &resume {
     r.check_unchanged(&source.text, args.resume_changed)?;
   }
-
   let setup = RunSetup::new(
     args,
     resume.as_ref(),
@@ -67,23 +62,19 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     &inventory,
     values,
     setup.mode,
-    &recorded_setup.hosts,
+    &given.hosts,
     args.from.as_deref(),
   )?;
 
   // The record comes first: nothing happens that is not written down.
   let (journal, prior, header) = match resume {
-    Some(r) => {
-      let header = r.header.clone();
-      let (journal, prior) = r.continue_in(&plan)?;
-      (journal, prior, header)
-    }
+    Some(r) => r.continue_in(&plan)?,
     None => {
       let header = journal::header(
         &plan,
         &journal::new_run_id(&runbook.id),
         &source.text,
-        &recorded_setup,
+        &given,
       );
       (
         Journal::create(&config.journal_dir, &header)?,
@@ -92,16 +83,7 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
       )
     }
   };
-  let lock = (setup.mode == RunMode::Live).then(|| LockRequest {
-    hosts: plan.changed_hosts(),
-    owner: format!(
-      "{}@{}, runbook {}, run {}, since {}",
-      header.operator, header.machine, header.runbook, header.run, header.started
-    ),
-    run: header.run.clone(),
-    break_held: args.break_lock,
-  });
-  let operator = setup.operator();
+  overrides.iter().for_each(|line| journal.note_setup(line));
   // --format json: stdout carries the run's records, as the journal has them; people read stderr.
   let json = config.format == Format::Json;
   if json {
@@ -112,40 +94,102 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     std::io::stderr().is_terminal() && (json || std::io::stdout().is_terminal()),
     json,
   );
-  let reporter = Tee(vec![&journal, &screen]);
+  let lock = lock_request(&setup, &plan, &header, args.break_lock);
+  let ssh = recorded::ssh(&given);
+  let run = Execution {
+    plan: &plan,
+    inventory: &inventory,
+    ssh: &ssh,
+    lock,
+    prior,
+  };
+  let result = run.execute(setup.operator().as_ref(), &Tee(vec![&journal, &screen]))?;
+  finish(&journal, &result, setup.mode);
+  Ok(match journal.failure() {
+    Some(_) => crate::exit_code::ERROR,
+    None => result.exit_code(&plan),
+  })
+}
 
-  let runtime = crate::exec::runtime()?;
-  let ssh = recorded::ssh(&recorded_setup);
-  for line in &overrides {
-    journal.note_setup(line);
+/// The runbook, validated against the inventory: nothing runs from a runbook with a problem in it.
+fn load(config: &Config, id: &str) -> Result<(Source, Runbook, Inventory), Error> {
+  let catalog = Catalog::discover(&config.runbook_dirs)?;
+  let entry = catalog.get(id)?;
+  let inventory = inventory::load(config.inventory.as_deref())?;
+  let source = entry.source()?;
+  let runbook = runbook::load(&source, Some(&entry.id), Some(&inventory))
+    .valid()
+    .map_err(|diagnostics| Error::Invalid {
+      what: format!("runbook `{}`", entry.id),
+      diagnostics,
+    })?;
+  Ok((source, runbook, inventory))
+}
+
+/// A live run locks the hosts it may change, in the name of this operator and run.
+fn lock_request(
+  setup: &RunSetup,
+  plan: &Plan<'_>,
+  header: &Header,
+  break_held: bool,
+) -> Option<LockRequest> {
+  (setup.mode == RunMode::Live).then(|| LockRequest {
+    hosts: plan.changed_hosts(),
+    owner: format!(
+      "{}@{}, runbook {}, run {}, since {}",
+      header.operator, header.machine, header.runbook, header.run, header.started
+    ),
+    run: header.run.clone(),
+    break_held,
+  })
+}
+
+/// The engine on its transports, inside the runtime, with signals handled from the start.
+struct Execution<'a> {
+  plan: &'a Plan<'a>,
+  inventory: &'a Inventory,
+  ssh: &'a SshSettings,
+  lock: Option<LockRequest>,
+  prior: Prior,
+}
+
+impl Execution<'_> {
+  fn execute(self, operator: &dyn Operator, reporter: &dyn Reporter) -> Result<RunResult, Error> {
+    let runtime = crate::exec::runtime()?;
+    let dry = self.plan.mode == RunMode::DryRun;
+    let result = runtime.block_on(async {
+      let interrupts = Interrupts::install();
+      let transports = Transports::for_mode(dry, self.ssh, self.inventory, self.lock)?;
+      let result = Engine::new(self.plan, &transports, operator, reporter, interrupts)
+        .concurrency(self.ssh.concurrency)
+        .resuming(self.prior)
+        .run()
+        .await;
+      // Every master is closed whatever happened; a failed close is only a warning.
+      for warning in transports.close().await {
+        ui::warn(&warning);
+      }
+      if let Some(note) = transports.kept_note(self.ssh) {
+        eprintln!("{note}");
+      }
+      Ok::<RunResult, Error>(result)
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
   }
-  let result = runtime.block_on(async {
-    let interrupts = Interrupts::install();
-    let transports = Transports::for_mode(setup.mode == RunMode::DryRun, &ssh, &inventory, lock)?;
-    let result = Engine::new(&plan, &transports, operator.as_ref(), &reporter, interrupts)
-      .concurrency(ssh.concurrency)
-      .resuming(prior)
-      .run()
-      .await;
-    // Every master is closed whatever happened; a failed close is only a warning.
-    for warning in transports.close().await {
-      ui::warn(&warning);
-    }
-    if let Some(note) = transports.kept_note(&ssh) {
-      eprintln!("{note}");
-    }
-    Ok::<RunResult, Error>(result)
-  })?;
-  runtime.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// Where the record is, whether it is whole, and how to go on from a run that stopped.
+fn finish(journal: &Journal, result: &RunResult, mode: RunMode) {
   if let Some(e) = journal.failure() {
     ui::warn(&format!(
       "the record is incomplete: {e}; what happened after that is only on this screen"
     ));
     eprintln!("recorded (incomplete): {}", journal.path().display());
-    return Ok(crate::exit_code::ERROR);
+    return;
   }
   eprintln!("recorded: {}", journal.path().display());
-  if result.end != RunEnd::Completed && setup.mode != RunMode::DryRun {
+  if result.end != RunEnd::Completed && mode != RunMode::DryRun {
     let run = journal
       .path()
       .file_stem()
@@ -153,5 +197,4 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
       .to_string_lossy();
     eprintln!("to go on from the step that did not finish: megacity runbook run --resume {run}");
   }
-  Ok(result.exit_code(&plan))
 }

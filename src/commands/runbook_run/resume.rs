@@ -56,7 +56,10 @@ impl Resume {
   }
 
   /// Reopens the journal for appending, and what the engine needs to carry on.
-  pub(crate) fn continue_in(self, plan: &Plan<'_>) -> Result<(Journal, Prior), Error> {
+  pub(crate) fn continue_in(
+    self,
+    plan: &Plan<'_>,
+  ) -> Result<(Journal, Prior, journal::Header), Error> {
     let journal = Journal::reopen(&self.path)?;
     let started = journal::parse_time(&self.header.started).unwrap_or_else(SystemTime::now);
     let elapsed = SystemTime::now()
@@ -75,6 +78,7 @@ impl Resume {
         elapsed,
         rungs_done,
       },
+      self.header,
     ))
   }
 }

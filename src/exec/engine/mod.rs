@@ -6,6 +6,8 @@
 //! ask first (`action.rs`), manual steps wait for a person (`manual.rs`).
 
 mod action;
+mod ask;
+mod escalation;
 mod hosts;
 mod manual;
 #[cfg(test)]
@@ -177,27 +179,6 @@ impl<'a> Engine<'a> {
     (records, RunEnd::Completed)
   }
 
-  /// Announces each rung of the escalation ladder as the incident's time passes it; rungs a
-  /// resumed run passed while megacity was not running are announced at once.
-  async fn escalations(&self, started: Instant, finished: &tokio::sync::Notify) {
-    let before = self.prior.elapsed;
-    for rung in self
-      .plan
-      .runbook
-      .escalation
-      .iter()
-      .skip(self.prior.rungs_done)
-    {
-      let due = rung.after.saturating_sub(before);
-      tokio::select! {
-        _ = tokio::time::sleep(due.saturating_sub(started.elapsed())) => {
-          self.reporter.event(Event::Escalation { rung, elapsed: before + started.elapsed() });
-        }
-        _ = finished.notified() => return,
-      }
-    }
-  }
-
   /// Opens every connection up front; false when the operator interrupted it.
   async fn preflight(&self) -> bool {
     let hosts = self.plan.remote_hosts();
@@ -280,6 +261,7 @@ impl<'a> Engine<'a> {
           planned,
           reason: &format!("it verifies `{}`, which did not run", action.value),
         });
+        self.not_applicable(planned, &record);
         return (record, Next::Continue);
       }
     }
@@ -299,6 +281,7 @@ impl<'a> Engine<'a> {
       planned,
       hosts: &eligible,
     });
+    self.not_applicable(planned, &record);
     let next = match &step.kind {
       StepKind::Check { .. } if self.plan.mode == RunMode::DryRun => {
         self.rehearse(planned, &eligible, &mut record);
@@ -313,6 +296,18 @@ impl<'a> Engine<'a> {
       StepKind::Manual { .. } => unreachable!("handled above"),
     };
     (record, next)
+  }
+
+  /// Reports each host where the step had nothing to verify, so that the journal and the
+  /// reports say why nothing was verified there.
+  fn not_applicable(&self, planned: &PlannedStep<'_>, record: &StepRecord) {
+    for result in record
+      .results
+      .iter()
+      .filter(|r| r.outcome == Outcome::NotApplicable)
+    {
+      self.reporter.event(Event::HostDone { planned, result });
+    }
   }
 
   /// Hosts where the step's conditions hold; the others are recorded as skipped.
@@ -348,58 +343,6 @@ impl<'a> Engine<'a> {
           .iter()
           .any(|s| s.step.id.value == id && s.before_start)
       })
-  }
-
-  /// How a run that the operator ended ends: Ctrl-C twice (or at a prompt) is an interruption.
-  fn abort_kind(&self) -> RunEnd {
-    // Nobody is here to abort: an unattended run that stops after a Ctrl-C was interrupted.
-    let unattended_interrupt = !self.operator.interactive() && self.interrupts.count() > 0;
-    if self.prompt_interrupted.load(Ordering::Relaxed)
-      || self.interrupts.stop_now()
-      || unattended_interrupt
-    {
-      RunEnd::Interrupted
-    } else {
-      RunEnd::Aborted
-    }
-  }
-
-  async fn ask(&self, request: Request<'_>) -> Answer {
-    let (planned, host, question) = match &request {
-      Request::Confirm { planned, host, .. } => (*planned, Some(*host), "confirm"),
-      Request::AfterFailure { planned, result } => {
-        (*planned, Some(result.host.as_str()), "after-failure")
-      }
-      Request::Manual { planned } => (*planned, None, "manual"),
-      Request::Interrupted { planned } => (*planned, None, "interrupted"),
-    };
-    self.reporter.pause();
-    // SIGTERM or SIGHUP while a prompt is open ends the run; the prompt is left unanswered.
-    let decision = tokio::select! {
-      decision = self.operator.decide(request) => decision,
-      _ = self.interrupts.stopped() => Decision::from(Answer::Interrupt),
-    };
-    for text in &decision.notes {
-      self.reporter.event(Event::Note {
-        planned: Some(planned),
-        text,
-      });
-    }
-    self.reporter.event(Event::Decision {
-      planned,
-      host,
-      question,
-      answer: decision.answer,
-      shown: decision.shown,
-    });
-    self.reporter.resume();
-    match decision.answer {
-      Answer::Interrupt => {
-        self.prompt_interrupted.store(true, Ordering::Relaxed);
-        Answer::Abort
-      }
-      answer => answer,
-    }
   }
 
   /// A dry run shows what would run on each host instead of running it.
