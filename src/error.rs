@@ -86,6 +86,18 @@ pub(crate) enum Error {
     path: PathBuf,
     source: std::io::Error,
   },
+  #[error("cannot read the ssh_config {}: {source}", path.display())]
+  SshConfig {
+    path: PathBuf,
+    source: std::io::Error,
+  },
+  #[error("cannot write {}: {source}", path.display())]
+  Write {
+    path: PathBuf,
+    source: std::io::Error,
+  },
+  #[error("{} is not a directory", path.display())]
+  NotADirectory { path: PathBuf },
   #[error("{} is being written by another megacity", path.display())]
   JournalLocked { path: PathBuf },
   #[error("refusing to keep SSH connections: {reason}")]
@@ -132,10 +144,13 @@ impl Error {
       | Error::Invalid { .. }
       | Error::TooLarge { .. }
       | Error::NoJsonOutput { .. }
+      | Error::SshConfig { .. }
       | Error::NoRuns { .. }
       | Error::RunNotFound { .. }
       | Error::AmbiguousRun { .. } => exit_code::USAGE,
       Error::Io { .. }
+      | Error::Write { .. }
+      | Error::NotADirectory { .. }
       | Error::Output(_)
       | Error::UnsafeDirectory { .. }
       | Error::JournalLocked { .. } => exit_code::ERROR,
@@ -184,6 +199,14 @@ impl Error {
       Error::RunbookChanged { .. } => Some(
         "check the change, then pass --resume-changed to go on anyway, or start a new run".into(),
       ),
+      Error::Write { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+        Some("the disk is full: free space there, or point --journal-dir elsewhere".into())
+      }
+      Error::SshConfig { .. } => Some(
+        "--ssh-config names the file ssh reads instead of ~/.ssh/config; leave it out to use yours"
+          .into(),
+      ),
+      Error::NotADirectory { .. } => Some("give a directory (it is created if missing)".into()),
       Error::JournalLocked { .. } => {
         Some("one writer per journal: wait for that run to end".into())
       }

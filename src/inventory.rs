@@ -91,7 +91,25 @@ impl Inventory {
         name: name.value,
         role: f.opt_string(c, "role").map(|r| r.value),
         groups: groups.into_iter().map(|g| g.value).collect(),
-        user: f.opt_string(c, "user").map(|u| u.value),
+        user: f.opt_string(c, "user").and_then(|u| {
+          // ssh takes a user starting with `-` as an option: refused, not passed on.
+          let plausible = !u.value.is_empty()
+            && !u.value.starts_with('-')
+            && u
+              .value
+              .chars()
+              .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@' | '$'));
+          if plausible {
+            Some(u.value)
+          } else {
+            c.error(
+              u.pos,
+              format!("`{}` cannot be a login user", u.value),
+              Some("a user name: letters, digits, `.`, `-`, `_`, not starting with `-`".into()),
+            );
+            None
+          }
+        }),
       });
     }
     for g in group_pos {

@@ -27,6 +27,31 @@ pub(crate) struct Source {
   pub(crate) text: Cow<'static, str>,
 }
 
+/// A file that is not UTF-8 is an invalid runbook or inventory, with the place of the first
+/// bad byte: a usage error the operator can fix, not megacity failing to work.
+fn not_utf8(display: &str, bytes: &[u8], valid: usize) -> Error {
+  let before = String::from_utf8_lossy(&bytes[..valid]);
+  let line = before.matches('\n').count() as u32 + 1;
+  let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+  let column = before[line_start..].chars().count() as u32 + 1;
+  let source_line = String::from_utf8_lossy(&bytes[line_start..])
+    .lines()
+    .next()
+    .map(str::to_string);
+  Error::Invalid {
+    what: display.to_string(),
+    diagnostics: vec![crate::diagnostic::Diagnostic {
+      level: crate::diagnostic::Level::Error,
+      file: display.to_string(),
+      line,
+      column,
+      message: format!("byte 0x{:02x} is not UTF-8", bytes[valid]),
+      hint: Some("save the file as UTF-8 (runbooks and inventories are UTF-8 text)".into()),
+      source_line,
+    }],
+  }
+}
+
 impl Source {
   pub(crate) fn embedded(display: String, text: &'static str) -> Source {
     Source {
@@ -48,9 +73,20 @@ impl Source {
         size: meta.len(),
       });
     }
-    let text = std::fs::read_to_string(path).map_err(io)?;
+    let bytes = std::fs::read(path).map_err(io)?;
+    let display = path.display().to_string();
+    let text = match String::from_utf8(bytes) {
+      Ok(text) => text,
+      Err(e) => {
+        return Err(not_utf8(
+          &display,
+          e.as_bytes(),
+          e.utf8_error().valid_up_to(),
+        ));
+      }
+    };
     Ok(Source {
-      display: path.display().to_string(),
+      display,
       text: Cow::Owned(text),
     })
   }

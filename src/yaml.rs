@@ -114,7 +114,36 @@ fn syntax_error(error: &serde_saphyr::Error) -> SyntaxError {
     .unwrap_or("invalid YAML")
     .trim()
     .to_string();
-  SyntaxError { pos, message }
+  SyntaxError {
+    pos,
+    message: plain(&message),
+  }
+}
+
+/// The parser's words for an operator: no library jargon, no position said twice.
+fn plain(message: &str) -> String {
+  // "error: line 2 column 1: duplicate mapping key: a, set DuplicateKeyPolicy in Options …"
+  let mut text = message.trim();
+  text = text.strip_prefix("error:").unwrap_or(text).trim();
+  if let Some(rest) = text.strip_prefix("line ")
+    && let Some((_, after)) = rest.split_once(": ")
+  {
+    text = after.trim();
+  }
+  if let Some(key) = text.strip_prefix("duplicate mapping key: ") {
+    let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
+    return format!("the key `{key}` appears twice in this mapping; a runbook names each key once");
+  }
+  if let Some(budget) = text.strip_prefix("budget breached: ") {
+    let what = budget.split_whitespace().next().unwrap_or("");
+    return match what {
+      "Depth" => "nested deeper than the 32 levels a runbook may have".into(),
+      "Aliases" | "Anchors" => "too many YAML anchors or aliases (at most 1,000)".into(),
+      "Events" => "the document is too large to be a runbook".into(),
+      _ => format!("the document exceeds a parser limit ({budget})"),
+    };
+  }
+  text.to_string()
 }
 
 /// Deserialization target mirroring `Value` but with serde-saphyr spans on every child.

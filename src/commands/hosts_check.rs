@@ -44,6 +44,7 @@ pub(crate) fn run(config: &Config, args: &HostsCheckArgs) -> Result<i32, Error> 
   }
   hosts.dedup();
   let ssh = config::ssh_settings(&args.ssh, args.concurrency);
+  ssh.check()?;
   let runtime = crate::exec::runtime()?;
   let found = runtime.block_on(async {
     let interrupts = Interrupts::install();

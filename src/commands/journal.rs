@@ -20,6 +20,8 @@ struct Row {
   duration_s: Option<u64>,
   outcome: String,
   failures: usize,
+  /// The run's exit code, where the journal recorded one.
+  exit_code: Option<i32>,
 }
 
 pub(crate) fn list(config: &Config) -> Result<i32, Error> {
@@ -42,6 +44,10 @@ pub(crate) fn list(config: &Config) -> Result<i32, Error> {
       duration_s: read.elapsed().map(|d| d.as_secs()),
       outcome: journal::ended(read.end()).into(),
       failures,
+      exit_code: read.records.iter().rev().find_map(|r| match r {
+        journal::Record::End { exit_code, .. } => *exit_code,
+        _ => None,
+      }),
     });
   }
   if config.format == Format::Json {
@@ -49,9 +55,11 @@ pub(crate) fn list(config: &Config) -> Result<i32, Error> {
     return Ok(exit_code::SUCCESS);
   }
   let mut table = vec![
-    ["RUN", "RUNBOOK", "MODE", "STARTED", "DURATION", "OUTCOME"]
-      .map(|h| ui::style::bold(h).to_string())
-      .to_vec(),
+    [
+      "RUN", "RUNBOOK", "MODE", "STARTED", "DURATION", "EXIT", "OUTCOME",
+    ]
+    .map(|h| ui::style::bold(h).to_string())
+    .to_vec(),
   ];
   for r in &rows {
     let outcome = if r.failures > 0 {
@@ -67,6 +75,7 @@ pub(crate) fn list(config: &Config) -> Result<i32, Error> {
       r.duration_s
         .map(|s| format_duration(std::time::Duration::from_secs(s)))
         .unwrap_or_default(),
+      r.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
       outcome,
     ]);
   }

@@ -21,7 +21,7 @@ pub(crate) fn run(config: &Config, args: &ReportArgs) -> Result<i32, Error> {
   };
   match &args.output {
     Some(file) => {
-      std::fs::write(file, text).map_err(|source| Error::Io {
+      std::fs::write(file, text).map_err(|source| Error::Write {
         path: file.clone(),
         source,
       })?;

@@ -27,3 +27,18 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     source,
   }
 }
+
+/// A failed write says "write", not "read": a full or read-only disk is not a missing file.
+fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+  move |source| {
+    if path.exists() && !path.is_dir() && source.kind() == std::io::ErrorKind::AlreadyExists {
+      return Error::NotADirectory {
+        path: path.to_path_buf(),
+      };
+    }
+    Error::Write {
+      path: path.to_path_buf(),
+      source,
+    }
+  }
+}

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::io;
 use super::record::{Header, Record, Rung, VERSION, now, sha256};
+use super::{io, write_err};
 use crate::error::Error;
 use crate::exec::event::{Event, HostResult, Reporter};
 use crate::exec::expect::Verdict;
@@ -40,13 +40,13 @@ struct Appender {
 
 impl Journal {
   pub(crate) fn create(dir: &Path, header: &Header) -> Result<Journal, Error> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    std::fs::create_dir_all(dir).map_err(write_err(dir))?;
     let path = dir.join(format!("{}.jsonl", header.run));
     let file = OpenOptions::new()
       .create_new(true)
       .append(true)
       .open(&path)
-      .map_err(io(&path))?;
+      .map_err(write_err(&path))?;
     let journal = Journal::locked(path.clone(), file)?;
     if let Err(e) = journal.write(&Record::Header(header.clone())) {
       // An empty journal would become `last` and hide the real last run.
@@ -62,7 +62,7 @@ impl Journal {
     let file = OpenOptions::new()
       .append(true)
       .open(path)
-      .map_err(io(path))?;
+      .map_err(write_err(path))?;
     let journal = Journal::locked(path.to_path_buf(), file)?;
     if !text.is_empty() && !text.ends_with(b"\n") {
       let mut appender = journal.file.lock().unwrap();
@@ -70,7 +70,7 @@ impl Journal {
       file
         .write_all(b"\n")
         .and_then(|_| file.sync_data())
-        .map_err(io(path))?;
+        .map_err(write_err(path))?;
     }
     Ok(journal)
   }
@@ -115,7 +115,7 @@ impl Journal {
     let written = file.write_all(&line).and_then(|_| file.sync_data());
     if let Err(e) = written {
       appender.failure = Some((e.kind(), e.to_string()));
-      return Err(io(&self.path)(e));
+      return Err(write_err(&self.path)(e));
     }
     if self.echo.load(std::sync::atomic::Ordering::Relaxed) {
       echo(&line);
@@ -131,7 +131,7 @@ impl Journal {
   }
 
   fn error(&self, kind: std::io::ErrorKind, message: &str) -> Error {
-    Error::Io {
+    Error::Write {
       path: self.path.clone(),
       source: std::io::Error::new(kind, message.to_string()),
     }

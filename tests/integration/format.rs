@@ -158,3 +158,43 @@ fn a_bidi_override_in_a_step_title_reaches_the_run_output_escaped() {
   );
   assert!(all.contains("restart \\u{202e}db-primary"), "{all}");
 }
+
+#[test]
+fn a_wrong_ssh_config_or_journal_dir_is_said_before_anything_runs() {
+  let test = test();
+  let run = test.run_with(&[
+    "runbook",
+    "run",
+    "redis-outage",
+    "--checks-only",
+    "--ssh-config",
+    "/nonexistent/ssh_config",
+  ]);
+  assert_eq!(run.code, USAGE, "{}", run.stderr);
+  assert!(
+    run
+      .stderr
+      .contains("cannot read the ssh_config /nonexistent/ssh_config"),
+    "{}",
+    run.stderr
+  );
+  assert!(
+    !run.stdout.contains("redis-ping"),
+    "it started: {}",
+    run.stdout
+  );
+  let file = test.path("a-file");
+  std::fs::write(&file, "").unwrap();
+  let run = test.run_with(&[
+    "--journal-dir",
+    file.to_str().unwrap(),
+    "runbook",
+    "run",
+    "redis-outage",
+    "--dry-run",
+    "--yes",
+  ]);
+  assert_eq!(run.code, crate::test::exit::ERROR, "{}", run.stderr);
+  assert!(run.stderr.contains("is not a directory"), "{}", run.stderr);
+  assert!(!run.stderr.contains("cannot read"), "{}", run.stderr);
+}

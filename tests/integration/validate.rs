@@ -512,3 +512,64 @@ fn after_names_an_earlier_action_and_when_can_name_unknown() {
     "restart",
   );
 }
+
+#[test]
+fn yaml_problems_are_said_without_library_jargon() {
+  let dup = diagnostics(&VALID.replacen("title: Demo", "title: Demo\ntitle: Again", 1));
+  assert!(
+    dup
+      .iter()
+      .any(|d| d.3.contains("the key `title` appears twice")),
+    "{dup:#?}"
+  );
+  assert!(
+    !format!("{dup:?}").contains("DuplicateKeyPolicy"),
+    "{dup:#?}"
+  );
+  let deep = format!("id: demo\nx: {}{}\n", "[".repeat(40), "]".repeat(40));
+  let deep = diagnostics(&deep);
+  assert!(
+    deep
+      .iter()
+      .any(|d| d.3.contains("nested deeper than the 32 levels")),
+    "{deep:#?}"
+  );
+  assert!(
+    !format!("{deep:?}").contains("budget breached"),
+    "{deep:#?}"
+  );
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_invalid_at_its_first_bad_byte() {
+  let test = Test::new();
+  let path = test.path(FILE);
+  std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+  std::fs::write(&path, b"id: demo\ntitle: caf\xe9\n").unwrap();
+  let run = test.args(["runbook", "validate", FILE]).run();
+  assert_eq!(run.code, crate::test::exit::USAGE, "{}", run.stderr);
+  assert!(
+    run.stderr.contains("runbooks/demo.yaml:2:11"),
+    "{}",
+    run.stderr
+  );
+  assert!(run.stderr.contains("is not UTF-8"), "{}", run.stderr);
+}
+
+#[test]
+fn an_inventory_user_that_ssh_would_read_as_an_option_is_refused() {
+  let run = Test::new()
+    .write(
+      "inventory.yaml",
+      "hosts:\n  - name: db-01\n    user: -oProxyCommand=touch\n",
+    )
+    .args(["--inventory", "inventory.yaml", "hosts", "list"])
+    .run();
+  assert_eq!(run.code, crate::test::exit::USAGE, "{}", run.stderr);
+  assert!(
+    run.stderr.contains("cannot be a login user"),
+    "{}",
+    run.stderr
+  );
+  assert!(run.stderr.contains("inventory.yaml:3:11"), "{}", run.stderr);
+}

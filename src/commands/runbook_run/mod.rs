@@ -47,6 +47,8 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     |r| r.header.runbook.clone(),
   );
   let (source, runbook, inventory) = load(config, &id)?;
+  let ssh = recorded::ssh(&given);
+  ssh.check()?;
   if let Some(r) = &resume {
     r.check_unchanged(&source.text, args.resume_changed)?;
   }
@@ -95,7 +97,6 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     json,
   );
   let lock = lock_request(&setup, &plan, &header, args.break_lock);
-  let ssh = recorded::ssh(&given);
   let run = Execution {
     plan: &plan,
     inventory: &inventory,

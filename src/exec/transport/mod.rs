@@ -51,6 +51,22 @@ pub(crate) enum Transports {
   },
 }
 
+impl SshSettings {
+  /// Refuses an ssh_config that cannot be read before anything connects: otherwise every host
+  /// would fail one by one, mid-run, with ssh's own words for it.
+  pub(crate) fn check(&self) -> Result<(), Error> {
+    match &self.config_file {
+      Some(path) => std::fs::File::open(path)
+        .map(|_| ())
+        .map_err(|source| Error::SshConfig {
+          path: path.clone(),
+          source,
+        }),
+      None => Ok(()),
+    }
+  }
+}
+
 impl Transports {
   /// The transports for a run: none that can act in a dry run; SSH and local otherwise.
   pub(crate) fn for_mode(

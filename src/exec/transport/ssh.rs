@@ -283,7 +283,7 @@ impl Ssh {
             }
             Ok(session)
           }
-          Ok(Err(e)) => Err(describe(&e)),
+          Ok(Err(e)) => Err(why_not(&describe(&e))),
           Err(_) => Err(format!("no answer within {limit:?}")),
         }
       }
@@ -355,13 +355,46 @@ fn keepalive(connect_timeout: Duration) -> Duration {
   (connect_timeout / 3).clamp(Duration::from_secs(1), Duration::from_secs(15))
 }
 
+/// Why a connection failed, in the operator's terms first, then ssh's own words: an
+/// authentication failure and an untrusted host key are not "unreachable" the same way.
+fn why_not(ssh_said: &str) -> String {
+  let kinds = [
+    (
+      "Permission denied",
+      "authentication failed: no key or user the server accepts (check ssh-agent, IdentityFile, User)",
+    ),
+    (
+      "Host key verification failed",
+      "the host key is not trusted: unknown or changed (check known_hosts; --accept-new-host-keys accepts only new ones)",
+    ),
+    (
+      "REMOTE HOST IDENTIFICATION HAS CHANGED",
+      "the host key CHANGED: someone may be in the middle, or the host was rebuilt (check known_hosts)",
+    ),
+    (
+      "Could not resolve hostname",
+      "the name does not resolve (check ssh_config and DNS)",
+    ),
+    (
+      "Connection refused",
+      "connection refused: nothing listens on the SSH port",
+    ),
+    ("No route to host", "no route to host"),
+    ("Connection timed out", "no answer (connection timed out)"),
+  ];
+  match kinds.iter().find(|(needle, _)| ssh_said.contains(needle)) {
+    Some((_, plain)) => format!("{plain} — ssh: {ssh_said}"),
+    None => ssh_said.to_string(),
+  }
+}
+
 /// The whole error chain: the crate's top-level message alone ("failed to connect") hides the
 /// useful part (ssh's own "Host key verification failed", "Connection refused").
 pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-  let mut text = error.to_string();
+  let mut text = error.to_string().replace('\r', "");
   let mut source = error.source();
   while let Some(s) = source {
-    let line = s.to_string();
+    let line = s.to_string().replace('\r', "");
     if !line.trim().is_empty() && !text.contains(line.trim()) {
       text.push_str(": ");
       text.push_str(line.trim());
@@ -384,7 +417,14 @@ fn last_session(host: Arc<Host>) -> Option<Session> {
 
 fn lost(error: &openssh::Error, partial: Output) -> TransportError {
   TransportError::Lost {
-    reason: format!("no answer to keepalives ({})", describe(error)),
+    reason: {
+      let text = describe(error);
+      if text.contains("closed by remote host") || text.contains("Connection reset") {
+        format!("the server closed it ({text})")
+      } else {
+        format!("no answer to keepalives ({text})")
+      }
+    },
     partial,
   }
 }
