@@ -1,5 +1,8 @@
 //! megacity: runbooks for on-call operators.
 
+#[macro_use]
+mod macros;
+
 mod cli;
 mod commands;
 mod complete;

@@ -55,7 +55,7 @@ pub(crate) fn run(config: &Config, args: &HostsCheckArgs) -> Result<i32, Error> 
       ui::warn(&warning);
     }
     if let Some(note) = transports.kept_note(&ssh) {
-      eprintln!("{note}");
+      say!("{note}");
     }
     Ok::<_, Error>(found)
   })?;

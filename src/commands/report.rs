@@ -25,7 +25,7 @@ pub(crate) fn run(config: &Config, args: &ReportArgs) -> Result<i32, Error> {
         path: file.clone(),
         source,
       })?;
-      eprintln!("wrote {}", file.display());
+      say!("wrote {}", file.display());
     }
     None => ui::emit(&text)?,
   }

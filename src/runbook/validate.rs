@@ -55,6 +55,19 @@ pub(crate) fn validate(c: &mut Collector, runbook: &Runbook, inventory: &Invento
     }
     if let Some(command) = step.command() {
       check_sudo(c, step, command);
+      for (name, offset) in quoted_placeholders(command) {
+        // The rest of that line, which the source holds as written (a block keeps each line).
+        let rest = command[offset..].lines().next().unwrap_or("{{");
+        let pos = c.locate(command.pos, rest);
+        c.warning(
+          pos,
+          format!(
+            "`{{{{{name}}}}}` is inside quotes in step `{}`: megacity already quotes every value as one shell word, and the extra quotes undo that, so a value could run as code",
+            step.id.value
+          ),
+          Some(format!("write {{{{{name}}}}} without quotes around it")),
+        );
+      }
       for found in unbounded(command) {
         let pos = c.locate(command.pos, &found.program);
         c.warning(
@@ -125,6 +138,67 @@ pub(crate) struct Unbounded {
 }
 
 /// A rough shell-word scan for the usual never-ending commands; never used for execution.
+/// Placeholders (name, byte offset) that sit inside single or double quotes in a command.
+/// Inside `'…'` the quoted value's own quotes end the author's; inside `"…"` they are literal
+/// and `$(…)` in the value runs. Either way the value is no longer one inert word.
+pub(crate) fn quoted_placeholders(command: &str) -> Vec<(&str, usize)> {
+  #[derive(Clone, Copy, PartialEq)]
+  enum Ctx {
+    Plain,
+    Single,
+    Double,
+    /// `$( … )`: quoting starts afresh inside, whatever surrounds it.
+    Subst,
+  }
+  let placeholders: Vec<(&str, usize)> = template::placeholders(command).collect();
+  let mut quoted = Vec::new();
+  let mut stack = vec![Ctx::Plain];
+  let mut chars = command.char_indices().peekable();
+  let mut word_start = true;
+  while let Some((i, ch)) = chars.next() {
+    let ctx = *stack.last().expect("never empty");
+    if let Some((name, _)) = placeholders.iter().find(|(_, at)| *at == i)
+      && matches!(ctx, Ctx::Single | Ctx::Double)
+    {
+      quoted.push((*name, i));
+    }
+    match (ctx, ch) {
+      (Ctx::Single, '\'') => {
+        stack.pop();
+      }
+      (Ctx::Single, _) => {}
+      (_, '\\') => {
+        chars.next();
+      }
+      (Ctx::Double, '"') => {
+        stack.pop();
+      }
+      (_, '$') if chars.peek().map(|(_, c)| *c) == Some('(') => {
+        chars.next();
+        stack.push(Ctx::Subst);
+      }
+      (Ctx::Double, _) => {}
+      (Ctx::Subst, ')') => {
+        stack.pop();
+      }
+      (_, '\'') => stack.push(Ctx::Single),
+      (_, '"') => stack.push(Ctx::Double),
+      // A comment runs to the end of the line; quotes in it mean nothing.
+      (_, '#') if word_start => {
+        while let Some((_, c)) = chars.peek() {
+          if *c == '\n' {
+            break;
+          }
+          chars.next();
+        }
+      }
+      _ => {}
+    }
+    word_start = ch.is_whitespace() || matches!(ch, ';' | '&' | '|' | '(');
+  }
+  quoted
+}
+
 pub(crate) fn unbounded(command: &str) -> Vec<Unbounded> {
   let mut found = Vec::new();
   for segment in command.split(['|', ';', '&', '\n', '(', ')', '`']) {
@@ -203,5 +277,29 @@ mod tests {
     assert_eq!(flagged("ping db"), vec!["ping without -c"]);
     assert_eq!(flagged("ping -c 3 db"), Vec::<String>::new());
     assert_eq!(flagged("docker logs -f api"), vec!["logs -f"]);
+  }
+}
+
+#[cfg(test)]
+mod quote_tests {
+  use super::quoted_placeholders;
+
+  #[test]
+  fn finds_placeholders_the_author_quoted() {
+    let names = |c: &str| -> Vec<String> {
+      quoted_placeholders(c)
+        .into_iter()
+        .map(|(n, _)| n.to_string())
+        .collect()
+    };
+    assert_eq!(names("ls {{path}}"), Vec::<String>::new());
+    assert_eq!(names("ls '{{path}}'"), ["path"]);
+    assert_eq!(names("echo \"x {{path}} y\" {{port}}"), ["path"]);
+    assert_eq!(names("echo 'it''s' {{path}}"), Vec::<String>::new());
+    assert_eq!(names("echo \"a\\\"b\" {{path}}"), Vec::<String>::new());
+    assert_eq!(names("awk '{print $1}' {{file}}"), Vec::<String>::new());
+    assert_eq!(names("x=\"$(cat {{file}})\""), Vec::<String>::new());
+    assert_eq!(names("# don't\nls {{file}}"), Vec::<String>::new());
+    assert_eq!(names("x=$(echo \"{{file}}\")"), ["file"]);
   }
 }

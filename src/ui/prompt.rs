@@ -172,9 +172,7 @@ fn line(
     };
     let typed = typed.trim();
     if asked.elapsed() < TOO_SOON && !typed.is_empty() {
-      eprintln!(
-        "  that answer came before the question could be read; nothing was taken: answer again"
-      );
+      say!("  that answer came before the question could be read; nothing was taken: answer again");
       continue;
     }
     if let Some(note) = typed
@@ -183,7 +181,7 @@ fn line(
     {
       if !note.trim().is_empty() {
         notes.push(note.trim().to_string());
-        eprintln!("  noted.");
+        say!("  noted.");
       }
       continue;
     }
@@ -213,7 +211,7 @@ fn choose(
     if let Some((_, answer)) = found {
       return Some(*answer);
     }
-    eprintln!("  answer one of: {} {NOTE_HINT}", words.join(", "));
+    say!("  answer one of: {} {NOTE_HINT}", words.join(", "));
   }
 }
 
@@ -233,7 +231,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
       destructive: false,
       ..
     } => {
-      eprintln!("{header}");
+      say!("{header}");
       choose(
         colors,
         "Run it?",
@@ -251,7 +249,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
       host,
       destructive: true,
     } => {
-      eprintln!("{header}");
+      say!("{header}");
       let theme = theme(colors);
       let prompt = format!("Type the host name `{host}` to run it (or skip / abort)");
       loop {
@@ -260,12 +258,12 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
           Ok(t) if t == *host => break Some(Answer::Yes),
           Ok(t) if t == "skip" => break Some(Answer::Skip),
           Ok(t) if t == "abort" => break Some(Answer::Abort),
-          Ok(other) => eprintln!("  `{}` is not `{host}`; nothing was run", sanitize(&other)),
+          Ok(other) => say!("  `{}` is not `{host}`; nothing was run", sanitize(&other)),
         }
       }
     }
     Ask::AfterFailure { header, output } => {
-      eprintln!("{header}");
+      say!("{header}");
       let choices = [
         ("retry", Answer::Retry),
         ("skip", Answer::Skip),
@@ -274,13 +272,13 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
       ];
       loop {
         match choose(colors, "What now?", &choices, &mut notes, &mut shown) {
-          Some(Answer::Yes) => eprintln!("{output}"),
+          Some(Answer::Yes) => say!("{output}"),
           other => break other,
         }
       }
     }
     Ask::Manual { header } => {
-      eprintln!("{header}");
+      say!("{header}");
       choose(
         colors,
         "Done?",
@@ -294,7 +292,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
       )
     }
     Ask::Interrupted { header } => {
-      eprintln!("{header}");
+      say!("{header}");
       let choices = [
         ("retry", Answer::Retry),
         ("skip", Answer::Skip),

@@ -198,3 +198,27 @@ fn a_wrong_ssh_config_or_journal_dir_is_said_before_anything_runs() {
   assert!(run.stderr.contains("is not a directory"), "{}", run.stderr);
   assert!(!run.stderr.contains("cannot read"), "{}", run.stderr);
 }
+
+#[test]
+fn a_closed_stdout_or_stderr_never_panics() {
+  let bin = crate::test::BIN;
+  for (pipe, expected) in [
+    ("runbook list | head -1", 0),
+    ("runbook run redis-outage --dry-run --yes 2>&1 | head -1", 0),
+    ("runbook run no-such-runbook 2>&1 | head -c 1", 2),
+  ] {
+    let script = format!("{bin} {pipe} ; echo \"exit=${{PIPESTATUS[0]}}\" >&2");
+    let out = std::process::Command::new("bash")
+      .arg("-c")
+      .arg(&script)
+      .env("HOME", std::env::temp_dir())
+      .output()
+      .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{pipe}: {stderr}");
+    assert!(
+      stderr.contains(&format!("exit={expected}")),
+      "{pipe}: {stderr}"
+    );
+  }
+}

@@ -573,3 +573,38 @@ fn an_inventory_user_that_ssh_would_read_as_an_option_is_refused() {
   );
   assert!(run.stderr.contains("inventory.yaml:3:11"), "{}", run.stderr);
 }
+
+#[test]
+fn a_placeholder_inside_the_authors_quotes_fails_deny_warnings() {
+  let text = "\
+id: demo
+title: Demo
+severity: P2
+parameters:
+  path:
+    default: /var/log
+steps:
+  - id: look
+    title: look
+    targets: [local]
+    check:
+      command: |
+        ls \"{{path}}\"
+      expect: {exit_code: 0}
+";
+  let found = diagnostics(text);
+  assert_eq!(found.len(), 1, "{found:#?}");
+  let (level, line, column, message, hint) = &found[0];
+  assert_eq!(
+    (level.as_str(), *line, *column),
+    ("warning", 13, 13),
+    "{found:#?}"
+  );
+  assert!(message.contains("`{{path}}` is inside quotes"), "{message}");
+  assert!(hint.contains("without quotes"), "{hint}");
+  let run = Test::new()
+    .write(FILE, text)
+    .args(["runbook", "validate", "--deny-warnings", FILE])
+    .run();
+  assert_eq!(run.code, crate::test::exit::USAGE, "{}", run.stdout);
+}

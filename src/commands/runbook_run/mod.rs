@@ -171,7 +171,7 @@ impl Execution<'_> {
         ui::warn(&warning);
       }
       if let Some(note) = transports.kept_note(self.ssh) {
-        eprintln!("{note}");
+        say!("{note}");
       }
       Ok::<RunResult, Error>(result)
     });
@@ -186,16 +186,16 @@ fn finish(journal: &Journal, result: &RunResult, mode: RunMode) {
     ui::warn(&format!(
       "the record is incomplete: {e}; what happened after that is only on this screen"
     ));
-    eprintln!("recorded (incomplete): {}", journal.path().display());
+    say!("recorded (incomplete): {}", journal.path().display());
     return;
   }
-  eprintln!("recorded: {}", journal.path().display());
+  say!("recorded: {}", journal.path().display());
   if result.end != RunEnd::Completed && mode != RunMode::DryRun {
     let run = journal
       .path()
       .file_stem()
       .unwrap_or_default()
       .to_string_lossy();
-    eprintln!("to go on from the step that did not finish: megacity runbook run --resume {run}");
+    say!("to go on from the step that did not finish: megacity runbook run --resume {run}");
   }
 }
