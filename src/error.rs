@@ -86,6 +86,10 @@ pub(crate) enum Error {
     path: PathBuf,
     source: std::io::Error,
   },
+  #[error("{} does not exist", path.display())]
+  Missing { path: PathBuf },
+  #[error("{} is not a regular file", path.display())]
+  NotAFile { path: PathBuf },
   #[error("cannot read the ssh_config {}: {source}", path.display())]
   SshConfig {
     path: PathBuf,
@@ -145,6 +149,8 @@ impl Error {
       | Error::TooLarge { .. }
       | Error::NoJsonOutput { .. }
       | Error::SshConfig { .. }
+      | Error::NotAFile { .. }
+      | Error::Missing { .. }
       | Error::NoRuns { .. }
       | Error::RunNotFound { .. }
       | Error::AmbiguousRun { .. } => exit_code::USAGE,
@@ -202,6 +208,10 @@ impl Error {
       Error::Write { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
         Some("the disk is full: free space there, or point --journal-dir elsewhere".into())
       }
+      Error::NotAFile { .. } => Some(
+        "runbooks, inventories and ssh_configs are read from regular files only (not devices or FIFOs)"
+          .into(),
+      ),
       Error::SshConfig { .. } => Some(
         "--ssh-config names the file ssh reads instead of ~/.ssh/config; leave it out to use yours"
           .into(),

@@ -62,18 +62,45 @@ impl Source {
 
   /// Reads a file, refusing oversized ones before reading them whole.
   pub(crate) fn read(path: &Path) -> Result<Source, Error> {
-    let io = |source| Error::Io {
-      path: path.to_path_buf(),
-      source,
+    // A path that names nothing is a mistake on the command line, not megacity failing.
+    let io = |source: std::io::Error| match source.kind() {
+      std::io::ErrorKind::NotFound => Error::Missing {
+        path: path.to_path_buf(),
+      },
+      _ => Error::Io {
+        path: path.to_path_buf(),
+        source,
+      },
     };
     let meta = std::fs::metadata(path).map_err(io)?;
+    // A device or a FIFO would be read forever (or block): only regular files are runbooks.
+    if !meta.is_file() {
+      return Err(Error::NotAFile {
+        path: path.to_path_buf(),
+      });
+    }
     if meta.len() > crate::yaml::MAX_FILE_BYTES as u64 {
       return Err(Error::TooLarge {
         path: path.to_path_buf(),
         size: meta.len(),
       });
     }
-    let bytes = std::fs::read(path).map_err(io)?;
+    // The limit holds whatever the file claims (it may grow while it is read).
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+      &mut std::io::Read::take(
+        std::fs::File::open(path).map_err(io)?,
+        crate::yaml::MAX_FILE_BYTES as u64 + 1,
+      ),
+      &mut bytes,
+    )
+    .map_err(io)?;
+    if bytes.len() > crate::yaml::MAX_FILE_BYTES {
+      return Err(Error::TooLarge {
+        path: path.to_path_buf(),
+        size: bytes.len() as u64,
+      });
+    }
     let display = path.display().to_string();
     let text = match String::from_utf8(bytes) {
       Ok(text) => text,

@@ -222,3 +222,31 @@ fn a_closed_stdout_or_stderr_never_panics() {
     );
   }
 }
+
+#[test]
+fn devices_fifos_and_missing_files_are_refused_at_once() {
+  let test = test();
+  let fifo = test.path("inventory.fifo");
+  let made = std::process::Command::new("mkfifo")
+    .arg(&fifo)
+    .status()
+    .unwrap();
+  assert!(made.success());
+  for inventory in [fifo.to_str().unwrap(), "/dev/zero"] {
+    let run = test.run_with(&["--inventory", inventory, "hosts", "list"]);
+    assert_eq!(run.code, USAGE, "{inventory}: {}", run.stderr);
+    assert!(
+      run.stderr.contains("is not a regular file"),
+      "{}",
+      run.stderr
+    );
+  }
+  let run = test.run_with(&[
+    "--inventory",
+    "/nonexistent/inventory.yaml",
+    "hosts",
+    "list",
+  ]);
+  assert_eq!(run.code, USAGE, "{}", run.stderr);
+  assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+}

@@ -56,12 +56,16 @@ impl SshSettings {
   /// would fail one by one, mid-run, with ssh's own words for it.
   pub(crate) fn check(&self) -> Result<(), Error> {
     match &self.config_file {
-      Some(path) => std::fs::File::open(path)
-        .map(|_| ())
-        .map_err(|source| Error::SshConfig {
-          path: path.clone(),
-          source,
-        }),
+      // Opening a FIFO would block: the kind of file is checked first.
+      Some(path) => match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => Err(Error::NotAFile { path: path.clone() }),
+        _ => std::fs::File::open(path)
+          .map(|_| ())
+          .map_err(|source| Error::SshConfig {
+            path: path.clone(),
+            source,
+          }),
+      },
       None => Ok(()),
     }
   }
