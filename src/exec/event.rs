@@ -169,6 +169,7 @@ pub(crate) enum Event<'a> {
     answer: Answer,
     /// When the prompt appeared; `None` when nobody was asked (`--yes`, a policy).
     shown: Option<SystemTime>,
+    by: DecidedBy,
   },
   Note {
     planned: Option<&'a PlannedStep<'a>>,
@@ -236,6 +237,8 @@ impl Reporter for Tee<'_> {
 /// What the operator decided, and any notes typed at the prompt ("replication lag 30s").
 pub(crate) struct Decision {
   pub(crate) answer: Answer,
+  /// Who took it.
+  pub(crate) by: DecidedBy,
   pub(crate) notes: Vec<String>,
   /// When a person was shown the question; `None` when no prompt was shown (`--yes`, policy).
   pub(crate) shown: Option<SystemTime>,
@@ -246,6 +249,7 @@ impl From<Answer> for Decision {
   fn from(answer: Answer) -> Decision {
     Decision {
       answer,
+      by: DecidedBy::Policy,
       notes: Vec::new(),
       shown: None,
     }
@@ -285,6 +289,33 @@ pub(crate) enum Answer {
   Interrupt,
 }
 
+/// Who took a decision: reports count a person's answers apart from flags and policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DecidedBy {
+  /// A person, at a prompt.
+  Operator,
+  /// A person, at a rehearsal's prompt (nothing ran).
+  Rehearsal,
+  /// `--yes`.
+  Yes,
+  /// `--yes-destructive`.
+  YesDestructive,
+  /// A rule: on_failure, an unattended run that cannot confirm, a signal.
+  Policy,
+}
+
+impl DecidedBy {
+  pub(crate) fn label(self) -> &'static str {
+    match self {
+      DecidedBy::Operator => "operator",
+      DecidedBy::Rehearsal => "rehearsal",
+      DecidedBy::Yes => "--yes",
+      DecidedBy::YesDestructive => "--yes-destructive",
+      DecidedBy::Policy => "policy",
+    }
+  }
+}
+
 pub(crate) trait Operator: Send + Sync {
   fn decide<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Decision>;
   /// Whether decisions come from a person (so a dry run walks prompts rather than printing).
@@ -300,19 +331,23 @@ pub(crate) struct Unattended {
 
 impl Operator for Unattended {
   fn decide<'a>(&'a self, request: Request<'a>) -> BoxFuture<'a, Decision> {
-    let answer = match request {
+    let (answer, by) = match request {
       Request::Confirm {
         destructive: true, ..
-      } if self.yes && self.destructive => Answer::Yes,
+      } if self.yes && self.destructive => (Answer::Yes, DecidedBy::YesDestructive),
       Request::Confirm {
         destructive: true, ..
-      } => Answer::Skip,
-      Request::Confirm { .. } if self.yes => Answer::Yes,
-      Request::Confirm { .. } => Answer::Skip,
-      Request::AfterFailure { .. } | Request::Interrupted { .. } => Answer::Abort,
-      Request::Manual { .. } => Answer::Skip,
+      } => (Answer::Skip, DecidedBy::Policy),
+      Request::Confirm { .. } if self.yes => (Answer::Yes, DecidedBy::Yes),
+      Request::Confirm { .. } => (Answer::Skip, DecidedBy::Policy),
+      Request::AfterFailure { .. } | Request::Interrupted { .. } => {
+        (Answer::Abort, DecidedBy::Policy)
+      }
+      Request::Manual { .. } => (Answer::Skip, DecidedBy::Policy),
     };
-    Box::pin(async move { Decision::from(answer) })
+    let mut decision = Decision::from(answer);
+    decision.by = by;
+    Box::pin(async move { decision })
   }
 
   fn interactive(&self) -> bool {

@@ -135,6 +135,10 @@ pub(crate) enum Record {
     /// answer came from `--yes`, `--yes-destructive` or a policy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     shown: Option<String>,
+    /// Who took it: `operator`, `rehearsal`, `--yes`, `--yes-destructive` or `policy`.
+    /// Absent in journals written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    by: Option<String>,
   },
   Note {
     t: String,
@@ -564,6 +568,7 @@ mod tests {
           question: "confirm".into(),
           answer: Answer::Interrupt,
           shown: None,
+          by: None,
         },
         r#"{"type":"decision","t":"2026-12-03T01:00:00.000Z","step":"fix","host":null,"question":"confirm","answer":"interrupt"}"#,
       ),
@@ -575,8 +580,9 @@ mod tests {
           question: "confirm".into(),
           answer: Answer::Yes,
           shown: Some("2026-12-03T00:59:58.000Z".into()),
+          by: Some("operator".into()),
         },
-        r#"{"type":"decision","t":"2026-12-03T01:00:00.000Z","step":"fix","host":"db-primary-01","question":"confirm","answer":"yes","shown":"2026-12-03T00:59:58.000Z"}"#,
+        r#"{"type":"decision","t":"2026-12-03T01:00:00.000Z","step":"fix","host":"db-primary-01","question":"confirm","answer":"yes","shown":"2026-12-03T00:59:58.000Z","by":"operator"}"#,
       ),
       (
         Record::Note {

@@ -278,6 +278,7 @@ impl Reporter for Journal {
         question,
         answer,
         shown,
+        by,
       } => Record::Decision {
         t: now(),
         step: planned.step.id.value.clone(),
@@ -285,6 +286,7 @@ impl Reporter for Journal {
         question: question.into(),
         answer: answer.into(),
         shown: shown.map(|t| humantime::format_rfc3339_millis(t).to_string()),
+        by: Some(by.label().to_string()),
       },
       Event::Note { planned, text } => Record::Note {
         t: now(),

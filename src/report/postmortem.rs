@@ -29,6 +29,9 @@ pub(crate) struct Postmortem {
   pub(crate) decisions: usize,
   /// Decisions taken by --yes, --yes-destructive or a policy: nobody was asked.
   pub(crate) by_policy: usize,
+  /// Every decision by who took it (`operator`, `rehearsal`, `--yes`, `--yes-destructive`,
+  /// `policy`; `unrecorded` in journals older than the field).
+  pub(crate) decided_by: std::collections::BTreeMap<String, usize>,
   /// What changed production: each action that ran, as its timeline line.
   pub(crate) changed: Vec<String>,
   pub(crate) failures: Vec<String>,
@@ -95,6 +98,17 @@ impl Postmortem {
       results: count(|r| matches!(r, Record::HostResult { .. })),
       decisions: count(|r| matches!(r, Record::Decision { shown: Some(_), .. })),
       by_policy: count(|r| matches!(r, Record::Decision { shown: None, .. })),
+      decided_by: read
+        .records
+        .iter()
+        .filter_map(|r| match r {
+          Record::Decision { by, .. } => Some(by.clone().unwrap_or_else(|| "unrecorded".into())),
+          _ => None,
+        })
+        .fold(Default::default(), |mut counts, by| {
+          *counts.entry(by).or_insert(0) += 1;
+          counts
+        }),
       changed: changed(read),
       failures: failures(read),
       unknown: unknowns(read),
@@ -174,6 +188,14 @@ impl Postmortem {
       self.decisions,
       self.by_policy
     );
+    if !self.decided_by.is_empty() {
+      let who: Vec<String> = self
+        .decided_by
+        .iter()
+        .map(|(by, n)| format!("{by} {n}"))
+        .collect();
+      let _ = writeln!(out, "Decisions by who took them: {}.\n", who.join(", "));
+    }
     let _ = writeln!(out, "## What changed production\n");
     if self.changed.is_empty() {
       let _ = writeln!(out, "No action ran in this run.\n");

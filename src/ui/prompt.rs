@@ -310,6 +310,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
   let _ = console::Term::stderr().show_cursor();
   Decision {
     answer: answer.unwrap_or(Answer::Abort),
+    by: crate::exec::event::DecidedBy::Operator,
     notes,
     shown,
   }

@@ -160,6 +160,8 @@ fn a_live_run_records_header_verdicts_commands_and_decisions() {
     decision.get("shown").is_none(),
     "--yes showed no prompt: {decision}"
   );
+  assert_eq!(decision["by"], "--yes", "{decision}");
+  assert_eq!(pm["decided_by"]["--yes"], 1, "{}", pm["decided_by"]);
   assert_eq!(pm["failures"].as_array().unwrap().len(), 1);
   assert!(
     pm["timeline"]
@@ -516,6 +518,7 @@ fn notes_typed_at_prompts_reach_the_journal_and_both_reports_in_order() {
   // A person answered this one: the record says when the prompt appeared, before the answer.
   let decision = records.iter().find(|r| r["type"] == "decision").unwrap();
   let shown = decision["shown"].as_str().expect("a shown time");
+  assert_eq!(decision["by"], "operator", "{decision}");
   assert!(shown <= decision["t"].as_str().unwrap(), "{decision}");
   let pm = fleet.test.run_with(&["report", "last", "--postmortem"]);
   assert_eq!(pm.code, crate::test::exit::SUCCESS, "{}", pm.stderr);

@@ -48,6 +48,13 @@ impl Engine<'_> {
       question,
       answer: decision.answer,
       shown: decision.shown,
+      // A person answering a dry run's prompt rehearsed; nothing ran.
+      by: match decision.by {
+        DecidedBy::Operator if self.plan.mode == crate::exec::plan::RunMode::DryRun => {
+          DecidedBy::Rehearsal
+        }
+        by => by,
+      },
     });
     self.reporter.resume();
     match decision.answer {
