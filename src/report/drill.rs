@@ -29,7 +29,11 @@ pub(crate) struct Drill {
   pub(crate) failures: Vec<String>,
   pub(crate) skipped: Vec<String>,
   pub(crate) notes: Vec<String>,
-  /// Nothing failed and nothing was skipped.
+  /// What says the runbook did not fit the incident: checks that could not tell, steps a person
+  /// skipped, manual steps nobody confirmed. (Steps skipped by their `when:` are the runbook
+  /// working as written, not findings.)
+  pub(crate) findings: Vec<String>,
+  /// Nothing failed, and there are no findings.
   pub(crate) accurate: bool,
 }
 
@@ -49,7 +53,25 @@ impl Drill {
   pub(crate) fn new(read: &Read) -> Drill {
     let h = read.header();
     let mut skipped = Vec::new();
+    let mut findings: Vec<String> = super::unknowns(read)
+      .into_iter()
+      .map(|u| format!("could not tell: {u}"))
+      .collect();
     for r in &read.records {
+      match r {
+        Record::HostResult {
+          step,
+          outcome: Outcome::Unconfirmed,
+          ..
+        } => findings.push(format!("manual step `{step}` was never confirmed")),
+        Record::Decision {
+          step,
+          answer: Answer::Skip,
+          shown: Some(_),
+          ..
+        } => findings.push(format!("a person skipped `{step}`")),
+        _ => {}
+      }
       match r {
         Record::StepSkipped { step, reason, .. } => skipped.push(format!("`{step}` ({reason})")),
         Record::Decision {
@@ -100,7 +122,8 @@ impl Drill {
       recovery_target_s: target.map(|t| t.as_secs()),
       elapsed_s: total.as_secs(),
       recovery_met: target.map(|t| total <= t && end == Some(RunEnd::Completed)),
-      accurate: failures.is_empty() && skipped.is_empty(),
+      accurate: failures.is_empty() && findings.is_empty(),
+      findings,
       failures,
       skipped,
       notes: notes(read),
@@ -189,9 +212,9 @@ impl Drill {
       out,
       "| Runbook accuracy | accurate | {} | {} | see below |",
       if self.accurate {
-        "no failures or skips"
+        "no failures or findings"
       } else {
-        "failures or skips found"
+        "failures or findings"
       },
       met(self.accurate)
     );
@@ -199,13 +222,16 @@ impl Drill {
     for f in &self.failures {
       let _ = writeln!(out, "- failed: {f}");
     }
+    for f in &self.findings {
+      let _ = writeln!(out, "- {f}");
+    }
     for s in &self.skipped {
       let _ = writeln!(out, "- skipped: {s}");
     }
     for n in &self.notes {
       let _ = writeln!(out, "- note: {n}");
     }
-    if self.accurate && self.notes.is_empty() {
+    if self.accurate && self.notes.is_empty() && self.skipped.is_empty() {
       let _ = writeln!(out, "- nothing failed, nothing was skipped, no notes.");
     }
     let _ = writeln!(

@@ -121,7 +121,24 @@ impl Postmortem {
     let mut out = String::new();
     let h = self.header.as_ref();
     let title = h.map(|h| h.title.as_str()).unwrap_or("(unknown runbook)");
-    let _ = writeln!(out, "# Incident postmortem: {title}\n");
+    // A rehearsal or a triage is not an incident's record of recovery, and says so.
+    match h.map(|h| h.mode) {
+      Some(crate::journal::Mode::DryRun) => {
+        let _ = writeln!(
+          out,
+          "# Rehearsal record (a dry run, not an incident): {title}\n"
+        );
+      }
+      Some(crate::journal::Mode::ChecksOnly) => {
+        let _ = writeln!(
+          out,
+          "# Triage record (checks only, nothing changed): {title}\n"
+        );
+      }
+      _ => {
+        let _ = writeln!(out, "# Incident postmortem: {title}\n");
+      }
+    }
     let _ = writeln!(
       out,
       "> Blameless: the aim is to improve systems and processes, not to find fault.\n"

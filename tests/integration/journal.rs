@@ -226,6 +226,20 @@ fn checks_only_and_dry_runs_are_recorded_too() {
   let records = journal_records(&fleet);
   assert_eq!(records[0]["mode"], "dry-run");
   assert!(records.iter().filter(|r| r["type"] == "would-run").count() >= 3);
+  // A rehearsal is not an incident, and a runbook walked without failures or findings is accurate.
+  let pm = fleet.test.run_with(&["report", "last", "--postmortem"]);
+  assert!(
+    pm.stdout
+      .starts_with("# Rehearsal record (a dry run, not an incident)"),
+    "{}",
+    pm.stdout
+  );
+  let drill = fleet
+    .test
+    .run_with(&["--format", "json", "report", "last", "--drill"])
+    .json();
+  assert_eq!(drill["accurate"], true, "{drill}");
+  assert_eq!(drill["findings"], serde_json::json!([]));
   let list = fleet
     .test
     .run_with(&["--format", "json", "journal", "list"])
