@@ -23,6 +23,8 @@ const INVENTORY: &str = "hosts:
   - name: stranger-01
   - name: refused-01
   - name: silent-01
+  - name: changed-01
+  - name: wrongkey-01
 ";
 
 /// A scratch project wired to a fresh sshd: inventory, ssh_config, a short runtime dir.

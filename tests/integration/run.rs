@@ -972,3 +972,55 @@ fn a_child_that_escapes_its_session_is_found_after_a_timeout_named_and_killed() 
   );
   fleet.assert_clean();
 }
+
+#[test]
+fn each_kind_of_connection_failure_says_what_it_is() {
+  let fleet = Fleet::new();
+  let config = fleet.sshd.ssh_config();
+  let test = fleet.test.args([
+    "--format",
+    "json",
+    "hosts",
+    "check",
+    "refused-01",
+    "stranger-01",
+    "changed-01",
+    "wrongkey-01",
+    "silent-01",
+    "--connect-timeout",
+    "3s",
+    "--ssh-config",
+    config.to_str().unwrap(),
+  ]);
+  let run = test.run();
+  assert_eq!(run.code, crate::test::exit::FAILURE, "{}", run.stderr);
+  let rows = run.json();
+  let problem = |host: &str| -> String {
+    rows
+      .as_array()
+      .unwrap()
+      .iter()
+      .find(|r| r["host"] == host)
+      .unwrap_or_else(|| panic!("no row for {host}: {rows}"))["problem"]
+      .as_str()
+      .unwrap_or_default()
+      .to_string()
+  };
+  for (host, says) in [
+    ("refused-01", "connection refused"),
+    ("stranger-01", "the host key is not trusted"),
+    ("changed-01", "the host key CHANGED"),
+    ("wrongkey-01", "authentication failed"),
+    // Accepts the connection, never speaks: a hung sshd or a black hole.
+    ("silent-01", "no answer"),
+  ] {
+    let text = problem(host);
+    assert!(text.contains(says), "{host}: {text}");
+    assert!(!text.contains('\r'), "{host}: a carriage return: {text:?}");
+  }
+  let fleet = Fleet {
+    sshd: fleet.sshd,
+    test: test.reset(),
+  };
+  fleet.assert_clean();
+}

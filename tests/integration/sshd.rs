@@ -72,6 +72,23 @@ impl Sshd {
       "ssh-keygen",
       &["-q", "-t", "ed25519", "-N", "", "-f", &path("client_key")],
     );
+    // A key the server does not accept, and a host key that is not the server's.
+    run(
+      "ssh-keygen",
+      &["-q", "-t", "ed25519", "-N", "", "-f", &path("stranger_key")],
+    );
+    run(
+      "ssh-keygen",
+      &[
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-f",
+        &path("impostor_host_key"),
+      ],
+    );
     std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
     // sshd wants its privilege-separation directory when started as root.
     let _ = std::fs::create_dir_all("/run/sshd");
@@ -102,6 +119,13 @@ impl Sshd {
     )
     .unwrap();
     std::fs::write(d.join("empty_known_hosts"), "").unwrap();
+    let impostor = std::fs::read_to_string(d.join("impostor_host_key.pub")).unwrap();
+    let impostor: Vec<&str> = impostor.split_whitespace().take(2).collect();
+    std::fs::write(
+      d.join("changed_known_hosts"),
+      format!("[127.0.0.1]:{port} {}\n", impostor.join(" ")),
+    )
+    .unwrap();
     let mut ssh_config = String::new();
     let user = user();
     let common = format!(
@@ -114,6 +138,17 @@ impl Sshd {
         path("known_hosts")
       ));
     }
+    // A host whose recorded key is not the one it presents (rebuilt, or someone in the middle).
+    ssh_config.push_str(&format!(
+      "Host changed-01\n  HostName 127.0.0.1\n  Port {port}\n  UserKnownHostsFile {}\n{common}",
+      path("changed_known_hosts")
+    ));
+    // A host that does not accept our key.
+    ssh_config.push_str(&format!(
+      "Host wrongkey-01\n  HostName 127.0.0.1\n  Port {port}\n  UserKnownHostsFile {}\n{}",
+      path("known_hosts"),
+      common.replace(&path("client_key"), &path("stranger_key"))
+    ));
     // A host whose key nobody has seen: strict checking must refuse it.
     ssh_config.push_str(&format!(
       "Host stranger-01\n  HostName 127.0.0.1\n  Port {port}\n  UserKnownHostsFile {}\n{common}",

@@ -358,18 +358,19 @@ fn keepalive(connect_timeout: Duration) -> Duration {
 /// Why a connection failed, in the operator's terms first, then ssh's own words: an
 /// authentication failure and an untrusted host key are not "unreachable" the same way.
 fn why_not(ssh_said: &str) -> String {
+  // A changed key also says "Host key verification failed": it is looked for first.
   let kinds = [
+    (
+      "REMOTE HOST IDENTIFICATION HAS CHANGED",
+      "the host key CHANGED: someone may be in the middle, or the host was rebuilt (check known_hosts; megacity refuses it)",
+    ),
     (
       "Permission denied",
       "authentication failed: no key or user the server accepts (check ssh-agent, IdentityFile, User)",
     ),
     (
       "Host key verification failed",
-      "the host key is not trusted: unknown or changed (check known_hosts; --accept-new-host-keys accepts only new ones)",
-    ),
-    (
-      "REMOTE HOST IDENTIFICATION HAS CHANGED",
-      "the host key CHANGED: someone may be in the middle, or the host was rebuilt (check known_hosts)",
+      "the host key is not trusted: unknown to known_hosts (--accept-new-host-keys accepts new ones)",
     ),
     (
       "Could not resolve hostname",
