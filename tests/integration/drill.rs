@@ -886,3 +886,56 @@ fn a_link_cut_under_a_running_check_leaves_that_host_unknown_within_the_connect_
   );
   assert_eq!(run.code, crate::test::exit::FAILURE);
 }
+
+/// Every action a run would have led to, and every check that failed, from its journal.
+fn proposals_and_failures(journal: &[serde_json::Value]) -> (Vec<String>, Vec<String>) {
+  let steps = |kind: &str, outcome: Option<&str>| -> Vec<String> {
+    journal
+      .iter()
+      .filter(|r| r["type"] == kind && outcome.is_none_or(|o| r["outcome"] == o))
+      .map(|r| format!("{} on {}", r["step"], r["host"]))
+      .collect()
+  };
+  (
+    steps("would-run", None),
+    steps("host-result", Some("failed")),
+  )
+}
+
+#[test]
+fn a_healthy_redis_and_nginx_lead_to_no_action_in_triage() {
+  let drill = Drill::up(&[
+    "redis-master-01",
+    "redis-replica-01",
+    "edge-proxy-01",
+    "backend-api-01",
+    "backend-api-02",
+  ]);
+  drill.redis("redis-master-01", None);
+  drill.redis("redis-replica-01", Some("redis-master-01"));
+  drill.backend("backend-api-01");
+  drill.backend("backend-api-02");
+  let cert = drill.nginx("edge-proxy-01", "backend-api-01");
+  let triage = drill.run("redis-outage", &["--checks-only"]);
+  let (proposed, failed) = proposals_and_failures(&drill.journal());
+  assert!(
+    proposed.is_empty() && failed.is_empty(),
+    "a healthy Redis: proposed {proposed:?}, failed {failed:?}\n{}",
+    triage.stdout
+  );
+  let public = format!(
+    "public_health_url=http://{}/health",
+    drill.ip("edge-proxy-01")
+  );
+  let cert = format!("cert_path={}", cert.display());
+  let triage = drill.run(
+    "proxy-outage",
+    &["--checks-only", "--var", &public, "--var", &cert],
+  );
+  let (proposed, failed) = proposals_and_failures(&drill.journal());
+  assert!(
+    proposed.is_empty() && failed.is_empty(),
+    "a healthy Nginx: proposed {proposed:?}, failed {failed:?}\n{}",
+    triage.stdout
+  );
+}
