@@ -152,40 +152,23 @@ impl<'r> Plan<'r> {
 
   /// Every remote host the plan may touch, in order: what the preflight connects to.
   pub(crate) fn remote_hosts(&self) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for step in self.steps.iter().filter(|s| !s.before_start) {
-      for host in &step.hosts {
-        if host != LOCAL && !out.contains(host) {
-          out.push(host.clone());
-        }
-      }
-    }
-    out
+    self.remote_hosts_of(|_| true)
   }
 
   /// Remote hosts where some action may run: a live run locks them.
   pub(crate) fn changed_hosts(&self) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for step in self.steps.iter().filter(|s| !s.before_start) {
-      if !matches!(
-        step.step.kind,
-        crate::runbook::model::StepKind::Action { .. }
-      ) {
-        continue;
-      }
-      for host in &step.hosts {
-        if host != LOCAL && !out.contains(host) {
-          out.push(host.clone());
-        }
-      }
-    }
-    out
+    self.remote_hosts_of(|s| matches!(s.step.kind, crate::runbook::model::StepKind::Action { .. }))
   }
 
   /// Hosts where some step runs as root: the preflight checks that sudo works there.
   pub(crate) fn sudo_hosts(&self) -> Vec<String> {
+    self.remote_hosts_of(|s| s.step.sudo)
+  }
+
+  /// Remote hosts of the steps from `--from` on that `wanted` picks, in order, once each.
+  fn remote_hosts_of(&self, wanted: impl Fn(&PlannedStep<'_>) -> bool) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for step in self.steps.iter().filter(|s| !s.before_start && s.step.sudo) {
+    for step in self.steps.iter().filter(|s| !s.before_start && wanted(s)) {
       for host in &step.hosts {
         if host != LOCAL && !out.contains(host) {
           out.push(host.clone());

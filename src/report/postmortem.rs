@@ -64,21 +64,24 @@ fn recovered(read: &Read) -> Option<String> {
 /// Every action that ran on a host (passed or not): what the run changed.
 fn changed(read: &Read) -> Vec<String> {
   use crate::journal::Outcome;
+  let actions: std::collections::HashSet<&str> = read
+    .records
+    .iter()
+    .filter_map(|r| match r {
+      Record::StepStarted { step, kind, .. } if kind == "action" => Some(step.as_str()),
+      _ => None,
+    })
+    .collect();
   read
     .records
     .iter()
     .filter(|r| {
-      let Record::HostResult { step, outcome, .. } = r else {
-        return false;
-      };
-      let action = read.records.iter().any(|s| {
-        matches!(s, Record::StepStarted { step: id, kind, .. } if id == step && kind == "action")
-      });
-      action
+      matches!(r, Record::HostResult { step, outcome, .. }
+      if actions.contains(step.as_str())
         && matches!(
           outcome,
           Outcome::Passed | Outcome::Failed | Outcome::Interrupted | Outcome::Unknown
-        )
+        ))
     })
     .filter_map(super::describe)
     .collect()

@@ -62,15 +62,13 @@ impl Lines {
       Some(multi) if !self.bars.lock().unwrap().is_empty() => {
         let _ = multi.println(block.trim_end_matches('\n'));
       }
-      _ if self.to_stderr => {
-        let mut out = std::io::stderr().lock();
-        let _ = out.write_all(block.as_bytes());
-        let _ = out.flush();
-      }
       _ => {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(block.as_bytes());
-        let _ = out.flush();
+        let mut out: Box<dyn Write> = if self.to_stderr {
+          Box::new(std::io::stderr().lock())
+        } else {
+          Box::new(std::io::stdout().lock())
+        };
+        let _ = out.write_all(block.as_bytes()).and_then(|_| out.flush());
       }
     }
   }

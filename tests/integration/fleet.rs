@@ -162,3 +162,17 @@ impl Fleet {
     );
   }
 }
+
+/// Processes on this machine whose command line holds `token` (pgrep itself left out): what a
+/// stopped command left behind.
+pub(crate) fn still_running(token: &str) -> String {
+  let ps = std::process::Command::new("pgrep")
+    .args(["-af", token])
+    .output()
+    .unwrap();
+  String::from_utf8_lossy(&ps.stdout)
+    .lines()
+    .filter(|l| !l.contains("pgrep"))
+    .collect::<Vec<_>>()
+    .join("\n")
+}

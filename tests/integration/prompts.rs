@@ -6,7 +6,7 @@ use std::time::Duration;
 use rexpect::process::WaitStatus;
 use rexpect::session::{PtySession, spawn_command};
 
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, still_running};
 
 fn spawn(fleet: &Fleet, id: &str, extra: &[&str]) -> PtySession {
   let mut command = fleet.test.command();
@@ -146,18 +146,6 @@ fn slow(fleet: Fleet, token: &str) -> (Fleet, String) {
     ),
   );
   (fleet, marker)
-}
-
-fn still_running(token: &str) -> String {
-  let ps = std::process::Command::new("pgrep")
-    .args(["-af", token])
-    .output()
-    .unwrap();
-  String::from_utf8_lossy(&ps.stdout)
-    .lines()
-    .filter(|l| !l.contains("pgrep"))
-    .collect::<Vec<_>>()
-    .join("\n")
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, still_running};
 use crate::test::Test;
 
 fn exists(path: &str) -> bool {
@@ -313,15 +313,7 @@ fn a_timed_out_command_is_gone_from_the_host() {
     !exists(&marker),
     "the command kept running after its timeout"
   );
-  let ps = std::process::Command::new("pgrep")
-    .args(["-f", &token])
-    .output()
-    .unwrap();
-  assert!(
-    ps.stdout.is_empty(),
-    "still running: {}",
-    String::from_utf8_lossy(&ps.stdout)
-  );
+  assert_eq!(still_running(&token), "", "still running");
   fleet.assert_clean();
 }
 
@@ -961,15 +953,7 @@ fn a_child_that_escapes_its_session_is_found_after_a_timeout_named_and_killed() 
   let error = result["error"].as_str().unwrap();
   assert!(error.contains("had survived and were killed"), "{error}");
   assert!(error.contains(&token), "the survivor is not named: {error}");
-  let ps = std::process::Command::new("pgrep")
-    .args(["-f", &token])
-    .output()
-    .unwrap();
-  assert!(
-    ps.stdout.is_empty(),
-    "still running: {}",
-    String::from_utf8_lossy(&ps.stdout)
-  );
+  assert_eq!(still_running(&token), "", "still running");
   fleet.assert_clean();
 }
 

@@ -36,67 +36,90 @@ pub(crate) fn given(config: &Config, args: &RunArgs) -> Setup {
 /// The setup of a resumed run, and a line for each setting given again with another value.
 pub(crate) fn merge(now: Setup, recorded: &Setup) -> (Setup, Vec<String>) {
   let mut changed = Vec::new();
-  let mut pick = |name: &str, now: Option<String>, before: Option<String>| match (now, before) {
-    (Some(n), Some(b)) if n != b => {
-      changed.push(format!("{name} {n} (the run started with {b})"));
+  let path = |p: &PathBuf| p.display().to_string();
+  let number = |n: &u64| n.to_string();
+  let list = |v: &Vec<String>| v.join(",");
+  let paths = |v: &Vec<PathBuf>| v.iter().map(path).collect::<Vec<_>>().join(",");
+  // An empty list was not given.
+  let given = |v: Vec<String>| (!v.is_empty()).then_some(v);
+  let given_dirs = |v: Vec<PathBuf>| (!v.is_empty()).then_some(v);
+  let merged = Setup {
+    ssh_config: pick(
+      &mut changed,
+      "--ssh-config",
+      now.ssh_config,
+      &recorded.ssh_config,
+      path,
+    ),
+    inventory: pick(
+      &mut changed,
+      "--inventory",
+      now.inventory,
+      &recorded.inventory,
+      path,
+    ),
+    runbook_dirs: pick(
+      &mut changed,
+      "--runbooks",
+      given_dirs(now.runbook_dirs),
+      &given_dirs(recorded.runbook_dirs.clone()),
+      paths,
+    )
+    .unwrap_or_default(),
+    connect_timeout_ms: pick(
+      &mut changed,
+      "--connect-timeout",
+      now.connect_timeout_ms,
+      &recorded.connect_timeout_ms,
+      number,
+    ),
+    accept_new_host_keys: now.accept_new_host_keys || recorded.accept_new_host_keys,
+    keep_connections_s: pick(
+      &mut changed,
+      "--keep-connections",
+      now.keep_connections_s,
+      &recorded.keep_connections_s,
+      number,
+    ),
+    concurrency: pick(
+      &mut changed,
+      "--concurrency",
+      now.concurrency,
+      &recorded.concurrency,
+      |n| n.to_string(),
+    ),
+    hosts: pick(
+      &mut changed,
+      "--host",
+      given(now.hosts),
+      &given(recorded.hosts.clone()),
+      list,
+    )
+    .unwrap_or_default(),
+  };
+  (merged, changed)
+}
+
+/// What is given now wins; a different value than the run started with is said.
+fn pick<T: PartialEq + Clone>(
+  changed: &mut Vec<String>,
+  name: &str,
+  now: Option<T>,
+  before: &Option<T>,
+  show: impl Fn(&T) -> String,
+) -> Option<T> {
+  match (now, before) {
+    (Some(n), Some(b)) if n != *b => {
+      changed.push(format!(
+        "{name} {} (the run started with {})",
+        show(&n),
+        show(b)
+      ));
       Some(n)
     }
     (Some(n), _) => Some(n),
-    (None, b) => b,
-  };
-  let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-  let ssh_config = pick(
-    "--ssh-config",
-    path(&now.ssh_config),
-    path(&recorded.ssh_config),
-  );
-  let inventory = pick(
-    "--inventory",
-    path(&now.inventory),
-    path(&recorded.inventory),
-  );
-  let timeout = pick(
-    "--connect-timeout",
-    now.connect_timeout_ms.map(|v| v.to_string()),
-    recorded.connect_timeout_ms.map(|v| v.to_string()),
-  );
-  let keep = pick(
-    "--keep-connections",
-    now.keep_connections_s.map(|v| v.to_string()),
-    recorded.keep_connections_s.map(|v| v.to_string()),
-  );
-  let concurrency = pick(
-    "--concurrency",
-    now.concurrency.map(|v| v.to_string()),
-    recorded.concurrency.map(|v| v.to_string()),
-  );
-  let list = |v: &[String]| (!v.is_empty()).then(|| v.join(","));
-  let hosts = pick("--host", list(&now.hosts), list(&recorded.hosts));
-  let dirs = |v: &[PathBuf]| {
-    v.iter()
-      .map(|p| p.display().to_string())
-      .collect::<Vec<_>>()
-  };
-  let runbook_dirs = pick(
-    "--runbooks",
-    list(&dirs(&now.runbook_dirs)),
-    list(&dirs(&recorded.runbook_dirs)),
-  );
-  let merged = Setup {
-    ssh_config: ssh_config.map(PathBuf::from),
-    inventory: inventory.map(PathBuf::from),
-    runbook_dirs: runbook_dirs
-      .map(|d| d.split(',').map(PathBuf::from).collect())
-      .unwrap_or_default(),
-    connect_timeout_ms: timeout.and_then(|v| v.parse().ok()),
-    accept_new_host_keys: now.accept_new_host_keys || recorded.accept_new_host_keys,
-    keep_connections_s: keep.and_then(|v| v.parse().ok()),
-    concurrency: concurrency.and_then(|v| v.parse().ok()),
-    hosts: hosts
-      .map(|h| h.split(',').map(str::to_string).collect())
-      .unwrap_or_default(),
-  };
-  (merged, changed)
+    (None, b) => b.clone(),
+  }
 }
 
 /// The configuration with the setup's files in it.
