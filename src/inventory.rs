@@ -153,6 +153,11 @@ impl Inventory {
       .map(|(g, members)| Target::Group(g, members))
   }
 
+  /// Every host's name, in inventory order.
+  pub(crate) fn host_names(&self) -> Vec<String> {
+    self.hosts.iter().map(|h| h.name.clone()).collect()
+  }
+
   /// Every name a target may use: hosts, groups, and `local`.
   pub(crate) fn target_names(&self) -> Vec<&str> {
     let mut names: Vec<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();

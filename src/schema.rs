@@ -31,6 +31,8 @@ pub(crate) struct Fields<'n> {
   pub(crate) pos: Pos,
   what: &'static str,
   entries: Vec<(&'n str, &'n Node)>,
+  /// Where each entry's key is written, in the order of `entries`.
+  keys: Vec<Pos>,
 }
 
 impl<'n> Fields<'n> {
@@ -50,6 +52,7 @@ impl<'n> Fields<'n> {
       return None;
     };
     let mut entries: Vec<(&str, &Node)> = Vec::with_capacity(map.len());
+    let mut keys = Vec::with_capacity(map.len());
     for (key, value) in map {
       let Value::Str(name) = &key.value else {
         c.error(
@@ -70,12 +73,20 @@ impl<'n> Fields<'n> {
         continue;
       }
       entries.push((name.as_str(), value));
+      keys.push(key.pos);
     }
     Some(Fields {
       pos: node.pos,
       what,
       entries,
+      keys,
     })
+  }
+
+  /// Where `key` is written, for problems with the key itself.
+  pub(crate) fn key_pos(&self, key: &str) -> Option<Pos> {
+    let at = self.entries.iter().position(|(k, _)| *k == key)?;
+    Some(self.keys[at])
   }
 
   pub(crate) fn get(&self, key: &str) -> Option<&'n Node> {

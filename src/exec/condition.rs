@@ -2,7 +2,7 @@
 //! the records so far and which steps lie before `--from`.
 
 use crate::exec::event::{HostResult, Outcome, StepRecord};
-use crate::runbook::model::When;
+use crate::runbook::model::{Test, When};
 
 /// Whether `when` holds on `host` (or over all hosts, for a step without one, such as a manual
 /// step). `before_from(id)` tells whether step `id` lies before `--from`: conditions on such
@@ -12,9 +12,18 @@ pub(crate) fn holds(
   host: Option<&str>,
   records: &[StepRecord],
   before_from: impl Fn(&str) -> bool,
+  value: &dyn Fn(&str) -> Option<String>,
 ) -> bool {
   if when.is_empty() {
     return true;
+  }
+  // A value nobody provided satisfies no test: an unknown is never taken for a match.
+  let values_hold = when
+    .values
+    .iter()
+    .all(|t| value(&t.name.value).is_some_and(|v| passes(&t.test, &v)));
+  if !values_hold {
+    return false;
   }
   let step_is = |id: &str, wanted: Outcome| -> Option<bool> {
     if before_from(id) {
@@ -38,6 +47,17 @@ pub(crate) fn holds(
       .iter()
       .any(|id| step_is(id, Outcome::Unknown).unwrap_or(true));
   any_failed && all_passed && any_unknown
+}
+
+/// Whether `value` passes `test`; a number test on something that is not a number fails.
+pub(crate) fn passes(test: &Test, value: &str) -> bool {
+  let number = || value.trim().parse::<f64>().ok();
+  match test {
+    Test::Is(wanted) => value == wanted,
+    Test::OneOf(list) => list.iter().any(|w| w == value),
+    Test::Above(limit) => number().is_some_and(|n| n > *limit),
+    Test::Below(limit) => number().is_some_and(|n| n < *limit),
+  }
 }
 
 /// Judged on `host` where the earlier step ran there; otherwise over every host it ran on:
@@ -100,6 +120,15 @@ pub(crate) fn describe(when: &When) -> String {
       ids(&when.unknown, " or ")
     ));
   }
+  for t in &when.values {
+    let name = &t.name.value;
+    parts.push(match &t.test {
+      Test::Is(v) => format!("when {name} is {v}"),
+      Test::OneOf(list) => format!("when {name} is one of {}", list.join(", ")),
+      Test::Above(n) => format!("when {name} is above {n}"),
+      Test::Below(n) => format!("when {name} is below {n}"),
+    });
+  }
   if parts.is_empty() {
     "no condition".into()
   } else {
@@ -126,6 +155,7 @@ mod tests {
       failed: locs(failed),
       passed: locs(passed),
       unknown: Vec::new(),
+      values: Vec::new(),
     }
   }
 
@@ -172,14 +202,20 @@ mod tests {
     ];
     for (i, (w, host, expected)) in cases.iter().enumerate() {
       assert_eq!(
-        holds(w, *host, &records, none),
+        holds(w, *host, &records, none, &|_| None),
         *expected,
         "case {i}: {}",
         describe(w)
       );
     }
     // Before --from: met whatever the record says.
-    assert!(holds(&when(&[], &["ping"]), None, &records, |id| id == "ping"));
+    assert!(holds(
+      &when(&[], &["ping"]),
+      None,
+      &records,
+      |id| id == "ping",
+      &|_| None
+    ));
   }
 
   #[test]
@@ -189,15 +225,64 @@ mod tests {
       &[("a", Outcome::Unknown), ("b", Outcome::Passed)],
     )];
     let none = |_: &str| false;
-    assert!(!holds(&when(&["mem"], &[]), Some("a"), &records, none));
-    assert!(!holds(&when(&["mem"], &[]), None, &records, none));
-    assert!(!holds(&when(&[], &["mem"]), None, &records, none));
+    assert!(!holds(
+      &when(&["mem"], &[]),
+      Some("a"),
+      &records,
+      none,
+      &|_| None
+    ));
+    assert!(!holds(&when(&["mem"], &[]), None, &records, none, &|_| {
+      None
+    }));
+    assert!(!holds(&when(&[], &["mem"]), None, &records, none, &|_| {
+      None
+    }));
     let mut on_unknown = when(&[], &[]);
     on_unknown.unknown = when(&["mem"], &[]).failed;
-    assert!(holds(&on_unknown, Some("a"), &records, none));
-    assert!(!holds(&on_unknown, Some("b"), &records, none));
-    assert!(holds(&on_unknown, None, &records, none));
+    assert!(holds(&on_unknown, Some("a"), &records, none, &|_| None));
+    assert!(!holds(&on_unknown, Some("b"), &records, none, &|_| None));
+    assert!(holds(&on_unknown, None, &records, none, &|_| None));
     assert_eq!(describe(&on_unknown), "when mem could not tell");
+  }
+
+  #[test]
+  fn value_tests_need_a_value_that_passes() {
+    use crate::runbook::model::ValueTest;
+    let mut w = when(&[], &[]);
+    let name = |n: &str| Loc {
+      value: n.to_string(),
+      pos: Default::default(),
+    };
+    w.values.push(ValueTest {
+      name: name("recovery"),
+      test: Test::Is("restart".into()),
+    });
+    w.values.push(ValueTest {
+      name: name("steps.lag.seconds"),
+      test: Test::Above(30.0),
+    });
+    let none = |_: &str| false;
+    let lookup = |lag: Option<&'static str>| {
+      move |n: &str| match n {
+        "recovery" => Some("restart".to_string()),
+        "steps.lag.seconds" => lag.map(str::to_string),
+        _ => None,
+      }
+    };
+    assert!(holds(&w, None, &[], none, &lookup(Some("45"))));
+    assert!(!holds(&w, None, &[], none, &lookup(Some("12"))));
+    assert!(!holds(&w, None, &[], none, &lookup(Some("n/a"))));
+    assert!(
+      !holds(&w, None, &[], none, &lookup(None)),
+      "no value, no match"
+    );
+    assert_eq!(
+      describe(&w),
+      "when recovery is restart, when steps.lag.seconds is above 30"
+    );
+    assert!(passes(&Test::OneOf(vec!["a".into(), "b".into()]), "b"));
+    assert!(passes(&Test::Below(1.5), "1"));
   }
 
   #[test]

@@ -72,6 +72,22 @@ pub(crate) struct HostResult {
   pub(crate) error: Option<String>,
   pub(crate) duration: Duration,
   pub(crate) attempts: u32,
+  /// The command as shown (secrets masked), where it was rendered when the step ran.
+  pub(crate) command: Option<String>,
+  /// Values taken from the output (`capture:`), or the answer to a question: (name, value as
+  /// shown; a secret one masked).
+  pub(crate) captured: Vec<(String, String)>,
+  /// A wait's polls: when, and the number watched (or whether the expectation held).
+  pub(crate) samples: Vec<Sample>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Sample {
+  /// Since the wait started.
+  pub(crate) at_ms: u64,
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub(crate) value: Option<f64>,
+  pub(crate) passed: bool,
 }
 
 impl HostResult {
@@ -84,6 +100,9 @@ impl HostResult {
       error: None,
       duration: Duration::ZERO,
       attempts: 0,
+      command: None,
+      captured: Vec::new(),
+      samples: Vec::new(),
     }
   }
 }
@@ -145,6 +164,13 @@ pub(crate) enum Event<'a> {
     host: &'a str,
     attempt: u32,
   },
+  /// A wait polled: what it saw, and how long it may still wait.
+  Waiting {
+    planned: &'a PlannedStep<'a>,
+    host: &'a str,
+    seen: &'a str,
+    left: Duration,
+  },
   HostDone {
     planned: &'a PlannedStep<'a>,
     result: &'a HostResult,
@@ -170,6 +196,8 @@ pub(crate) enum Event<'a> {
     /// When the prompt appeared; `None` when nobody was asked (`--yes`, a policy).
     shown: Option<SystemTime>,
     by: DecidedBy,
+    /// The value given, for a question (an answer to `input` or `choice`).
+    value: Option<&'a str>,
   },
   Note {
     planned: Option<&'a PlannedStep<'a>>,
@@ -242,6 +270,8 @@ pub(crate) struct Decision {
   pub(crate) notes: Vec<String>,
   /// When a person was shown the question; `None` when no prompt was shown (`--yes`, policy).
   pub(crate) shown: Option<SystemTime>,
+  /// The value typed or picked, for a question.
+  pub(crate) value: Option<String>,
 }
 
 impl From<Answer> for Decision {
@@ -252,6 +282,7 @@ impl From<Answer> for Decision {
       by: DecidedBy::Policy,
       notes: Vec::new(),
       shown: None,
+      value: None,
     }
   }
 }
@@ -276,6 +307,14 @@ pub(crate) enum Request<'a> {
   Manual { planned: &'a PlannedStep<'a> },
   /// Ctrl-C stopped the running step: retry it, skip it, or abort.
   Interrupted { planned: &'a PlannedStep<'a> },
+  /// A question (`input` or `choice`): a value (answer Yes), skip, or abort.
+  Input {
+    planned: &'a PlannedStep<'a>,
+    question: &'a crate::runbook::model::Question,
+    /// The default, with its values filled in.
+    default: Option<String>,
+    rehearsal: bool,
+  },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -344,6 +383,8 @@ impl Operator for Unattended {
         (Answer::Abort, DecidedBy::Policy)
       }
       Request::Manual { .. } => (Answer::Skip, DecidedBy::Policy),
+      // Nobody to answer: the engine stops the run unless `--var` gave the value.
+      Request::Input { .. } => (Answer::Abort, DecidedBy::Policy),
     };
     let mut decision = Decision::from(answer);
     decision.by = by;

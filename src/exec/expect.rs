@@ -38,8 +38,17 @@ pub(crate) struct Compiled {
 }
 
 fn compile(p: &Option<crate::schema::Loc<String>>) -> Option<Regex> {
-  // Validation compiled these already; a failure here would be a bug, so it is loud.
-  p.as_ref().map(|p| Regex::new(p).expect("validated regex"))
+  p.as_ref().map(|p| regex(p))
+}
+
+/// Validation compiled every pattern already (values stood in by a word, and values are
+/// escaped when filled in); a failure here would be a bug, so it is loud. A pattern still
+/// waiting for its values is compiled as a placeholder and recompiled per host.
+fn regex(p: &str) -> Regex {
+  if p.contains("{{") {
+    return Regex::new(&regex::escape(p)).expect("escaped");
+  }
+  Regex::new(p).expect("validated regex")
 }
 
 impl Compiled {
@@ -49,13 +58,36 @@ impl Compiled {
       stdout_not_matches: compile(&expect.stdout_not_matches),
       stderr_matches: compile(&expect.stderr_matches),
       stderr_not_matches: compile(&expect.stderr_not_matches),
-      thresholds: expect
-        .thresholds
-        .iter()
-        .map(|t| Regex::new(&t.regex).expect("validated regex"))
-        .collect(),
+      thresholds: expect.thresholds.iter().map(|t| regex(&t.regex)).collect(),
       expect: expect.clone(),
     }
+  }
+
+  /// Whether a pattern uses a value (`{{name}}`), so it is compiled per host when it runs.
+  pub(crate) fn uses_values(&self) -> bool {
+    self.expect.patterns().any(|(_, p)| p.value.contains("{{"))
+  }
+
+  /// The expectation with its values filled in by `render` (which escapes them).
+  pub(crate) fn for_values(
+    &self,
+    render: impl Fn(&str) -> Result<String, String>,
+  ) -> Result<Compiled, String> {
+    let mut expect = self.expect.clone();
+    let fill = |p: &mut Option<crate::schema::Loc<String>>| -> Result<(), String> {
+      if let Some(p) = p {
+        p.value = render(&p.value)?;
+      }
+      Ok(())
+    };
+    fill(&mut expect.stdout_matches)?;
+    fill(&mut expect.stdout_not_matches)?;
+    fill(&mut expect.stderr_matches)?;
+    fill(&mut expect.stderr_not_matches)?;
+    for t in &mut expect.thresholds {
+      t.regex.value = render(&t.regex.value)?;
+    }
+    Ok(Compiled::new(&expect))
   }
 
   pub(crate) fn judge(&self, exit_code: Option<i32>, stdout: &str, stderr: &str) -> Verdict {

@@ -5,6 +5,7 @@ pub(crate) mod engine;
 pub(crate) mod event;
 pub(crate) mod expect;
 pub(crate) mod interrupt;
+pub(crate) mod learned;
 pub(crate) mod plan;
 pub(crate) mod preflight;
 pub(crate) mod privilege;

@@ -7,7 +7,7 @@ use crate::exec::privilege::with_privilege;
 use crate::inventory::LOCAL;
 use crate::inventory::{Inventory, Target};
 use crate::runbook::Runbook;
-use crate::runbook::model::Step;
+use crate::runbook::model::{Shell, Step};
 use crate::runbook::template::Quoting;
 use crate::runbook::values::Values;
 
@@ -31,17 +31,40 @@ pub(crate) struct Command {
 pub(crate) struct PlannedStep<'r> {
   pub(crate) number: usize,
   pub(crate) step: &'r Step,
-  /// Hosts in inventory order (`local` last); empty for a manual step without targets.
+  /// Hosts in inventory order (`local` last); empty for a manual step without targets, and
+  /// until run time for targets named by a value learned during the run.
   pub(crate) hosts: Vec<String>,
+  /// Rendered before the run; empty where the command uses a value learned during the run,
+  /// which the engine renders when the step runs.
   pub(crate) commands: Vec<Command>,
   /// Before `--from`: not run, and conditions on it count as met.
   pub(crate) before_start: bool,
+  /// The title with its values; updated when the step starts if it uses values learned then.
+  title: std::sync::Mutex<String>,
 }
 
 impl PlannedStep<'_> {
   pub(crate) fn command(&self, host: &str) -> Option<&Command> {
     self.commands.iter().find(|c| c.host == host)
   }
+
+  pub(crate) fn title(&self) -> String {
+    self.title.lock().unwrap().clone()
+  }
+
+  pub(crate) fn set_title(&self, title: String) {
+    *self.title.lock().unwrap() = title;
+  }
+}
+
+/// A command as handed to the transport: under the step's shell, then its privilege.
+pub(crate) fn wrap(command: &str, shell: Shell, sudo: bool) -> Result<String, String> {
+  let under_shell = match shell {
+    Shell::Sh => command.to_string(),
+    // pipefail: a failing `cmd | grep` fails the step, as the author means it to.
+    Shell::Bash => format!("bash -o pipefail -c {}", crate::shell::quote(command)?),
+  };
+  with_privilege(&under_shell, sudo)
 }
 
 pub(crate) struct Plan<'r> {
@@ -49,6 +72,8 @@ pub(crate) struct Plan<'r> {
   pub(crate) mode: RunMode,
   pub(crate) steps: Vec<PlannedStep<'r>>,
   pub(crate) values: Values,
+  /// Every inventory host: what a target learned during the run may name.
+  pub(crate) inventory_hosts: Vec<String>,
 }
 
 impl<'r> Plan<'r> {
@@ -91,18 +116,25 @@ impl<'r> Plan<'r> {
     };
     let mut steps = Vec::new();
     for (index, step) in runbook.steps.iter().enumerate() {
-      let mut hosts = inventory.expand(step.targets.iter().map(|t| t.value.as_str()));
+      // Targets named by a value learned during the run are resolved when the step runs.
+      let mut hosts = if step.dynamic_targets() {
+        Vec::new()
+      } else {
+        inventory.expand(step.targets.iter().map(|t| t.value.as_str()))
+      };
       if !narrowed.is_empty() {
         hosts.retain(|h| h == LOCAL || narrowed.contains(&h.as_str()));
       }
       let mut commands = Vec::new();
-      if let Some(template) = step.command() {
+      let deferred = step.command().is_some_and(|t| !values.knows_all(t));
+      let shell = step.shell.unwrap_or(runbook.shell);
+      if let Some(template) = step.command().filter(|_| !deferred) {
         for host in &hosts {
           let rendered = values
             .command(template, host)
             .map_err(|reason| Error::UnusableValue { reason })?;
-          let exec = with_privilege(&rendered, step.sudo)
-            .map_err(|reason| Error::UnusableValue { reason })?;
+          let exec =
+            wrap(&rendered, shell, step.sudo).map_err(|reason| Error::UnusableValue { reason })?;
           // Shown as written; the UI marks root steps with `#`.
           let display = values.display(template, Some(host), Quoting::Shell);
           commands.push(Command {
@@ -118,11 +150,13 @@ impl<'r> Plan<'r> {
         hosts,
         commands,
         before_start: index < start,
+        title: std::sync::Mutex::new(values.display(&step.title, None, Quoting::Text)),
       });
     }
     // A `--host` that matches none of the runbook's hosts would skip every step and look like
     // success; it is a typo or the wrong runbook.
     if !narrowed.is_empty()
+      && !runbook.steps.iter().any(|s| s.dynamic_targets())
       && !steps
         .iter()
         .flat_map(|s| &s.hosts)
@@ -147,6 +181,7 @@ impl<'r> Plan<'r> {
       mode,
       steps,
       values,
+      inventory_hosts: inventory.host_names(),
     })
   }
 
@@ -157,7 +192,27 @@ impl<'r> Plan<'r> {
 
   /// Remote hosts where some action may run: a live run locks them.
   pub(crate) fn changed_hosts(&self) -> Vec<String> {
-    self.remote_hosts_of(|s| matches!(s.step.kind, crate::runbook::model::StepKind::Action { .. }))
+    let acts =
+      |s: &PlannedStep<'_>| matches!(s.step.kind, crate::runbook::model::StepKind::Action { .. });
+    // An action whose host is learned during the run may act on any inventory host; only the
+    // hosts the run actually connects to are locked.
+    if self
+      .steps
+      .iter()
+      .any(|s| acts(s) && s.step.dynamic_targets())
+    {
+      let mut all = self.remote_hosts();
+      all.extend(
+        self
+          .inventory_hosts
+          .iter()
+          .filter(|h| !all.contains(h))
+          .cloned()
+          .collect::<Vec<_>>(),
+      );
+      return all;
+    }
+    self.remote_hosts_of(acts)
   }
 
   /// Hosts where some step runs as root: the preflight checks that sudo works there.

@@ -61,14 +61,16 @@ impl Read {
         step,
         host,
         outcome,
+        captured,
         ..
       } = r
         && let Some(record) = out.iter_mut().find(|s| s.id == *step)
       {
         record.results.retain(|h| h.host != *host);
-        record
-          .results
-          .push(HostResult::new(host, event::Outcome::from(*outcome)));
+        let mut result = HostResult::new(host, event::Outcome::from(*outcome));
+        // What the run learned there, for the steps the resumed run still has to do.
+        result.captured = captured.clone();
+        record.results.push(result);
       }
     }
     out

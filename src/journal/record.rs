@@ -112,6 +112,13 @@ pub(crate) enum Record {
     /// Where the full output is, when it was too long to keep inline.
     output_file: Option<String>,
     error: Option<String>,
+    /// Values taken from the output (`capture:`) or a question's answer: name → value as
+    /// shown (a secret one masked).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    captured: Vec<(String, String)>,
+    /// A wait's polls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    samples: Vec<Sample>,
   },
   WouldRun {
     t: String,
@@ -139,6 +146,9 @@ pub(crate) enum Record {
     /// Absent in journals written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     by: Option<String>,
+    /// The value given to a question (`input`, `choice`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<String>,
   },
   Note {
     t: String,
@@ -168,6 +178,25 @@ pub(crate) enum Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     exit_code: Option<i32>,
   },
+}
+
+/// One poll of a wait, as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Sample {
+  pub(crate) at_ms: u64,
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub(crate) value: Option<f64>,
+  pub(crate) passed: bool,
+}
+
+impl From<&event::Sample> for Sample {
+  fn from(s: &event::Sample) -> Sample {
+    Sample {
+      at_ms: s.at_ms,
+      value: s.value,
+      passed: s.passed,
+    }
+  }
 }
 
 impl Record {
@@ -539,8 +568,42 @@ mod tests {
           stderr: String::new(),
           output_file: None,
           error: None,
+          captured: Vec::new(),
+          samples: Vec::new(),
         },
         r#"{"type":"host-result","t":"2026-12-03T01:00:00.000Z","step":"probe","host":"a","outcome":"not-run","command":"echo","exit_code":0,"duration_ms":5,"attempts":1,"reasons":["high"],"measurements":[{"name":"used","value":91.0,"min":null,"max":80.0,"unit":"%","ok":false}],"stdout":"out","stderr":"","output_file":null,"error":null}"#,
+      ),
+      (
+        Record::HostResult {
+          t: t(),
+          step: "lag".into(),
+          host: "b".into(),
+          outcome: Outcome::Passed,
+          command: None,
+          exit_code: Some(0),
+          duration_ms: 9,
+          attempts: 2,
+          reasons: Vec::new(),
+          measurements: Vec::new(),
+          stdout: String::new(),
+          stderr: String::new(),
+          output_file: None,
+          error: None,
+          captured: vec![("slot".into(), "standby_1".into())],
+          samples: vec![
+            Sample {
+              at_ms: 0,
+              value: Some(3.0),
+              passed: false,
+            },
+            Sample {
+              at_ms: 5000,
+              value: None,
+              passed: true,
+            },
+          ],
+        },
+        r#"{"type":"host-result","t":"2026-12-03T01:00:00.000Z","step":"lag","host":"b","outcome":"passed","command":null,"exit_code":0,"duration_ms":9,"attempts":2,"reasons":[],"measurements":[],"stdout":"","stderr":"","output_file":null,"error":null,"captured":[["slot","standby_1"]],"samples":[{"at_ms":0,"value":3.0,"passed":false},{"at_ms":5000,"passed":true}]}"#,
       ),
       (
         Record::WouldRun {
@@ -569,6 +632,7 @@ mod tests {
           answer: Answer::Interrupt,
           shown: None,
           by: None,
+          value: None,
         },
         r#"{"type":"decision","t":"2026-12-03T01:00:00.000Z","step":"fix","host":null,"question":"confirm","answer":"interrupt"}"#,
       ),
@@ -581,8 +645,22 @@ mod tests {
           answer: Answer::Yes,
           shown: Some("2026-12-03T00:59:58.000Z".into()),
           by: Some("operator".into()),
+          value: None,
         },
         r#"{"type":"decision","t":"2026-12-03T01:00:00.000Z","step":"fix","host":"db-primary-01","question":"confirm","answer":"yes","shown":"2026-12-03T00:59:58.000Z","by":"operator"}"#,
+      ),
+      (
+        Record::Decision {
+          t: t(),
+          step: "which".into(),
+          host: None,
+          question: "input".into(),
+          answer: Answer::Yes,
+          shown: Some("2026-12-03T00:59:58.000Z".into()),
+          by: Some("operator".into()),
+          value: Some("/var/log/app".into()),
+        },
+        r#"{"type":"decision","t":"2026-12-03T01:00:00.000Z","step":"which","host":null,"question":"input","answer":"yes","shown":"2026-12-03T00:59:58.000Z","by":"operator","value":"/var/log/app"}"#,
       ),
       (
         Record::Note {

@@ -199,6 +199,8 @@ impl Journal {
       stderr: tail_bytes(stderr, INLINE_OUTPUT),
       output_file,
       error: result.error.clone(),
+      captured: result.captured.clone(),
+      samples: result.samples.iter().map(Into::into).collect(),
     }
   }
 }
@@ -225,7 +227,11 @@ impl Reporter for Journal {
       return;
     }
     let record = match event {
-      Event::Start { .. } | Event::HostRunning { .. } | Event::Connecting { .. } => return,
+      // A wait's polls are kept with its result (samples), not one record each.
+      Event::Start { .. }
+      | Event::HostRunning { .. }
+      | Event::Connecting { .. }
+      | Event::Waiting { .. } => return,
       Event::Resumed { done } => Record::Resumed {
         t: now(),
         pid: std::process::id(),
@@ -240,7 +246,7 @@ impl Reporter for Journal {
         t: now(),
         step: planned.step.id.value.clone(),
         kind: planned.step.kind_name().into(),
-        title: planned.step.title.clone(),
+        title: planned.title(),
         hosts: hosts.to_vec(),
       },
       Event::StepSkipped { planned, reason } => Record::StepSkipped {
@@ -249,7 +255,10 @@ impl Reporter for Journal {
         reason: reason.into(),
       },
       Event::HostDone { planned, result } => {
-        let command = planned.command(&result.host).map(|c| c.display.as_str());
+        let command = result
+          .command
+          .as_deref()
+          .or_else(|| planned.command(&result.host).map(|c| c.display.as_str()));
         self.host_result(&planned.step.id, command, result)
       }
       Event::WouldRun {
@@ -279,6 +288,7 @@ impl Reporter for Journal {
         answer,
         shown,
         by,
+        value,
       } => Record::Decision {
         t: now(),
         step: planned.step.id.value.clone(),
@@ -287,6 +297,7 @@ impl Reporter for Journal {
         answer: answer.into(),
         shown: shown.map(|t| humantime::format_rfc3339_millis(t).to_string()),
         by: Some(by.label().to_string()),
+        value: value.map(str::to_string),
       },
       Event::Note { planned, text } => Record::Note {
         t: now(),

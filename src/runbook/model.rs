@@ -90,6 +90,8 @@ pub(crate) struct Runbook {
   pub(crate) recovery_target: Option<Duration>,
   pub(crate) parameters: Vec<Parameter>,
   pub(crate) escalation: Vec<Rung>,
+  /// The shell every command runs under unless a step names its own.
+  pub(crate) shell: Shell,
   pub(crate) steps: Vec<Step>,
 }
 
@@ -100,6 +102,18 @@ impl Runbook {
 
   pub(crate) fn parameter(&self, name: &str) -> Option<&Parameter> {
     self.parameters.iter().find(|p| p.name.value == name)
+  }
+
+  /// The questions its `input` and `choice` steps ask, by the name their answer goes by.
+  pub(crate) fn questions(&self) -> impl Iterator<Item = &Question> {
+    self.steps.iter().filter_map(|s| match &s.kind {
+      StepKind::Input(q) => Some(q),
+      _ => None,
+    })
+  }
+
+  pub(crate) fn question(&self, name: &str) -> Option<&Question> {
+    self.questions().find(|q| q.name.value == name)
   }
 
   /// The recovery target: the runbook's own, else its severity's.
@@ -147,14 +161,30 @@ pub(crate) struct Step {
   pub(crate) timeout: Duration,
   pub(crate) retry: Retry,
   pub(crate) on_failure: OnFailure,
+  /// Values taken from the command's output, per host, for later steps.
+  #[serde(skip_serializing_if = "Vec::is_empty")]
+  pub(crate) capture: Vec<Capture>,
+  /// Poll the check until its expectation holds (or a number stops moving), up to a deadline.
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub(crate) wait: Option<Wait>,
+  /// One host at a time, stopping at the first that fails (a rolling change).
+  pub(crate) serial: bool,
+  /// This step's own shell, where it differs from the runbook's.
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub(crate) shell: Option<Shell>,
 }
 
 impl Step {
   pub(crate) fn command(&self) -> Option<&Loc<String>> {
     match &self.kind {
       StepKind::Check { command, .. } | StepKind::Action { command, .. } => Some(command),
-      StepKind::Manual { .. } => None,
+      StepKind::Manual { .. } | StepKind::Input(_) => None,
     }
+  }
+
+  /// Whether its targets are only known at run time (`{{steps.find.primary}}`).
+  pub(crate) fn dynamic_targets(&self) -> bool {
+    self.targets.iter().any(|t| t.value.contains("{{"))
   }
 
   pub(crate) fn kind_name(&self) -> &'static str {
@@ -179,6 +209,8 @@ pub(crate) enum StepKind {
   Manual {
     instructions: Loc<String>,
   },
+  /// A question to the operator (`input:`), or a pick among named branches (`choice:`).
+  Input(Question),
 }
 
 impl StepKind {
@@ -187,6 +219,83 @@ impl StepKind {
       StepKind::Check { .. } => "check",
       StepKind::Action { .. } => "action",
       StepKind::Manual { .. } => "manual",
+      StepKind::Input(q) if q.branches => "choice",
+      StepKind::Input(_) => "input",
+    }
+  }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Question {
+  /// What the answer is called: `{{name}}` in later steps, `--var name=…` ahead of time.
+  pub(crate) name: Loc<String>,
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub(crate) help: Option<String>,
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub(crate) default: Option<Loc<String>>,
+  /// Allowed answers, each with what it means (a `choice:` step's options).
+  #[serde(skip_serializing_if = "Vec::is_empty")]
+  pub(crate) choices: Vec<(Loc<String>, String)>,
+  /// A regex the whole answer must match.
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub(crate) pattern: Option<Loc<String>>,
+  /// Written as `choice:`: the options are branches that later steps' `when:` pick from.
+  pub(crate) branches: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Shell {
+  /// POSIX `sh` (dash on Debian and Ubuntu).
+  #[default]
+  Sh,
+  /// `bash`, with `set -o pipefail`.
+  Bash,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Capture {
+  pub(crate) name: Loc<String>,
+  pub(crate) from: CaptureFrom,
+  pub(crate) stream: Stream,
+  /// Masked wherever shown or recorded, like a secret parameter.
+  pub(crate) secret: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum CaptureFrom {
+  /// The first group of the first match (the whole match without a group).
+  Regex(Loc<String>),
+  /// A JSON Pointer (RFC 6901) into the output parsed as JSON: `/server/version`, `/0/name`.
+  Json(Loc<String>),
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Wait {
+  #[serde(serialize_with = "ser_duration")]
+  pub(crate) every: Duration,
+  #[serde(serialize_with = "ser_duration")]
+  pub(crate) up_to: Duration,
+  pub(crate) until: Until,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Until {
+  /// The expectation holds.
+  Holds,
+  /// The named number (a threshold or a capture) is no higher than at the previous poll.
+  StopsRising(Loc<String>),
+  /// The named number is no lower than at the previous poll.
+  StopsFalling(Loc<String>),
+}
+
+impl Until {
+  pub(crate) fn value(&self) -> Option<&Loc<String>> {
+    match self {
+      Until::Holds => None,
+      Until::StopsRising(v) | Until::StopsFalling(v) => Some(v),
     }
   }
 }
@@ -271,11 +380,32 @@ pub(crate) struct When {
   /// Steps that could not judge (no connection, no command, a timeout, no number).
   #[serde(skip_serializing_if = "Vec::is_empty")]
   pub(crate) unknown: Vec<Loc<String>>,
+  /// Conditions on values: parameters, answers, captures (`steps.ID.NAME`).
+  #[serde(skip_serializing_if = "Vec::is_empty")]
+  pub(crate) values: Vec<ValueTest>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct ValueTest {
+  pub(crate) name: Loc<String>,
+  pub(crate) test: Test,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Test {
+  Is(String),
+  OneOf(Vec<String>),
+  Above(f64),
+  Below(f64),
 }
 
 impl When {
   pub(crate) fn is_empty(&self) -> bool {
-    self.failed.is_empty() && self.passed.is_empty() && self.unknown.is_empty()
+    self.failed.is_empty()
+      && self.passed.is_empty()
+      && self.unknown.is_empty()
+      && self.values.is_empty()
   }
 
   pub(crate) fn references(&self) -> impl Iterator<Item = &Loc<String>> {
@@ -305,4 +435,32 @@ pub(crate) enum OnFailure {
   Abort,
   Continue,
   Ask,
+}
+
+impl Question {
+  /// Whether `answer` is acceptable: one of the choices, and matching the pattern.
+  pub(crate) fn check(&self, answer: &str) -> Result<(), String> {
+    if !self.choices.is_empty() && !self.choices.iter().any(|(c, _)| c.value == answer) {
+      let names: Vec<&str> = self.choices.iter().map(|(c, _)| c.value.as_str()).collect();
+      return Err(format!(
+        "`{answer}` is not one of {} for `{}`",
+        names.join(", "),
+        self.name.value
+      ));
+    }
+    if let Some(pattern) = &self.pattern {
+      let whole = format!("^(?:{})$", pattern.value);
+      let matches = regex::Regex::new(&whole).is_ok_and(|re| re.is_match(answer));
+      if !matches {
+        return Err(format!(
+          "`{answer}` does not match the pattern `{}` for `{}`",
+          pattern.value, self.name.value
+        ));
+      }
+    }
+    if answer.is_empty() {
+      return Err(format!("`{}` needs a value", self.name.value));
+    }
+    Ok(())
+  }
 }

@@ -20,6 +20,7 @@ const RUNBOOK_KEYS: &[&str] = &[
   "recovery_target",
   "parameters",
   "escalation",
+  "shell",
   "steps",
 ];
 const PARAMETER_KEYS: &[&str] = &["default", "help", "required", "choices", "secret_env"];
@@ -37,7 +38,22 @@ const STEP_KEYS: &[&str] = &[
   "timeout",
   "retry",
   "on_failure",
+  "input",
+  "choice",
+  "capture",
+  "wait",
+  "serial",
+  "shell",
 ];
+/// Keys that mean something only for a step that runs a command on hosts.
+const COMMAND_ONLY_KEYS: &[&str] = &[
+  "targets", "sudo", "timeout", "retry", "capture", "wait", "serial", "shell", "after",
+];
+const KINDS: &[&str] = &["check", "action", "manual", "input", "choice"];
+const INPUT_KEYS: &[&str] = &["name", "help", "default", "choices", "pattern"];
+const CHOICE_KEYS: &[&str] = &["name", "help", "default", "options"];
+const CAPTURE_KEYS: &[&str] = &["regex", "json", "stream", "secret"];
+const WAIT_KEYS: &[&str] = &["every", "up_to", "until", "value"];
 const CHECK_KEYS: &[&str] = &["command", "expect"];
 const ACTION_KEYS: &[&str] = &["command", "confirm", "destructive", "expect"];
 const MANUAL_KEYS: &[&str] = &["instructions"];
@@ -50,7 +66,9 @@ const EXPECT_KEYS: &[&str] = &[
   "thresholds",
 ];
 const THRESHOLD_KEYS: &[&str] = &["name", "regex", "stream", "min", "max", "unit"];
-const WHEN_KEYS: &[&str] = &["failed", "passed", "unknown"];
+const WHEN_KEYS: &[&str] = &[
+  "failed", "passed", "unknown", "is", "one_of", "above", "below",
+];
 const RETRY_KEYS: &[&str] = &["attempts", "delay"];
 
 /// Parses one runbook. `expected_id` is the file's stem, which the `id` must equal.
@@ -110,6 +128,7 @@ pub(crate) fn parse(c: &mut Collector, text: &str, expected_id: Option<&str>) ->
     .get("escalation")
     .map(|n| escalation(c, n))
     .unwrap_or_default();
+  let shell = f.get("shell").and_then(|n| shell(c, n)).unwrap_or_default();
   let steps = f
     .required(c, "steps")
     .map(|n| steps(c, n))
@@ -128,8 +147,25 @@ pub(crate) fn parse(c: &mut Collector, text: &str, expected_id: Option<&str>) ->
     recovery_target,
     parameters,
     escalation,
+    shell,
     steps,
   })
+}
+
+fn shell(c: &mut Collector, node: &Node) -> Option<Shell> {
+  let text = schema::string(c, node, "shell")?;
+  match text.value.as_str() {
+    "sh" => Some(Shell::Sh),
+    "bash" => Some(Shell::Bash),
+    other => {
+      c.error(
+        text.pos,
+        format!("unknown shell `{other}`"),
+        Some("`sh` (the default: POSIX sh, dash on Debian) or `bash` (with pipefail)".into()),
+      );
+      None
+    }
+  }
 }
 
 fn severity(c: &mut Collector, node: &Node) -> Option<Severity> {
@@ -427,18 +463,15 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
     );
   }
   let title = f.req_string(c, "title");
-  let kinds: Vec<&str> = ["check", "action", "manual"]
-    .into_iter()
-    .filter(|k| f.has(k))
-    .collect();
+  let kinds: Vec<&str> = KINDS.iter().copied().filter(|k| f.has(k)).collect();
   let kind = match kinds.as_slice() {
     [one] => step_kind(c, one, f.get(one)?),
     [] => {
       c.error(
         f.pos,
-        "a step needs one of `check`, `action` or `manual`",
+        "a step needs one of `check`, `action`, `manual`, `input` or `choice`",
         Some(
-          "`check` diagnoses, `action` changes something after asking, `manual` is for a human"
+          "`check` diagnoses, `action` changes something after asking, `manual` is for a human, `input`/`choice` ask the operator"
             .into(),
         ),
       );
@@ -448,7 +481,7 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
       c.error(
         f.pos,
         format!(
-          "a step is exactly one of check, action or manual; this one has {}",
+          "a step is exactly one of check, action, manual, input or choice; this one has {}",
           kinds.join(" and ")
         ),
         Some("split it into separate steps".into()),
@@ -456,8 +489,27 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
       None
     }
   };
+  // A step that runs no command: keys about commands would be silently ignored.
+  if let Some(k @ (StepKind::Manual { .. } | StepKind::Input(_))) = &kind {
+    for key in COMMAND_ONLY_KEYS.iter().filter(|key| f.has(key)) {
+      let at = f.key_pos(key).unwrap_or(f.pos);
+      c.error(
+        at,
+        format!("`{key}` does not apply to a {} step", k.name()),
+        Some(format!(
+          "a {} step runs no command; `{key}` is for checks and actions",
+          k.name()
+        )),
+      );
+    }
+  }
   let targets = f.string_list(c, "targets");
-  if targets.is_empty() && !matches!(kind, Some(StepKind::Manual { .. }) | None) {
+  if targets.is_empty()
+    && !matches!(
+      kind,
+      Some(StepKind::Manual { .. } | StepKind::Input(_)) | None
+    )
+  {
     let pos = f.get("targets").map_or(f.pos, |n| n.pos);
     c.error(
       pos,
@@ -473,7 +525,26 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
     .map_or(DEFAULT_TIMEOUT, |d| d.value);
   let retry = f.get("retry").and_then(|n| retry(c, n)).unwrap_or_default();
   let on_failure = f.get("on_failure").and_then(|n| on_failure(c, n));
+  let capture = f.get("capture").map(|n| captures(c, n)).unwrap_or_default();
+  let wait = f.get("wait").and_then(|n| wait(c, n));
+  let serial = f.opt_bool(c, "serial").unwrap_or(false);
+  let shell = f.get("shell").and_then(|n| shell(c, n));
   let kind = kind?;
+  if let (Some(w), false) = (&wait, matches!(kind, StepKind::Check { .. })) {
+    c.error(
+      f.key_pos("wait").unwrap_or(f.pos),
+      format!("`wait` is for checks; this step is an {}", kind.name()),
+      Some("poll a check after the action instead".into()),
+    );
+    let _ = w;
+  }
+  if wait.is_some() && retry.attempts > 1 {
+    c.error(
+      f.key_pos("retry").unwrap_or(f.pos),
+      "a step has `retry` or `wait`, not both",
+      Some("`wait: {every, up_to}` polls until the expectation holds".into()),
+    );
+  }
   let on_failure = on_failure.unwrap_or(match kind {
     StepKind::Check { .. } => OnFailure::Continue,
     _ => OnFailure::Ask,
@@ -489,6 +560,248 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
     timeout,
     retry,
     on_failure,
+    capture,
+    wait,
+    serial,
+    shell,
+  })
+}
+
+fn captures(c: &mut Collector, node: &Node) -> Vec<Capture> {
+  let Value::Map(entries) = &node.value else {
+    c.error(
+      node.pos,
+      format!(
+        "`capture` must be a mapping of names to regexes, found {}",
+        node.kind()
+      ),
+      Some("e.g. `capture: {primary: '^(\\S+)'}`".into()),
+    );
+    return Vec::new();
+  };
+  let mut out: Vec<Capture> = Vec::new();
+  for (key, value) in entries {
+    let Some(name) = schema::string(c, key, "capture name") else {
+      continue;
+    };
+    if !is_param_name(&name) {
+      c.error(
+        name.pos,
+        format!("capture name `{}` is not valid", name.value),
+        Some("names use lowercase letters, digits and `_`, e.g. `primary`".into()),
+      );
+    }
+    if out.iter().any(|o| o.name.value == name.value) {
+      c.error(
+        name.pos,
+        format!("duplicate capture `{}`", name.value),
+        None,
+      );
+    }
+    let capture = match &value.value {
+      Value::Str(_) => schema::string(c, value, "capture").map(|regex| Capture {
+        name: name.clone(),
+        from: CaptureFrom::Regex(regex),
+        stream: Stream::Stdout,
+        secret: false,
+      }),
+      _ => {
+        let Some(f) = Fields::new(c, value, "capture", CAPTURE_KEYS) else {
+          continue;
+        };
+        let from = match (f.opt_string(c, "regex"), f.opt_string(c, "json")) {
+          (Some(r), None) => Some(CaptureFrom::Regex(r)),
+          (None, Some(j)) => {
+            if !(j.value.is_empty() || j.value.starts_with('/')) {
+              c.error(
+                j.pos,
+                format!("`{}` is not a JSON Pointer", j.value),
+                Some("a JSON Pointer starts with `/`: `/server/version`, `/0/name`".into()),
+              );
+            }
+            Some(CaptureFrom::Json(j))
+          }
+          _ => {
+            c.error(
+              f.pos,
+              "a capture takes its value by `regex` or by `json` (a JSON Pointer), one of them",
+              None,
+            );
+            None
+          }
+        };
+        let stream = match f.opt_string(c, "stream") {
+          Some(s) if s.value == "stderr" => Stream::Stderr,
+          Some(s) if s.value != "stdout" => {
+            c.error(
+              s.pos,
+              format!("unknown stream `{}`", s.value),
+              Some("stream is stdout or stderr".into()),
+            );
+            Stream::Stdout
+          }
+          _ => Stream::Stdout,
+        };
+        let secret = f.opt_bool(c, "secret").unwrap_or(false);
+        from.map(|from| Capture {
+          name: name.clone(),
+          from,
+          stream,
+          secret,
+        })
+      }
+    };
+    out.extend(capture);
+  }
+  out
+}
+
+fn wait(c: &mut Collector, node: &Node) -> Option<Wait> {
+  let f = Fields::new(c, node, "wait", WAIT_KEYS)?;
+  let every = f
+    .required(c, "every")
+    .and_then(|n| schema::duration(c, n, "every"))?;
+  let up_to = f
+    .required(c, "up_to")
+    .and_then(|n| schema::duration(c, n, "up_to"))?;
+  if every.value.is_zero() || up_to.value < every.value {
+    c.error(
+      up_to.pos,
+      "`up_to` must be at least one `every`, and `every` more than 0",
+      None,
+    );
+  }
+  let value = f.opt_string(c, "value");
+  let until = match f.opt_string(c, "until") {
+    None => Until::Holds,
+    Some(u) => match (u.value.as_str(), value.clone()) {
+      ("holds", None) => Until::Holds,
+      ("stops_rising", Some(v)) => Until::StopsRising(v),
+      ("stops_falling", Some(v)) => Until::StopsFalling(v),
+      ("stops_rising" | "stops_falling", None) => {
+        c.error(
+          u.pos,
+          format!(
+            "`until: {}` needs `value:`, the threshold or capture to watch",
+            u.value
+          ),
+          None,
+        );
+        return None;
+      }
+      ("holds", Some(v)) => {
+        c.error(
+          v.pos,
+          "`value` is for `until: stops_rising` or `stops_falling`",
+          None,
+        );
+        return None;
+      }
+      (other, _) => {
+        c.error(
+          u.pos,
+          format!("unknown `until: {other}`"),
+          did_you_mean(other, ["holds", "stops_rising", "stops_falling"])
+            .or(Some("until is holds, stops_rising or stops_falling".into())),
+        );
+        return None;
+      }
+    },
+  };
+  if let (Some(v), Until::Holds) = (&value, &until) {
+    c.error(
+      v.pos,
+      "`value` is for `until: stops_rising` or `stops_falling`",
+      None,
+    );
+  }
+  Some(Wait {
+    every: every.value,
+    up_to: up_to.value,
+    until,
+  })
+}
+
+fn question(c: &mut Collector, node: &Node, branches: bool) -> Option<Question> {
+  let f = if branches {
+    Fields::new(c, node, "choice", CHOICE_KEYS)?
+  } else {
+    Fields::new(c, node, "input", INPUT_KEYS)?
+  };
+  let name = f.req_string(c, "name");
+  if let Some(n) = name.as_ref().filter(|n| !is_param_name(n)) {
+    c.error(
+      n.pos,
+      format!("`{}` is not a valid name", n.value),
+      Some("names use lowercase letters, digits and `_`, e.g. `clean_path`".into()),
+    );
+  }
+  let help = f.opt_string(c, "help").map(|h| h.value);
+  let default = f.opt_string(c, "default");
+  let choices: Vec<(Loc<String>, String)> = if branches {
+    match f.required(c, "options").map(|n| (n, &n.value)) {
+      Some((_, Value::Map(entries))) => entries
+        .iter()
+        .filter_map(|(k, v)| {
+          let key = schema::string(c, k, "option")?;
+          let text = schema::string(c, v, "option").map(|t| t.value)?;
+          Some((key, text))
+        })
+        .collect(),
+      Some((n, _)) => {
+        c.error(
+          n.pos,
+          format!(
+            "`options` must map each branch to what it means, found {}",
+            n.kind()
+          ),
+          Some(
+            "e.g. `options: {restart: Restart Redis, failover: Fail over to the replica}`".into(),
+          ),
+        );
+        Vec::new()
+      }
+      None => Vec::new(),
+    }
+  } else {
+    f.string_list(c, "choices")
+      .into_iter()
+      .map(|v| (v, String::new()))
+      .collect()
+  };
+  if branches && choices.len() < 2 && f.has("options") {
+    c.error(f.pos, "a choice needs at least two options", None);
+  }
+  let pattern = f.opt_string(c, "pattern");
+  if let Some(p) = &pattern
+    && let Err(e) = regex::Regex::new(&p.value)
+  {
+    c.error(
+      p.pos,
+      format!(
+        "invalid pattern: {}",
+        e.to_string().lines().last().unwrap_or("")
+      ),
+      None,
+    );
+  }
+  if let Some(d) = &default
+    && !choices.is_empty()
+    && !choices.iter().any(|(k, _)| k.value == d.value)
+  {
+    c.error(
+      d.pos,
+      format!("default `{}` is not one of the choices", d.value),
+      did_you_mean(&d.value, choices.iter().map(|(k, _)| k.value.as_str())),
+    );
+  }
+  Some(Question {
+    name: name?,
+    help,
+    default,
+    choices,
+    pattern,
+    branches,
   })
 }
 
@@ -529,6 +842,8 @@ fn step_kind(c: &mut Collector, kind: &str, node: &Node) -> Option<StepKind> {
         expect,
       })
     }
+    "input" => question(c, node, false).map(StepKind::Input),
+    "choice" => question(c, node, true).map(StepKind::Input),
     _ => {
       let f = Fields::new(c, node, "manual step", MANUAL_KEYS)?;
       Some(StepKind::Manual {
@@ -668,15 +983,48 @@ fn when(c: &mut Collector, node: &Node) -> When {
   let Some(f) = Fields::new(c, node, "when", WHEN_KEYS) else {
     return When::default();
   };
+  let mut values = Vec::new();
+  for key in ["is", "one_of", "above", "below"] {
+    let Some(n) = f.get(key) else { continue };
+    let Value::Map(entries) = &n.value else {
+      c.error(
+        n.pos,
+        format!(
+          "`{key}` maps value names to what they are compared with, found {}",
+          n.kind()
+        ),
+        Some(format!("e.g. `{key}: {{recovery: restart}}`")),
+      );
+      continue;
+    };
+    for (k, v) in entries {
+      let Some(name) = schema::string(c, k, key) else {
+        continue;
+      };
+      let test = match key {
+        "is" => schema::string(c, v, key).map(|s| Test::Is(s.value)),
+        "one_of" => Some(Test::OneOf(
+          schema::string_list(c, v, key)
+            .into_iter()
+            .map(|s| s.value)
+            .collect(),
+        )),
+        "above" => schema::number(c, v, key).map(Test::Above),
+        _ => schema::number(c, v, key).map(Test::Below),
+      };
+      values.extend(test.map(|test| ValueTest { name, test }));
+    }
+  }
   let when = When {
     failed: f.string_list(c, "failed"),
     passed: f.string_list(c, "passed"),
     unknown: f.string_list(c, "unknown"),
+    values,
   };
   if when.is_empty() {
     c.error(
       node.pos,
-      "`when:` needs `failed:`, `passed:` or `unknown:` with step ids",
+      "`when:` needs `failed:`, `passed:` or `unknown:` with step ids, or a value test (`is`, `one_of`, `above`, `below`)",
       None,
     );
   }

@@ -54,6 +54,30 @@ pub(crate) enum Quoting {
   Shell,
   /// Into text meant for a human (confirmations, instructions): as is.
   Text,
+  /// Into a regex (an expectation): matched literally.
+  Regex,
+}
+
+/// The template with every placeholder replaced by a plain word: what validation compiles a
+/// regex from when its values are only known at run time.
+pub(crate) fn stand_in(template: &str) -> String {
+  pieces(template)
+    .into_iter()
+    .map(|p| match p {
+      Piece::Text(t) => t,
+      Piece::Placeholder { .. } => "x",
+    })
+    .collect()
+}
+
+/// Inserts one value as `mode` wants it.
+pub(crate) fn insert(out: &mut String, value: &str, mode: Quoting) -> Result<(), String> {
+  match mode {
+    Quoting::Shell => out.push_str(&quote(value)?),
+    Quoting::Text => out.push_str(value),
+    Quoting::Regex => out.push_str(&regex::escape(value)),
+  }
+  Ok(())
 }
 
 /// Renders a template for execution. `lookup` returns the value for a name; unknown names are an error
@@ -69,10 +93,7 @@ pub(crate) fn render<'v>(
       Piece::Text(text) => out.push_str(text),
       Piece::Placeholder { name, .. } => {
         let value = lookup(name).ok_or_else(|| format!("no value for `{{{{{name}}}}}`"))?;
-        match mode {
-          Quoting::Shell => out.push_str(&quote(&value)?),
-          Quoting::Text => out.push_str(&value),
-        }
+        insert(&mut out, &value, mode)?;
       }
     }
   }

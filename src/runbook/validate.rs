@@ -7,15 +7,19 @@ use crate::runbook::model::*;
 use crate::runbook::template;
 
 pub(crate) fn validate(c: &mut Collector, runbook: &Runbook, inventory: &Inventory) {
-  let known_params: Vec<&str> = runbook
+  // Names usable so far: parameters, `host`, answers and captures of earlier steps.
+  let mut known: Vec<String> = runbook
     .parameters
     .iter()
-    .map(|p| p.name.value.as_str())
-    .chain(["host"])
+    .map(|p| p.name.value.clone())
+    .chain(["host".to_string()])
     .collect();
   for step in &runbook.steps {
     for target in &step.targets {
-      if inventory.resolve(target).is_none() {
+      if target.value.contains("{{") {
+        // Known at run time; it must then name an inventory host.
+        check_placeholders(c, step, target, &known);
+      } else if inventory.resolve(target).is_none() {
         c.error(
           target.pos,
           format!(
@@ -28,33 +32,54 @@ pub(crate) fn validate(c: &mut Collector, runbook: &Runbook, inventory: &Invento
         );
       }
     }
-    let texts = match &step.kind {
+    let mut texts: Vec<&crate::schema::Loc<String>> = match &step.kind {
       StepKind::Check { command, .. } => vec![command],
       StepKind::Action {
         command, confirm, ..
       } => std::iter::once(command).chain(confirm).collect(),
       StepKind::Manual { instructions } => vec![instructions],
+      StepKind::Input(q) => q.default.iter().collect(),
     };
+    let expect = match &step.kind {
+      StepKind::Check { expect, .. } | StepKind::Action { expect, .. } => Some(expect),
+      StepKind::Manual { .. } | StepKind::Input(_) => None,
+    };
+    texts.extend(
+      expect
+        .into_iter()
+        .flat_map(Expect::patterns)
+        .map(|(_, p)| p),
+    );
     for text in texts {
-      for (name, _) in template::placeholders(text) {
-        if !known_params.contains(&name) {
-          let pos = c.locate(text.pos, &format!("{{{{{name}"));
-          let pos = if pos == text.pos {
-            c.locate(text.pos, "{{")
-          } else {
-            pos
-          };
-          c.error(
-            pos,
-            format!("undefined parameter `{name}` in step `{}`", step.id.value),
-            did_you_mean(name, known_params.iter().copied())
-              .or_else(|| Some(format!("declare it under `parameters:` as `{name}:`"))),
-          );
-        }
+      check_placeholders(c, step, text, &known);
+    }
+    for test in &step.when.values {
+      let name = test.name.value.as_str();
+      if !known.iter().any(|k| k == name) {
+        c.error(
+          test.name.pos,
+          format!(
+            "`when:` tests `{name}`, which no parameter, earlier question or capture provides"
+          ),
+          did_you_mean(name, known.iter().map(String::as_str)),
+        );
       }
     }
     if let Some(command) = step.command() {
       check_sudo(c, step, command);
+      if step.shell.unwrap_or(runbook.shell) == Shell::Sh {
+        for (what, at, len) in bashisms(command) {
+          let pos = c.locate(command.pos, &command[at..at + len]);
+          c.warning(
+            pos,
+            format!(
+              "{what} in step `{}` is bash syntax; commands run under `sh` (dash on Debian), where it fails",
+              step.id.value
+            ),
+            Some("set `shell: bash` on the runbook or the step, or write it in POSIX sh".into()),
+          );
+        }
+      }
       for (name, offset) in quoted_placeholders(command) {
         // The rest of that line, which the source holds as written (a block keeps each line).
         let rest = command[offset..].lines().next().unwrap_or("{{");
@@ -80,12 +105,8 @@ pub(crate) fn validate(c: &mut Collector, runbook: &Runbook, inventory: &Invento
         );
       }
     }
-    let expect = match &step.kind {
-      StepKind::Check { expect, .. } | StepKind::Action { expect, .. } => Some(expect),
-      StepKind::Manual { .. } => None,
-    };
     for (key, pattern) in expect.into_iter().flat_map(Expect::patterns) {
-      match regex::Regex::new(pattern) {
+      match regex::Regex::new(&template::stand_in(pattern)) {
         Err(e) => c.error(
           pattern.pos,
           format!(
@@ -102,7 +123,179 @@ pub(crate) fn validate(c: &mut Collector, runbook: &Runbook, inventory: &Invento
         Ok(_) => {}
       }
     }
+    for capture in &step.capture {
+      if let CaptureFrom::Regex(r) = &capture.from
+        && let Err(e) = regex::Regex::new(r)
+      {
+        c.error(
+          r.pos,
+          format!(
+            "invalid regex in capture `{}`: {}",
+            capture.name.value,
+            first_line_of_regex_error(&e)
+          ),
+          Some("regexes use Rust `regex` syntax; the first group is the value".into()),
+        );
+      }
+      if !matches!(step.kind, StepKind::Check { .. } | StepKind::Action { .. }) {
+        c.error(
+          capture.name.pos,
+          "`capture` is for checks and actions, which have output",
+          None,
+        );
+      }
+    }
+    if let Some(value) = step.wait.as_ref().and_then(|w| w.until.value()) {
+      let thresholds = expect.map(|e| e.thresholds.as_slice()).unwrap_or_default();
+      let named = thresholds
+        .iter()
+        .map(|t| t.name.as_str())
+        .chain(step.capture.iter().map(|c| c.name.value.as_str()));
+      if !named.clone().any(|n| n == value.value) {
+        c.error(
+          value.pos,
+          format!(
+            "`value: {}` names no threshold or capture of step `{}`",
+            value.value, step.id.value
+          ),
+          did_you_mean(&value.value, named),
+        );
+      }
+    }
+    // What this step makes available to the steps after it.
+    if let StepKind::Input(q) = &step.kind {
+      if known.contains(&q.name.value) {
+        c.error(
+          q.name.pos,
+          format!(
+            "`{}` is already a parameter or an earlier question's name",
+            q.name.value
+          ),
+          Some("give the answer its own name".into()),
+        );
+      }
+      known.push(q.name.value.clone());
+    }
+    for capture in &step.capture {
+      known.push(format!("steps.{}.{}", step.id.value, capture.name.value));
+    }
   }
+}
+
+/// Every `{{name}}` in `text` must be known at that point of the runbook.
+fn check_placeholders(
+  c: &mut Collector,
+  step: &Step,
+  text: &crate::schema::Loc<String>,
+  known: &[String],
+) {
+  for (name, _) in template::placeholders(text) {
+    if known.iter().any(|k| k == name) {
+      continue;
+    }
+    let pos = c.locate(text.pos, &format!("{{{{{name}"));
+    let pos = if pos == text.pos {
+      c.locate(text.pos, "{{")
+    } else {
+      pos
+    };
+    let (what, hint) = if let Some(rest) = name.strip_prefix("steps.") {
+      (
+        format!(
+          "`{name}` in step `{}` is not a capture of an earlier step",
+          step.id.value
+        ),
+        did_you_mean(name, known.iter().map(String::as_str)).or_else(|| {
+          Some(format!(
+            "an earlier step must declare it: `capture: {{{}: '<regex>'}}` in step `{}`",
+            rest.split('.').nth(1).unwrap_or("name"),
+            rest.split('.').next().unwrap_or("")
+          ))
+        }),
+      )
+    } else {
+      (
+        format!("undefined parameter `{name}` in step `{}`", step.id.value),
+        did_you_mean(name, known.iter().map(String::as_str))
+          .or_else(|| Some(format!("declare it under `parameters:` as `{name}:`"))),
+      )
+    };
+    c.error(pos, what, hint);
+  }
+}
+
+/// Bash-only syntax that POSIX sh rejects or reads differently: (what, byte offset, length).
+/// Quoted text (an awk program, a message) is not shell syntax and is not looked at.
+pub(crate) fn bashisms(command: &str) -> Vec<(&'static str, usize, usize)> {
+  let mut out = Vec::new();
+  let unquoted = blank_quotes(command);
+  let patterns: &[(&str, &str)] = &[
+    ("`[[ … ]]`", r"(^|[\s;&|(])\[\[\s"),
+    ("`set -o pipefail`", r"set\s+-o\s+pipefail"),
+    ("a here-string (`<<<`)", r"<<<"),
+    ("brace expansion", r"\{[^{}\s,]*,[^{}\s]*\}|\{\d+\.\.\d+\}"),
+    (
+      "`function` definition",
+      r"(^|[\s;])function\s+\w+\s*(\(\s*\)\s*)?\{",
+    ),
+    ("process substitution", r"[<>]\("),
+    ("`source`", r"(^|[\s;&|])source\s"),
+  ];
+  for (what, pattern) in patterns {
+    let re = regex::Regex::new(pattern).expect("fixed regex");
+    for m in re.find_iter(&unquoted) {
+      // `{{name}}` placeholders are megacity's, not brace expansion.
+      if m.as_str().starts_with("{{") || unquoted[..m.start()].ends_with('{') {
+        continue;
+      }
+      out.push((*what, m.start(), m.len()));
+    }
+  }
+  out
+}
+
+/// `command` with the contents of '…' and "…" replaced by spaces, offsets kept.
+fn blank_quotes(command: &str) -> String {
+  let mut out = String::with_capacity(command.len());
+  let mut quote: Option<char> = None;
+  let mut escaped = false;
+  for ch in command.chars() {
+    let keep = match quote {
+      None if escaped => {
+        escaped = false;
+        true
+      }
+      None if ch == '\\' => {
+        escaped = true;
+        true
+      }
+      None if ch == '\'' || ch == '"' => {
+        quote = Some(ch);
+        true
+      }
+      None => true,
+      Some('"') if escaped => {
+        escaped = false;
+        false
+      }
+      Some('"') if ch == '\\' => {
+        escaped = true;
+        false
+      }
+      Some(q) if ch == q => {
+        quote = None;
+        true
+      }
+      Some(_) => false,
+    };
+    if keep || ch == '\n' {
+      out.push(ch);
+    } else {
+      // Same byte length, so offsets into `command` stay valid.
+      out.extend(std::iter::repeat_n(' ', ch.len_utf8()));
+    }
+  }
+  out
 }
 
 fn check_sudo(c: &mut Collector, step: &Step, command: &crate::schema::Loc<String>) {

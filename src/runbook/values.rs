@@ -40,8 +40,29 @@ impl Values {
   ) -> Result<Values, Error> {
     let mut values = BTreeMap::new();
     for (i, (name, text)) in vars.iter().enumerate() {
+      // An answer given ahead of time: the question is not asked.
+      if let Some(question) = runbook.question(name) {
+        if vars[..i].iter().any(|(earlier, _)| earlier == name) {
+          return Err(Error::RepeatedParameter { name: name.clone() });
+        }
+        question
+          .check(text)
+          .map_err(|reason| Error::UnusableValue { reason })?;
+        values.insert(
+          name.clone(),
+          Value {
+            text: text.clone(),
+            secret: false,
+          },
+        );
+        continue;
+      }
       let Some(parameter) = runbook.parameter(name) else {
-        let names = runbook.parameters.iter().map(|p| p.name.value.as_str());
+        let names = runbook
+          .parameters
+          .iter()
+          .map(|p| p.name.value.as_str())
+          .chain(runbook.questions().map(|q| q.name.value.as_str()));
         return Err(Error::UnknownParameter {
           runbook: runbook.id.clone(),
           name: name.clone(),
@@ -118,9 +139,28 @@ impl Values {
 
   /// A command as it will run on `host`: every value shell-quoted, secrets in clear.
   pub(crate) fn command(&self, template: &str, host: &str) -> Result<String, String> {
-    template::render(template, Quoting::Shell, |name| {
-      self.lookup(name, host, false)
+    self.render(template, host, Quoting::Shell, &|_| None)
+  }
+
+  /// `template` on `host` with values learned during the run (`learned`) besides these:
+  /// secrets in clear; a name nobody provides is an error, never an empty string.
+  pub(crate) fn render(
+    &self,
+    template: &str,
+    host: &str,
+    mode: Quoting,
+    learned: &dyn Fn(&str) -> Option<Value>,
+  ) -> Result<String, String> {
+    template::render(template, mode, |name| {
+      self
+        .lookup(name, host, false)
+        .or_else(|| learned(name).map(|v| Cow::Owned(v.text)))
     })
+  }
+
+  /// Whether every placeholder of `template` has a value before the run starts.
+  pub(crate) fn knows_all(&self, template: &str) -> bool {
+    template::placeholders(template).all(|(name, _)| self.lookup(name, "", true).is_some())
   }
 
   /// Every value, secrets masked: what a record may keep.
@@ -154,19 +194,40 @@ impl Values {
   /// Text for a human (or a command for display): secrets masked, missing values left as
   /// `{{name}}`, values in commands quoted exactly as they will run.
   pub(crate) fn display(&self, template: &str, host: Option<&str>, mode: Quoting) -> String {
+    self.display_with(template, host, mode, &|_| None)
+  }
+
+  /// `display` with values learned during the run; secret ones are masked too.
+  pub(crate) fn display_with(
+    &self,
+    template: &str,
+    host: Option<&str>,
+    mode: Quoting,
+    learned: &dyn Fn(&str) -> Option<Value>,
+  ) -> String {
     let mut out = String::new();
     for piece in template::pieces(template) {
       match piece {
         template::Piece::Text(text) => out.push_str(text),
         template::Piece::Placeholder { name, .. } => {
-          match self
+          let value = self
             .lookup(name, host.unwrap_or(""), true)
             .filter(|_| host.is_some() || name != "host")
-          {
-            Some(value) if mode == Quoting::Shell => {
-              out.push_str(&crate::shell::quote(&value).unwrap_or(Cow::Borrowed("'<invalid>'")))
+            .or_else(|| {
+              learned(name).map(|v| {
+                if v.secret {
+                  Cow::Borrowed(MASK)
+                } else {
+                  Cow::Owned(v.text)
+                }
+              })
+            });
+          match value {
+            Some(value) => {
+              if template::insert(&mut out, &value, mode).is_err() {
+                out.push_str("'<invalid>'");
+              }
             }
-            Some(value) => out.push_str(&value),
             None => out.push_str(&format!("{{{{{name}}}}}")),
           }
         }

@@ -41,6 +41,11 @@ enum Ask {
   Interrupted {
     header: String,
   },
+  Input {
+    header: String,
+    question: crate::runbook::model::Question,
+    default: Option<String>,
+  },
 }
 
 impl Operator for Interactive {
@@ -69,7 +74,7 @@ impl Operator for Interactive {
           header: format!(
             "\n{rehearsal}{}{danger} {} on {host}\n  {prompt} {}\n  {}",
             style::bold(&planned.step.id),
-            sanitize(&planned.step.title),
+            sanitize(&planned.title()),
             sanitize(command),
             sanitize(&text)
           ),
@@ -98,9 +103,41 @@ impl Operator for Interactive {
         header: format!(
           "\nManual step `{}`: {}",
           planned.step.id.value,
-          sanitize(&planned.step.title)
+          sanitize(&planned.title())
         ),
       },
+      Request::Input {
+        planned,
+        question,
+        default,
+        rehearsal,
+      } => {
+        let mut header = format!(
+          "\n{}{} {}",
+          if rehearsal {
+            format!("{} ", style::warning("[REHEARSAL: nothing runs]"))
+          } else {
+            String::new()
+          },
+          style::bold(&planned.step.id),
+          sanitize(&planned.title())
+        );
+        if let Some(help) = &question.help {
+          header.push_str(&format!("\n  {}", sanitize(help)));
+        }
+        for (choice, meaning) in &question.choices {
+          header.push_str(&format!(
+            "\n  {:<12} {}",
+            sanitize(choice),
+            sanitize(meaning)
+          ));
+        }
+        Ask::Input {
+          header,
+          question: question.clone(),
+          default,
+        }
+      }
       Request::Interrupted { planned } => Ask::Interrupted {
         header: format!(
           "\nInterrupted `{}`; its commands were stopped.",
@@ -223,6 +260,14 @@ fn interrupted(error: dialoguer::Error) -> Option<Answer> {
 }
 
 fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
+  if let Ask::Input {
+    header,
+    question,
+    default,
+  } = ask
+  {
+    return ask_value(colors, header, question, default.as_deref());
+  }
   let mut notes = Vec::new();
   let mut shown = None;
   let answer = match ask {
@@ -291,6 +336,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
         &mut shown,
       )
     }
+    Ask::Input { .. } => unreachable!("asked above"),
     Ask::Interrupted { header } => {
       say!("{header}");
       let choices = [
@@ -313,5 +359,61 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
     by: crate::exec::event::DecidedBy::Operator,
     notes,
     shown,
+    value: None,
+  }
+}
+
+/// A question: a value that passes the question's rules, the default on Enter, or `skip` /
+/// `abort` (unless those are among its choices).
+fn ask_value(
+  colors: bool,
+  header: &str,
+  question: &crate::runbook::model::Question,
+  default: Option<&str>,
+) -> Decision {
+  say!("{header}");
+  let theme = theme(colors);
+  let mut notes = Vec::new();
+  let mut shown = None;
+  let name = &question.name.value;
+  let prompt = match default {
+    Some(d) => format!("{name} [Enter: {}] (or skip / abort)", sanitize(d)),
+    None => format!("{name} (or skip / abort)"),
+  };
+  let is_choice = |w: &str| question.choices.iter().any(|(c, _)| c.value == w);
+  let (answer, value) = loop {
+    let typed = match line(theme.as_ref(), &prompt, &mut notes, &mut shown) {
+      Ok(t) => t,
+      Err(answer) => break (answer.unwrap_or(Answer::Abort), None),
+    };
+    let typed = match (typed.as_str(), default) {
+      ("", Some(d)) => d.to_string(),
+      ("skip", _) if !is_choice("skip") => break (Answer::Skip, None),
+      ("abort", _) if !is_choice("abort") => break (Answer::Abort, None),
+      _ => typed,
+    };
+    // A unique beginning of a choice is enough.
+    let starts: Vec<&str> = question
+      .choices
+      .iter()
+      .map(|(c, _)| c.value.as_str())
+      .filter(|c| !typed.is_empty() && c.starts_with(typed.as_str()))
+      .collect();
+    let typed = match starts.as_slice() {
+      [one] if !is_choice(&typed) => one.to_string(),
+      _ => typed,
+    };
+    match question.check(&typed) {
+      Ok(()) => break (Answer::Yes, Some(typed)),
+      Err(why) => say!("  {}; nothing was taken: answer again", sanitize(&why)),
+    }
+  };
+  let _ = console::Term::stderr().show_cursor();
+  Decision {
+    answer,
+    by: crate::exec::event::DecidedBy::Operator,
+    notes,
+    shown,
+    value,
   }
 }

@@ -100,6 +100,13 @@ impl Lines {
     if let Some(error) = &result.error {
       text.push_str(&format!(": {}", sanitize(error)));
     }
+    for (name, value) in &result.captured {
+      text.push_str(&format!(
+        "\n[{}]   captured {name} = {}",
+        result.host,
+        sanitize(value)
+      ));
+    }
     if let Some(verdict) = &result.verdict {
       for m in &verdict.measurements {
         let unit = m.unit.as_deref().unwrap_or("");
@@ -257,7 +264,7 @@ impl Reporter for Lines {
           planned.number,
           self.total.load(Ordering::Relaxed),
           style::bold(&step.id),
-          sanitize(&step.title),
+          sanitize(&planned.title()),
           step.kind_name()
         ));
         // What a rehearsal must not hide: why the step runs and what it may do.
@@ -276,6 +283,16 @@ impl Reporter for Lines {
         }
         if let Some(action) = &step.after {
           traits.push(format!("verifies {}", sanitize(&action.value)));
+        }
+        if step.serial {
+          traits.push("one host at a time, stops at the first failure".to_string());
+        }
+        if let Some(wait) = &step.wait {
+          traits.push(format!(
+            "polls every {} for up to {}",
+            format_duration(wait.every),
+            format_duration(wait.up_to)
+          ));
         }
         if !traits.is_empty() {
           self.print(&format!("  {}", traits.join(" · ")));
@@ -313,8 +330,30 @@ impl Reporter for Lines {
         };
         bar.set_message(format!("{}{again}", planned.step.id.value));
       }
-      // A manual step's outcome is the operator's own answer; nothing to show.
-      Event::HostDone { result, .. } if result.host == MANUAL_HOST => {}
+      // A manual step's outcome is the operator's own answer; a question's answer is shown.
+      Event::HostDone { result, .. } if result.host == MANUAL_HOST => {
+        for (name, value) in &result.captured {
+          self.print(&format!("  {} = {}", name, sanitize(value)));
+        }
+        if let Some(error) = &result.error {
+          self.print(&format!(
+            "  {} {}",
+            Self::outcome(result.outcome),
+            sanitize(error)
+          ));
+        }
+      }
+      Event::Waiting {
+        planned,
+        host,
+        seen,
+        left,
+      } => self.print(&format!(
+        "[{host}]   {} waiting: {} · {} left",
+        planned.step.id.value,
+        sanitize(seen),
+        format_duration(Duration::from_secs(left.as_secs()))
+      )),
       Event::HostDone { planned, result } => {
         if let Some(bar) = self.bars.lock().unwrap().remove(&result.host) {
           bar.finish_and_clear();

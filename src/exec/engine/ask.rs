@@ -22,6 +22,11 @@ impl Engine<'_> {
   }
 
   pub(super) async fn ask(&self, request: Request<'_>) -> Answer {
+    self.ask_value(request).await.0
+  }
+
+  /// `ask`, with the value given for a question.
+  pub(super) async fn ask_value(&self, request: Request<'_>) -> (Answer, Option<String>) {
     let (planned, host, question) = match &request {
       Request::Confirm { planned, host, .. } => (*planned, Some(*host), "confirm"),
       Request::AfterFailure { planned, result } => {
@@ -29,6 +34,7 @@ impl Engine<'_> {
       }
       Request::Manual { planned } => (*planned, None, "manual"),
       Request::Interrupted { planned } => (*planned, None, "interrupted"),
+      Request::Input { planned, .. } => (*planned, None, "input"),
     };
     self.reporter.pause();
     // SIGTERM or SIGHUP while a prompt is open ends the run; the prompt is left unanswered.
@@ -55,14 +61,15 @@ impl Engine<'_> {
         }
         by => by,
       },
+      value: decision.value.as_deref(),
     });
     self.reporter.resume();
     match decision.answer {
       Answer::Interrupt => {
         self.prompt_interrupted.store(true, Ordering::Relaxed);
-        Answer::Abort
+        (Answer::Abort, None)
       }
-      answer => answer,
+      answer => (answer, decision.value),
     }
   }
 }

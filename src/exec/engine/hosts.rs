@@ -2,7 +2,7 @@
 //! then the step's failure policy.
 
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -10,12 +10,20 @@ use futures_util::stream;
 use super::{Engine, Next};
 use crate::exec::event::*;
 use crate::exec::expect::Compiled;
-use crate::exec::plan::{PlannedStep, RunMode};
+use crate::exec::learned;
+use crate::exec::plan::{Command, PlannedStep, RunMode, wrap};
 use crate::exec::privilege::sudo_wants_password;
 use crate::exec::transport::{Output, TransportError};
 use crate::inventory::LOCAL;
-use crate::runbook::model::{OnFailure, StepKind};
-use crate::runbook::values::MASK;
+use crate::runbook::model::{OnFailure, StepKind, Until, Wait};
+use crate::runbook::template::Quoting;
+use crate::runbook::values::{MASK, Value};
+
+/// After a wait's poll: stop, or poll again after `every`.
+enum Poll {
+  Done,
+  Again,
+}
 
 impl Engine<'_> {
   /// Runs a check or confirmed action on `hosts` concurrently, then applies the failure policy.
@@ -29,10 +37,15 @@ impl Engine<'_> {
     let mut pending = hosts;
     loop {
       let seen = self.interrupts.count();
-      let runs = stream::iter(pending.iter())
-        .map(|host| self.on_host(planned, host, compiled))
-        .buffer_unordered(self.concurrency);
-      let mut results: Vec<HostResult> = runs.collect().await;
+      let mut results: Vec<HostResult> = if planned.step.serial {
+        self.one_by_one(planned, &pending, compiled).await
+      } else {
+        stream::iter(pending.iter())
+          .map(|host| self.on_host(planned, host, compiled))
+          .buffer_unordered(self.concurrency)
+          .collect()
+          .await
+      };
       // Keep the plan's host order, whatever order they finished in.
       results.sort_by_key(|r| pending.iter().position(|h| *h == r.host));
       if self.interrupts.count() != seen {
@@ -105,6 +118,82 @@ impl Engine<'_> {
     }
   }
 
+  /// `serial: true`: one host at a time; after the first that does not pass, the rest are
+  /// left alone (a rolling change stops where it went wrong).
+  async fn one_by_one(
+    &self,
+    planned: &PlannedStep<'_>,
+    hosts: &[String],
+    compiled: &Compiled,
+  ) -> Vec<HostResult> {
+    let mut out: Vec<HostResult> = Vec::new();
+    for host in hosts {
+      if let Some(stopped) = out.iter().find(|r| r.outcome != Outcome::Passed) {
+        let mut result = HostResult::new(host, Outcome::NotRun);
+        result.error = Some(format!(
+          "not reached: this step goes one host at a time and stopped at {} ({})",
+          stopped.host,
+          stopped.outcome.label()
+        ));
+        self.reporter.event(Event::HostDone {
+          planned,
+          result: &result,
+        });
+        out.push(result);
+        continue;
+      }
+      out.push(self.on_host(planned, host, compiled).await);
+    }
+    out
+  }
+
+  /// The command for `host`: planned, or rendered now with what the run has learned.
+  pub(super) fn command_for(
+    &self,
+    planned: &PlannedStep<'_>,
+    host: &str,
+  ) -> Result<Command, String> {
+    if let Some(command) = planned.command(host) {
+      return Ok(command.clone());
+    }
+    let template = planned
+      .step
+      .command()
+      .ok_or_else(|| "no command for this host".to_string())?;
+    let learned = |n: &str| self.learned_value(n, host);
+    let rendered = self
+      .plan
+      .values
+      .render(template, host, Quoting::Shell, &learned)
+      .map_err(|_| self.missing(template, host))?;
+    let shell = planned.step.shell.unwrap_or(self.plan.runbook.shell);
+    Ok(Command {
+      host: host.to_string(),
+      exec: wrap(&rendered, shell, planned.step.sudo)?,
+      display: self.text(template, Some(host), Quoting::Shell),
+    })
+  }
+
+  /// Why `template` cannot be rendered on `host`: the first value nobody provided.
+  fn missing(&self, template: &str, host: &str) -> String {
+    crate::runbook::template::placeholders(template)
+      .filter(|(n, _)| self.plan.values.get(n).is_none() && *n != "host")
+      .find_map(|(n, _)| self.learned.lookup(n, host).err())
+      .unwrap_or_else(|| "a value it uses is not known".into())
+  }
+
+  /// The command as the operator sees it on `host`.
+  pub(super) fn shown(&self, planned: &PlannedStep<'_>, host: &str) -> String {
+    match planned.command(host) {
+      Some(c) => c.display.clone(),
+      None => planned
+        .step
+        .command()
+        .map(|t| self.text(t, Some(host), Quoting::Shell))
+        .unwrap_or_default(),
+    }
+  }
+
   async fn on_host(
     &self,
     planned: &PlannedStep<'_>,
@@ -122,10 +211,6 @@ impl Engine<'_> {
       });
       return result;
     }
-    let Some(command) = planned.command(host) else {
-      result.error = Some("no command for this host".into());
-      return result;
-    };
     // A check that could not judge says so; an action that could not finish failed.
     let is_check = matches!(step.kind, StepKind::Check { .. });
     let undecided = if is_check {
@@ -133,8 +218,56 @@ impl Engine<'_> {
     } else {
       Outcome::Failed
     };
+    // A value the command needs was not learned: nothing runs, and nobody can say.
+    let command = match self.command_for(planned, host) {
+      Ok(command) => command,
+      Err(why) => {
+        result.outcome = Outcome::Unknown;
+        result.error = Some(format!("not run: {why}"));
+        self.reporter.event(Event::HostDone {
+          planned,
+          result: &result,
+        });
+        return result;
+      }
+    };
+    result.command = Some(command.display.clone());
+    // Expectations that use values are compiled for this host.
+    let own;
+    let compiled = if compiled.uses_values() {
+      let learned = |n: &str| self.learned_value(n, host);
+      match compiled.for_values(|p| {
+        self
+          .plan
+          .values
+          .render(p, host, Quoting::Regex, &learned)
+          .map_err(|_| self.missing(p, host))
+      }) {
+        Ok(c) => {
+          own = c;
+          &own
+        }
+        Err(why) => {
+          result.outcome = Outcome::Unknown;
+          result.error = Some(format!("not run: {why}"));
+          self.reporter.event(Event::HostDone {
+            planned,
+            result: &result,
+          });
+          return result;
+        }
+      }
+    } else {
+      compiled
+    };
     let started = Instant::now();
-    for attempt in 1..=step.retry.attempts {
+    let attempts = match &step.wait {
+      // Polls until the deadline; the loop ends on the deadline, not on a count.
+      Some(_) => u32::MAX,
+      None => step.retry.attempts,
+    };
+    let delay = step.wait.as_ref().map_or(step.retry.delay, |w| w.every);
+    for attempt in 1..=attempts {
       result.attempts = attempt;
       self.reporter.event(Event::HostRunning {
         planned,
@@ -159,6 +292,7 @@ impl Engine<'_> {
             (false, true) => undecided,
             (false, false) => Outcome::Failed,
           };
+          self.take_captures(planned, host, &output, &mut result);
           result.verdict = Some(verdict);
           result.output = Some(output);
           result.error = None;
@@ -185,13 +319,18 @@ impl Engine<'_> {
           result.error = Some(e.to_string());
         }
       }
-      if result.outcome == Outcome::Passed || attempt == step.retry.attempts {
+      if let Some(wait) = &step.wait {
+        match self.poll(planned, host, wait, started, &mut result) {
+          Poll::Done => break,
+          Poll::Again => {}
+        }
+      } else if result.outcome == Outcome::Passed || attempt == attempts {
         break;
       }
       // Wait before the next attempt, unless the operator interrupts.
       let seen = self.interrupts.count();
       let interrupted = tokio::select! {
-        _ = tokio::time::sleep(step.retry.delay) => false,
+        _ = tokio::time::sleep(delay) => false,
         _ = self.interrupts.after(seen) => true,
       };
       if interrupted {
@@ -216,4 +355,151 @@ impl Engine<'_> {
     }
     output
   }
+}
+
+impl Engine<'_> {
+  /// Takes the step's captures from `output` on `host`: kept for later steps and recorded.
+  fn take_captures(
+    &self,
+    planned: &PlannedStep<'_>,
+    host: &str,
+    output: &Output,
+    result: &mut HostResult,
+  ) {
+    result.captured.clear();
+    for capture in &planned.step.capture {
+      let Some(text) = learned::take(capture, &output.stdout, &output.stderr) else {
+        continue;
+      };
+      // Derived from a secret (or declared one): masked wherever it is shown or kept.
+      let secret = capture.secret || text.contains(MASK);
+      result.captured.push((
+        capture.name.value.clone(),
+        if secret {
+          MASK.to_string()
+        } else {
+          text.clone()
+        },
+      ));
+      self.learned.capture(
+        &planned.step.id.value,
+        host,
+        &capture.name.value,
+        Value { text, secret },
+      );
+    }
+  }
+
+  /// One poll of a wait: records the sample, says whether to stop, and sets the outcome when
+  /// the deadline has passed with the condition still unmet.
+  fn poll(
+    &self,
+    planned: &PlannedStep<'_>,
+    host: &str,
+    wait: &Wait,
+    started: Instant,
+    result: &mut HostResult,
+  ) -> Poll {
+    let watched = wait.until.value().map(|name| {
+      result
+        .verdict
+        .as_ref()
+        .and_then(|v| v.measurements.iter().find(|m| m.name == name.value))
+        .and_then(|m| m.value)
+        .or_else(|| {
+          result
+            .captured
+            .iter()
+            .find(|(n, _)| *n == name.value)
+            .and_then(|(_, v)| v.trim().parse::<f64>().ok())
+        })
+    });
+    result.samples.push(learned_sample(
+      started,
+      watched.flatten(),
+      result.outcome == Outcome::Passed,
+    ));
+    let done = match (&wait.until, result.samples.as_slice()) {
+      (Until::Holds, _) => result.outcome == Outcome::Passed,
+      (Until::StopsRising(_), [.., a, b]) => {
+        matches!((a.value, b.value), (Some(x), Some(y)) if y <= x)
+      }
+      (Until::StopsFalling(_), [.., a, b]) => {
+        matches!((a.value, b.value), (Some(x), Some(y)) if y >= x)
+      }
+      _ => false,
+    };
+    let elapsed = started.elapsed();
+    if done {
+      return Poll::Done;
+    }
+    if elapsed + wait.every > wait.up_to {
+      // Out of time: the expectation did not come to hold, or the number kept moving.
+      let trail = trail(&result.samples);
+      match &wait.until {
+        Until::Holds => {}
+        Until::StopsRising(v) | Until::StopsFalling(v) => {
+          let moving = if matches!(wait.until, Until::StopsRising(_)) {
+            "rising"
+          } else {
+            "falling"
+          };
+          if result.samples.iter().all(|s| s.value.is_none()) {
+            result.outcome = Outcome::Unknown;
+          } else if result.outcome == Outcome::Passed {
+            result.outcome = Outcome::Failed;
+          }
+          if let Some(verdict) = result.verdict.as_mut() {
+            verdict.passed = false;
+            verdict.reasons.push(format!(
+              "{} still {moving} after {}: {trail}",
+              v.value,
+              crate::schema::format_duration(wait.up_to)
+            ));
+          }
+        }
+      }
+      if let (Until::Holds, Some(verdict)) = (&wait.until, result.verdict.as_mut())
+        && result.outcome != Outcome::Passed
+      {
+        verdict.reasons.push(format!(
+          "still not met after {}",
+          crate::schema::format_duration(wait.up_to)
+        ));
+      }
+      return Poll::Done;
+    }
+    let seen = match (&wait.until, result.samples.last().and_then(|s| s.value)) {
+      (Until::Holds, _) => result.outcome.label().to_string(),
+      (_, Some(_)) => trail(&result.samples),
+      (_, None) => "no number".to_string(),
+    };
+    self.reporter.event(Event::Waiting {
+      planned,
+      host,
+      seen: &seen,
+      left: wait.up_to.saturating_sub(elapsed),
+    });
+    Poll::Again
+  }
+}
+
+fn learned_sample(started: Instant, value: Option<f64>, passed: bool) -> Sample {
+  Sample {
+    at_ms: started.elapsed().as_millis() as u64,
+    value,
+    passed,
+  }
+}
+
+/// The last few samples of a wait: `120 → 340 → 560`.
+fn trail(samples: &[Sample]) -> String {
+  let shown: Vec<String> = samples
+    .iter()
+    .rev()
+    .take(5)
+    .rev()
+    .map(|s| s.value.map_or("?".into(), |v| format!("{v}")))
+    .collect();
+  shown.join(" → ")
 }

@@ -9,9 +9,12 @@ mod action;
 mod ask;
 mod escalation;
 mod hosts;
+mod input;
 mod manual;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_learned;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -22,11 +25,15 @@ use crate::exec::condition;
 use crate::exec::event::*;
 use crate::exec::expect::Compiled;
 use crate::exec::interrupt::Interrupts;
+use crate::exec::learned::Learned;
 use crate::exec::plan::{Plan, PlannedStep, RunMode};
 use crate::exec::preflight::preflight;
 use crate::exec::result::RunResult;
 use crate::exec::transport::{LockState, Transport};
+use crate::inventory::LOCAL;
 use crate::runbook::model::StepKind;
+use crate::runbook::template::Quoting;
+use crate::runbook::values::{MASK, Value};
 
 /// What a resumed run takes over from the one it continues.
 #[derive(Default)]
@@ -54,6 +61,10 @@ pub(crate) struct Engine<'a> {
   down: Mutex<HashSet<String>>,
   /// Interrupts already acted on; one beyond these arrived while nothing was running.
   handled: AtomicU32,
+  /// Answers and captured values, for the steps after the one that found them.
+  learned: Learned,
+  /// Hosts connected during the run because a learned value named them.
+  joined: Mutex<HashSet<String>>,
 }
 
 /// What to do after a step.
@@ -81,6 +92,8 @@ impl<'a> Engine<'a> {
       prior: Prior::default(),
       down: Mutex::new(HashSet::new()),
       handled: AtomicU32::new(0),
+      learned: Learned::default(),
+      joined: Mutex::new(HashSet::new()),
     }
   }
 
@@ -90,6 +103,29 @@ impl<'a> Engine<'a> {
   }
 
   pub(crate) fn resuming(mut self, prior: Prior) -> Engine<'a> {
+    // What the earlier run learned, as its record kept it (a masked value was not kept).
+    for record in &prior.records {
+      let question = self
+        .plan
+        .runbook
+        .step(&record.id)
+        .and_then(|s| match &s.kind {
+          StepKind::Input(q) => Some(q),
+          _ => None,
+        });
+      for result in &record.results {
+        for (name, text) in result.captured.iter().filter(|(_, t)| t != MASK) {
+          let value = Value {
+            text: text.clone(),
+            secret: false,
+          };
+          match question {
+            Some(_) => self.learned.answer(name, value),
+            None => self.learned.capture(&record.id, &result.host, name, value),
+          }
+        }
+      }
+    }
     self.prior = prior;
     self
   }
@@ -202,26 +238,50 @@ impl<'a> Engine<'a> {
         host: &check.host,
         problem: check.problem().as_deref(),
       });
-      let note = match self.transport.lock(&check.host).await {
-        Some(LockState::HeldBy(who)) => format!(
-          "{}: another run holds this host ({who}); this run stops before it would change it",
-          check.host
-        ),
-        Some(LockState::Broke(who)) => {
-          format!(
-            "{}: took over the lock held by {who} (--break-lock)",
-            check.host
-          )
-        }
-        Some(LockState::Unavailable(why)) => format!(
-          "{}: cannot lock it ({why}); nothing keeps a second operator from changing it at the same time",
-          check.host
-        ),
-        Some(LockState::Held) | None => continue,
-      };
-      self.reporter.event(Event::Notice(&note));
+      self.lock_notice(&check.host).await;
     }
     true
+  }
+
+  /// Says what the host's lock is, where it is not simply held by this run.
+  async fn lock_notice(&self, host: &str) {
+    let note = match self.transport.lock(host).await {
+      Some(LockState::HeldBy(who)) => format!(
+        "{host}: another run holds this host ({who}); this run stops before it would change it"
+      ),
+      Some(LockState::Broke(who)) => {
+        format!("{host}: took over the lock held by {who} (--break-lock)")
+      }
+      Some(LockState::Unavailable(why)) => format!(
+        "{host}: cannot lock it ({why}); nothing keeps a second operator from changing it at the same time"
+      ),
+      Some(LockState::Held) | None => return,
+    };
+    self.reporter.event(Event::Notice(&note));
+  }
+
+  /// A host named during the run that the preflight did not reach: connected now, once (and
+  /// locked, as the preflight would have).
+  async fn join(&self, host: &str) {
+    if host == LOCAL || !self.joined.lock().unwrap().insert(host.to_string()) {
+      return;
+    }
+    let hosts = [host.to_string()];
+    self.reporter.event(Event::Connecting { hosts: &hosts });
+    match self.transport.connect(host).await {
+      Ok(()) => self.reporter.event(Event::Preflight {
+        host,
+        problem: None,
+      }),
+      Err(e) => {
+        self.down.lock().unwrap().insert(host.to_string());
+        self.reporter.event(Event::Preflight {
+          host,
+          problem: Some(&format!("unreachable: {e}")),
+        });
+      }
+    }
+    self.lock_notice(host).await;
   }
 
   async fn step<'p>(
@@ -244,7 +304,28 @@ impl<'a> Engine<'a> {
         .await;
       return (record, next);
     }
-    let mut eligible = self.eligible(planned, records, &mut record);
+    if let StepKind::Input(question) = &step.kind {
+      let next = self.input(planned, question, records, &mut record).await;
+      return (record, next);
+    }
+    if planned.step.title.contains("{{") {
+      planned.set_title(self.text(&planned.step.title, None, Quoting::Text));
+    }
+    let hosts = match self.hosts(planned).await {
+      Ok(hosts) => hosts,
+      Err(why) => {
+        // No host to run on: the step could not judge, and nothing was changed.
+        self.reporter.event(Event::StepSkipped {
+          planned,
+          reason: &why,
+        });
+        let mut result = HostResult::new(MANUAL_HOST, Outcome::Unknown);
+        result.error = Some(why);
+        record.results.push(result);
+        return (record, Next::Continue);
+      }
+    };
+    let mut eligible = self.eligible(planned, &hosts, records, &mut record);
     if let Some(action) = &step.after {
       // A verification with nothing to verify: not run, not retried, never "failed".
       eligible.retain(|host| {
@@ -256,7 +337,7 @@ impl<'a> Engine<'a> {
         }
         ran
       });
-      if eligible.is_empty() && !planned.hosts.is_empty() {
+      if eligible.is_empty() && !hosts.is_empty() {
         self.reporter.event(Event::StepSkipped {
           planned,
           reason: &format!("it verifies `{}`, which did not run", action.value),
@@ -266,10 +347,10 @@ impl<'a> Engine<'a> {
       }
     }
     if eligible.is_empty() {
-      let reason = if planned.hosts.is_empty() {
+      let reason = if hosts.is_empty() {
         "no target host selected".into()
       } else {
-        condition::describe(&step.when)
+        self.describe_when(planned)
       };
       self.reporter.event(Event::StepSkipped {
         planned,
@@ -293,9 +374,94 @@ impl<'a> Engine<'a> {
           .await
       }
       StepKind::Action { .. } => self.action(planned, eligible, &mut record).await,
-      StepKind::Manual { .. } => unreachable!("handled above"),
+      StepKind::Manual { .. } | StepKind::Input(_) => unreachable!("handled above"),
     };
     (record, next)
+  }
+
+  /// The step's hosts: planned, or named by a value learned during the run. A learned name
+  /// must be a host this run connected to (and locked, where it may change it).
+  async fn hosts(&self, planned: &PlannedStep<'_>) -> Result<Vec<String>, String> {
+    if !planned.step.dynamic_targets() {
+      return Ok(planned.hosts.clone());
+    }
+    if self.plan.mode == RunMode::DryRun {
+      // Nothing was learned in a rehearsal: the target is shown as written.
+      return Ok(
+        planned
+          .step
+          .targets
+          .iter()
+          .map(|t| t.value.clone())
+          .collect(),
+      );
+    }
+    let preflighted = self.plan.remote_hosts();
+    let mut out: Vec<String> = Vec::new();
+    for target in &planned.step.targets {
+      let name = self
+        .plan
+        .values
+        .render(&target.value, "", Quoting::Text, &|n| {
+          self.learned.lookup(n, "").ok()
+        })
+        .map_err(|_| {
+          let missing = crate::runbook::template::placeholders(&target.value)
+            .find_map(|(n, _)| self.learned.lookup(n, "").err())
+            .unwrap_or_else(|| format!("`{}` has no value", target.value));
+          format!("its target is not known: {missing}")
+        })?;
+      let name = name.trim().to_string();
+      if name != LOCAL && !self.plan.inventory_hosts.contains(&name) {
+        return Err(format!(
+          "its target `{}` is `{name}`, which is not an inventory host; nothing was run",
+          target.value,
+        ));
+      }
+      if !out.contains(&name) {
+        out.push(name);
+      }
+    }
+    for host in out.iter().filter(|h| !preflighted.contains(h)) {
+      self.join(host).await;
+    }
+    Ok(out)
+  }
+
+  /// A learned value for a step on `host`, as a lookup for rendering.
+  pub(super) fn learned_value(&self, name: &str, host: &str) -> Option<Value> {
+    self.learned.lookup(name, host).ok()
+  }
+
+  /// Text for a person (or a command to show) with every value known so far.
+  pub(super) fn text(&self, template: &str, host: Option<&str>, mode: Quoting) -> String {
+    self.plan.values.display_with(template, host, mode, &|n| {
+      self.learned_value(n, host.unwrap_or(""))
+    })
+  }
+
+  /// The `when:` in words, with the values its tests saw.
+  pub(super) fn describe_when(&self, planned: &PlannedStep<'_>) -> String {
+    let mut text = condition::describe(&planned.step.when);
+    for t in &planned.step.when.values {
+      let seen = self
+        .value_of(&t.name.value, None)
+        .unwrap_or_else(|| "unknown".into());
+      text.push_str(&format!("; {} = {seen}", t.name.value));
+    }
+    text
+  }
+
+  /// The value of `name` (a parameter, an answer, a capture) for a step on `host`.
+  fn value_of(&self, name: &str, host: Option<&str>) -> Option<String> {
+    if let Some(v) = self.plan.values.get(name) {
+      return Some(v.text.clone());
+    }
+    self
+      .learned
+      .lookup(name, host.unwrap_or(""))
+      .ok()
+      .map(|v| v.text)
   }
 
   /// Reports each host where the step had nothing to verify, so that the journal and the
@@ -314,11 +480,12 @@ impl<'a> Engine<'a> {
   fn eligible(
     &self,
     planned: &PlannedStep<'_>,
+    hosts: &[String],
     records: &[StepRecord],
     record: &mut StepRecord,
   ) -> Vec<String> {
     let mut eligible = Vec::new();
-    for host in &planned.hosts {
+    for host in hosts {
       if self.condition(planned, Some(host), records) {
         eligible.push(host.clone());
       } else {
@@ -336,26 +503,29 @@ impl<'a> Engine<'a> {
     records: &[StepRecord],
   ) -> bool {
     self.plan.mode == RunMode::DryRun
-      || condition::holds(&planned.step.when, host, records, |id| {
-        self
-          .plan
-          .steps
-          .iter()
-          .any(|s| s.step.id.value == id && s.before_start)
-      })
+      || condition::holds(
+        &planned.step.when,
+        host,
+        records,
+        |id| {
+          self
+            .plan
+            .steps
+            .iter()
+            .any(|s| s.step.id.value == id && s.before_start)
+        },
+        &|name| self.value_of(name, host),
+      )
   }
 
   /// A dry run shows what would run on each host instead of running it.
   fn rehearse(&self, planned: &PlannedStep<'_>, hosts: &[String], record: &mut StepRecord) {
     for host in hosts {
-      let command = planned
-        .command(host)
-        .map(|c| c.display.as_str())
-        .unwrap_or("");
+      let command = self.shown(planned, host);
       self.reporter.event(Event::WouldRun {
         planned,
         host,
-        command,
+        command: &command,
         note: None,
       });
       record

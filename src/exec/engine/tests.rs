@@ -24,7 +24,7 @@ const INVENTORY: &str = "hosts:\n  - name: a\n    groups: [web]\n  - name: b\n  
 type Reply = Result<Output, TransportError>;
 
 #[derive(Default)]
-struct Scripted {
+pub(super) struct Scripted {
   /// (host, command substring, replies left); the last reply repeats.
   replies: Mutex<Vec<(String, String, VecDeque<Reply>)>>,
   /// Every command run, as (host, command).
@@ -35,7 +35,7 @@ struct Scripted {
   interrupter: Mutex<Option<Interrupter>>,
 }
 
-fn ok(code: i32, stdout: &str) -> Reply {
+pub(super) fn ok(code: i32, stdout: &str) -> Reply {
   Ok(Output {
     exit_code: Some(code),
     stdout: stdout.into(),
@@ -44,7 +44,7 @@ fn ok(code: i32, stdout: &str) -> Reply {
 }
 
 impl Scripted {
-  fn on(self, host: &str, command: &str, replies: Vec<Reply>) -> Scripted {
+  pub(super) fn on(self, host: &str, command: &str, replies: Vec<Reply>) -> Scripted {
     self
       .replies
       .lock()
@@ -63,11 +63,11 @@ impl Scripted {
     self
   }
 
-  fn ran(&self) -> Vec<(String, String)> {
+  pub(super) fn ran(&self) -> Vec<(String, String)> {
     self.ran.lock().unwrap().clone()
   }
 
-  fn ran_matching(&self, needle: &str) -> Vec<String> {
+  pub(super) fn ran_matching(&self, needle: &str) -> Vec<String> {
     self
       .ran()
       .into_iter()
@@ -133,19 +133,27 @@ impl Transport for Scripted {
 }
 
 /// Answers prompts from a list, in order; records what it was asked.
-struct Script {
+pub(super) struct Script {
   answers: Mutex<VecDeque<Answer>>,
-  asked: Mutex<Vec<String>>,
+  pub(super) asked: Mutex<Vec<String>>,
   person: bool,
+  /// Typed in answer to questions, in order.
+  typed: Mutex<VecDeque<String>>,
 }
 
 impl Script {
-  fn person(answers: &[Answer]) -> Script {
+  pub(super) fn person(answers: &[Answer]) -> Script {
     Script {
       answers: Mutex::new(answers.iter().copied().collect()),
       asked: Mutex::new(Vec::new()),
       person: true,
+      typed: Mutex::new(VecDeque::new()),
     }
+  }
+
+  pub(super) fn typing(self, values: &[&str]) -> Script {
+    *self.typed.lock().unwrap() = values.iter().map(|v| v.to_string()).collect();
+    self
   }
 }
 
@@ -158,6 +166,21 @@ impl Operator for Script {
       }
       Request::Manual { planned } => format!("manual {}", planned.step.id.value),
       Request::Interrupted { planned } => format!("interrupted {}", planned.step.id.value),
+      Request::Input { planned, .. } => {
+        let value = self.typed.lock().unwrap().pop_front();
+        self
+          .asked
+          .lock()
+          .unwrap()
+          .push(format!("input {}", planned.step.id.value));
+        let mut decision = Decision::from(if value.is_some() {
+          Answer::Yes
+        } else {
+          Answer::Skip
+        });
+        decision.value = value;
+        return Box::pin(async move { decision });
+      }
     };
     self.asked.lock().unwrap().push(what);
     let answer = self
@@ -203,15 +226,15 @@ fn runbook(steps: &str) -> (Runbook, Inventory) {
   (runbook, inventory)
 }
 
-struct Ran {
-  result: crate::exec::result::RunResult,
-  asked: Vec<String>,
-  notices: Vec<String>,
+pub(super) struct Ran {
+  pub(super) result: crate::exec::result::RunResult,
+  pub(super) asked: Vec<String>,
+  pub(super) notices: Vec<String>,
   done: Vec<String>,
 }
 
 impl Ran {
-  fn outcome(&self, step: &str, host: &str) -> Option<Outcome> {
+  pub(super) fn outcome(&self, step: &str, host: &str) -> Option<Outcome> {
     self
       .result
       .records
@@ -224,7 +247,12 @@ impl Ran {
   }
 }
 
-fn run(steps: &str, mode: RunMode, transport: &Scripted, operator: &dyn Operator) -> Ran {
+pub(super) fn run(
+  steps: &str,
+  mode: RunMode,
+  transport: &Scripted,
+  operator: &dyn Operator,
+) -> Ran {
   run_after(steps, mode, transport, operator, 0)
 }
 
@@ -236,8 +264,23 @@ fn run_after(
   operator: &dyn Operator,
   ctrl_c: usize,
 ) -> Ran {
+  run_with(steps, mode, transport, operator, ctrl_c, &[])
+}
+
+pub(super) fn run_with(
+  steps: &str,
+  mode: RunMode,
+  transport: &Scripted,
+  operator: &dyn Operator,
+  ctrl_c: usize,
+  vars: &[(&str, &str)],
+) -> Ran {
   let (runbook, inventory) = runbook(steps);
-  let values = Values::resolve(&runbook, &[], true).unwrap();
+  let vars: Vec<(String, String)> = vars
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+  let values = Values::resolve(&runbook, &vars, true).unwrap();
   let plan = Plan::new(&runbook, &inventory, values, mode, &[], None).unwrap();
   let notices = Notices::default();
   let (tx, interrupts) = Interrupts::channel();
@@ -259,7 +302,12 @@ fn run_after(
   }
 }
 
-fn run_person(steps: &str, mode: RunMode, transport: &Scripted, answers: &[Answer]) -> Ran {
+pub(super) fn run_person(
+  steps: &str,
+  mode: RunMode,
+  transport: &Scripted,
+  answers: &[Answer],
+) -> Ran {
   let script = Script::person(answers);
   let mut ran = run(steps, mode, transport, &script);
   ran.asked = script.asked.into_inner().unwrap();

@@ -225,6 +225,62 @@ fn render_step(out: &mut String, planned: &PlannedStep) {
         let _ = writeln!(out, "{indent}| {}", sanitize(line));
       }
     }
+    StepKind::Input(q) => {
+      let _ = writeln!(
+        out,
+        "{indent}asks  {}{}",
+        sanitize(&q.name.value),
+        q.help
+          .as_deref()
+          .map(|h| format!(" — {}", sanitize(h)))
+          .unwrap_or_default()
+      );
+      for (choice, meaning) in &q.choices {
+        let _ = writeln!(
+          out,
+          "{indent}  {:<12} {}",
+          sanitize(choice),
+          sanitize(meaning)
+        );
+      }
+      if let Some(d) = &q.default {
+        let _ = writeln!(out, "{indent}default {}", sanitize(d));
+      }
+      if let Some(p) = &q.pattern {
+        let _ = writeln!(out, "{indent}must match /{}/", sanitize(p));
+      }
+    }
+  }
+  for c in &step.capture {
+    let from = match &c.from {
+      crate::runbook::model::CaptureFrom::Regex(r) => format!("/{}/", r.value),
+      crate::runbook::model::CaptureFrom::Json(p) => format!("JSON {}", p.value),
+    };
+    let _ = writeln!(
+      out,
+      "{indent}captures {} from {}",
+      sanitize(&c.name.value),
+      sanitize(&from)
+    );
+  }
+  if let Some(w) = &step.wait {
+    let until = match &w.until {
+      crate::runbook::model::Until::Holds => "until the expectation holds".to_string(),
+      crate::runbook::model::Until::StopsRising(v) => format!("until {} stops rising", v.value),
+      crate::runbook::model::Until::StopsFalling(v) => format!("until {} stops falling", v.value),
+    };
+    let _ = writeln!(
+      out,
+      "{indent}waits {until}, polling every {} for up to {}",
+      format_duration(w.every),
+      format_duration(w.up_to)
+    );
+  }
+  if step.serial {
+    let _ = writeln!(
+      out,
+      "{indent}one host at a time; stops at the first that fails"
+    );
   }
   let mut limits = vec![format!("timeout {}", format_duration(step.timeout))];
   if step.retry.attempts > 1 {
@@ -235,7 +291,7 @@ fn render_step(out: &mut String, planned: &PlannedStep) {
     ));
   }
   limits.push(format!("on failure: {:?}", step.on_failure).to_lowercase());
-  if !matches!(step.kind, StepKind::Manual { .. }) {
+  if !matches!(step.kind, StepKind::Manual { .. } | StepKind::Input(_)) {
     let _ = writeln!(out, "{indent}{}", style::dim(&limits.join(", ")));
   }
 }

@@ -1,0 +1,298 @@
+//! The engine's rules for what a run learns: captures, questions, conditions on values,
+//! waits, one-host-at-a-time steps and the shell, driven in-process like `tests.rs`.
+
+use super::tests::*;
+use crate::exec::event::*;
+use crate::exec::plan::RunMode;
+use crate::exec::result::RunResult;
+
+const FIND_THEN_ACT: &str = "  - id: find
+    title: which is primary
+    targets: [a]
+    check:
+      command: who-is-primary
+      expect: {exit_code: 0}
+    capture:
+      primary: 'primary=(\\S+)'
+  - id: restart
+    title: restart {{steps.find.primary}}
+    targets: ['{{steps.find.primary}}']
+    action:
+      command: restart-on {{steps.find.primary}}
+";
+
+#[test]
+fn a_capture_from_one_host_names_the_target_and_the_argument_of_a_later_step() {
+  let t = Scripted::default().on("a", "who-is-primary", vec![ok(0, "primary=b\n")]);
+  let ran = run_person(FIND_THEN_ACT, RunMode::Live, &t, &[Answer::Yes]);
+  assert_eq!(ran.asked, ["confirm restart b"]);
+  assert_eq!(t.ran_matching("restart-on"), ["b"]);
+  assert!(
+    t.ran().iter().any(|(_, c)| c.contains("restart-on b")),
+    "{:?}",
+    t.ran()
+  );
+  let find = ran.result.records.iter().find(|r| r.id == "find").unwrap();
+  assert_eq!(
+    find.results[0].captured,
+    [("primary".to_string(), "b".to_string())]
+  );
+  assert_eq!(exit(&ran.result), 0);
+}
+
+#[test]
+fn a_capture_that_was_not_found_runs_nothing_and_is_unknown() {
+  let t = Scripted::default().on("a", "who-is-primary", vec![ok(0, "no primary\n")]);
+  let ran = run_person(FIND_THEN_ACT, RunMode::Live, &t, &[Answer::Yes]);
+  assert!(ran.asked.is_empty(), "{:?}", ran.asked);
+  assert!(t.ran_matching("restart-on").is_empty());
+  assert_eq!(ran.outcome("restart", MANUAL_HOST), Some(Outcome::Unknown));
+  assert_ne!(
+    exit(&ran.result),
+    0,
+    "an unknown leaves the run short of success"
+  );
+}
+
+#[test]
+fn a_learned_target_outside_the_inventory_is_refused() {
+  let t = Scripted::default().on("a", "who-is-primary", vec![ok(0, "primary=evil\n")]);
+  let ran = run_person(FIND_THEN_ACT, RunMode::Live, &t, &[Answer::Yes]);
+  assert!(t.ran_matching("restart-on").is_empty());
+  assert!(ran.asked.is_empty());
+  assert_eq!(ran.outcome("restart", MANUAL_HOST), Some(Outcome::Unknown));
+}
+
+#[test]
+fn a_capture_is_quoted_like_a_parameter() {
+  let t = Scripted::default().on("a", "who-is-primary", vec![ok(0, "primary=b;rm\n")]);
+  let steps = FIND_THEN_ACT.replace("targets: ['{{steps.find.primary}}']", "targets: [b]");
+  let _ = run_person(&steps, RunMode::Live, &t, &[Answer::Yes]);
+  let ran = t.ran_matching("restart-on");
+  assert_eq!(ran, ["b"]);
+  assert!(
+    t.ran().iter().any(|(_, c)| c.contains("restart-on 'b;rm'")),
+    "{:?}",
+    t.ran()
+  );
+}
+
+const ASK_THEN_CLEAN: &str = "  - id: which
+    title: which directory
+    input:
+      name: clean_path
+      pattern: '/.*'
+  - id: clean
+    title: clean {{clean_path}}
+    targets: [a]
+    action:
+      command: clean-dir {{clean_path}}
+";
+
+#[test]
+fn an_answer_is_used_like_a_parameter_and_recorded() {
+  let t = Scripted::default();
+  let script = Script::person(&[Answer::Yes]).typing(&["/var/log/app"]);
+  let ran = run(ASK_THEN_CLEAN, RunMode::Live, &t, &script);
+  assert_eq!(
+    script.asked.into_inner().unwrap(),
+    ["input which", "confirm clean a"]
+  );
+  assert!(
+    t.ran()
+      .iter()
+      .any(|(_, c)| c.contains("clean-dir /var/log/app"))
+  );
+  let which = ran.result.records.iter().find(|r| r.id == "which").unwrap();
+  assert_eq!(
+    which.results[0].captured,
+    [("clean_path".to_string(), "/var/log/app".to_string())]
+  );
+}
+
+#[test]
+fn an_unattended_run_takes_the_answer_from_var_or_stops() {
+  let t = Scripted::default();
+  let yes = Unattended {
+    yes: true,
+    destructive: false,
+  };
+  let ran = run(ASK_THEN_CLEAN, RunMode::Live, &t, &yes);
+  assert_eq!(ran.result.end, RunEnd::Stopped);
+  assert!(t.ran().is_empty());
+  assert!(
+    ran.notices.iter().any(|n| n.contains("--var clean_path=")),
+    "{:?}",
+    ran.notices
+  );
+
+  let t = Scripted::default();
+  let ran = run_with(
+    ASK_THEN_CLEAN,
+    RunMode::Live,
+    &t,
+    &yes,
+    0,
+    &[("clean_path", "/tmp/x")],
+  );
+  assert_eq!(ran.result.end, RunEnd::Completed);
+  assert!(t.ran().iter().any(|(_, c)| c.contains("clean-dir /tmp/x")));
+}
+
+const CHOOSE: &str = "  - id: how
+    title: how to recover
+    choice:
+      name: recovery
+      options:
+        restart: Restart it
+        failover: Fail over
+  - id: restart
+    title: restart
+    targets: [a]
+    when: {is: {recovery: restart}}
+    action:
+      command: restart-it
+  - id: failover
+    title: failover
+    targets: [a]
+    when: {is: {recovery: failover}}
+    action:
+      command: failover-it
+";
+
+#[test]
+fn a_choice_runs_its_branch_and_the_other_is_not_a_failure() {
+  let t = Scripted::default();
+  let script = Script::person(&[Answer::Yes]).typing(&["failover"]);
+  let ran = run(CHOOSE, RunMode::Live, &t, &script);
+  assert_eq!(t.ran_matching("failover-it"), ["a"]);
+  assert!(t.ran_matching("restart-it").is_empty());
+  assert_eq!(ran.outcome("restart", "a"), Some(Outcome::Skipped));
+  assert_eq!(exit(&ran.result), 0);
+}
+
+const WAIT: &str = "  - id: lag
+    title: replication lag settles
+    targets: [a]
+    check:
+      command: show-lag
+      expect:
+        thresholds:
+          - {name: lag, regex: 'lag=(\\d+)', max: 10}
+    wait: {every: 5s, up_to: 1m}
+";
+
+#[test]
+fn a_wait_polls_until_the_expectation_holds() {
+  let t = Scripted::default().on(
+    "a",
+    "show-lag",
+    vec![ok(0, "lag=50"), ok(0, "lag=30"), ok(0, "lag=4")],
+  );
+  let ran = run_person(WAIT, RunMode::Live, &t, &[]);
+  assert_eq!(ran.outcome("lag", "a"), Some(Outcome::Passed));
+  let r = &ran.result.records[0].results[0];
+  let seen: Vec<Option<f64>> = r.samples.iter().map(|s| s.value).collect();
+  assert_eq!(
+    seen,
+    [None, None, None],
+    "a plain wait records whether it held, not a number"
+  );
+  assert_eq!(r.samples.iter().filter(|s| s.passed).count(), 1);
+  assert_eq!(t.ran_matching("show-lag").len(), 3);
+}
+
+#[test]
+fn a_wait_that_runs_out_of_time_fails_and_says_so() {
+  let t = Scripted::default().on("a", "show-lag", vec![ok(0, "lag=50")]);
+  let ran = run_person(WAIT, RunMode::Live, &t, &[]);
+  assert_eq!(ran.outcome("lag", "a"), Some(Outcome::Failed));
+  let r = &ran.result.records[0].results[0];
+  // At 0 s, 5 s, … 60 s: 13 polls, and none after the deadline.
+  assert_eq!(t.ran_matching("show-lag").len(), 13);
+  let reasons = &r.verdict.as_ref().unwrap().reasons;
+  assert!(
+    reasons.iter().any(|x| x.contains("still not met after 1m")),
+    "{reasons:?}"
+  );
+}
+
+#[test]
+fn a_trend_wait_ends_when_the_number_stops_rising() {
+  let steps = WAIT.replace(
+    "wait: {every: 5s, up_to: 1m}",
+    "wait: {every: 5s, up_to: 1m, until: stops_rising, value: lag}",
+  );
+  let t = Scripted::default().on(
+    "a",
+    "show-lag",
+    vec![
+      ok(0, "lag=3"),
+      ok(0, "lag=8"),
+      ok(0, "lag=8"),
+      ok(0, "lag=20"),
+    ],
+  );
+  let ran = run_person(&steps, RunMode::Live, &t, &[]);
+  // Stopped rising at 8; 8 is within the threshold.
+  assert_eq!(ran.outcome("lag", "a"), Some(Outcome::Passed));
+  assert_eq!(t.ran_matching("show-lag").len(), 3);
+  let r = &ran.result.records[0].results[0];
+  let seen: Vec<Option<f64>> = r.samples.iter().map(|s| s.value).collect();
+  assert_eq!(seen, [Some(3.0), Some(8.0), Some(8.0)]);
+
+  let t = Scripted::default().on(
+    "a",
+    "show-lag",
+    (1..=20).map(|n| ok(0, &format!("lag={n}"))).collect(),
+  );
+  let ran = run_person(&steps, RunMode::Live, &t, &[]);
+  assert_eq!(ran.outcome("lag", "a"), Some(Outcome::Failed));
+  let reasons = &ran.result.records[0].results[0]
+    .verdict
+    .as_ref()
+    .unwrap()
+    .reasons;
+  assert!(
+    reasons.iter().any(|x| x.contains("lag still rising")),
+    "{reasons:?}"
+  );
+}
+
+#[test]
+fn a_serial_step_stops_at_the_first_host_that_fails() {
+  let steps = "  - id: roll
+    title: rolling restart
+    targets: [web]
+    serial: true
+    on_failure: continue
+    action:
+      command: restart-it
+";
+  let t = Scripted::default().on("a", "restart-it", vec![ok(1, "")]);
+  let ran = run_person(steps, RunMode::Live, &t, &[Answer::Yes, Answer::Yes]);
+  assert_eq!(t.ran_matching("restart-it"), ["a"]);
+  assert_eq!(ran.outcome("roll", "a"), Some(Outcome::Failed));
+  assert_eq!(ran.outcome("roll", "b"), Some(Outcome::NotRun));
+}
+
+#[test]
+fn bash_steps_run_with_pipefail() {
+  let steps = "  - id: probe
+    title: probe
+    targets: [a]
+    shell: bash
+    check:
+      command: false | cat
+      expect: {exit_code: 0}
+";
+  let t = Scripted::default();
+  let _ = run_person(steps, RunMode::Live, &t, &[]);
+  assert_eq!(t.ran()[0].1, "bash -o pipefail -c 'false | cat'");
+}
+
+fn exit(result: &RunResult) -> i32 {
+  crate::exec::result::exit_code_for(RunMode::Live, result.end, &result.records, |_| {
+    crate::exec::result::StepRole::Check
+  })
+}
