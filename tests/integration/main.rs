@@ -6,6 +6,7 @@ mod drill;
 mod fleet;
 mod format;
 mod journal;
+mod learned;
 mod prompts;
 mod run;
 mod sshd;

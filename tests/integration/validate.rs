@@ -312,7 +312,7 @@ fn step_must_be_exactly_one_kind() {
     "error",
     15,
     5,
-    "exactly one of check, action or manual; this one has action and manual",
+    "exactly one of check, action, manual, input or choice; this one has action and manual",
     "",
   );
 }
@@ -607,4 +607,69 @@ steps:
     .args(["runbook", "validate", "--deny-warnings", FILE])
     .run();
   assert_eq!(run.code, crate::test::exit::USAGE, "{}", run.stdout);
+}
+
+#[test]
+fn a_manual_step_refuses_keys_about_commands() {
+  let text = format!(
+    "{VALID}  - id: tell
+    title: Tell
+    timeout: 5s
+    manual:
+      instructions: x
+"
+  );
+  assert_one(
+    &text,
+    "error",
+    24,
+    5,
+    "`timeout` does not apply to a manual step",
+    "runs no command",
+  );
+}
+
+#[test]
+fn a_capture_is_usable_only_after_the_step_that_takes_it() {
+  let early = VALID.replace(
+    "command: systemctl restart redis",
+    "command: systemctl restart {{steps.ping.pong}}",
+  );
+  assert_one(
+    &early,
+    "error",
+    21,
+    34,
+    "`steps.ping.pong` in step `restart` is not a capture of an earlier step",
+    "capture: {pong:",
+  );
+  let declared = early.replace(
+    "        stdout_matches: '^PONG'\n",
+    "        stdout_matches: '^PONG'\n    capture: {pong: '^(\\w+)'}\n",
+  );
+  assert_eq!(diagnostics(&declared), vec![]);
+}
+
+#[test]
+fn a_when_on_a_value_needs_a_value_of_that_name() {
+  let text = VALID.replace("      failed: ping\n", "      is: {prot: '6380'}\n");
+  assert_one(&text, "error", 19, 12, "`when:` tests `prot`", "port");
+}
+
+#[test]
+fn bash_syntax_under_sh_is_a_warning_and_bash_silences_it() {
+  let text = VALID.replace(
+    "command: systemctl restart redis",
+    "command: '[[ -e /run/redis ]] && systemctl restart redis'",
+  );
+  assert_one(
+    &text,
+    "warning",
+    21,
+    17,
+    "`[[ … ]]` in step `restart` is bash syntax",
+    "shell: bash",
+  );
+  let bash = text.replace("steps:\n", "shell: bash\nsteps:\n");
+  assert_eq!(diagnostics(&bash), vec![]);
 }

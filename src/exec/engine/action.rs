@@ -1,7 +1,6 @@
 //! Actions: shown with their exact command and confirmed per host before anything runs.
 
 use super::{Engine, Next};
-use crate::exec::condition;
 use crate::exec::event::*;
 use crate::exec::expect::Compiled;
 use crate::exec::plan::{PlannedStep, RunMode};
@@ -29,11 +28,11 @@ impl Engine<'_> {
     if self.plan.mode == RunMode::ChecksOnly {
       // Triage never acts: it lists what the findings would have led to.
       for host in &eligible {
-        let note = (!step.when.is_empty()).then(|| condition::describe(&step.when));
+        let note = (!step.when.is_empty()).then(|| self.describe_when(planned));
         self.reporter.event(Event::WouldRun {
           planned,
           host,
-          command: display(planned, host),
+          command: &self.shown(planned, host),
           note: note.as_deref(),
         });
         record.results.push(HostResult::new(host, Outcome::NotRun));
@@ -66,14 +65,15 @@ impl Engine<'_> {
       }
       let text = confirm
         .as_ref()
-        .map(|t| self.plan.values.display(t, Some(host), Quoting::Text))
-        .unwrap_or_else(|| format!("Run `{}` on {host}?", step.title));
+        .map(|t| self.text(t, Some(host), Quoting::Text))
+        .unwrap_or_else(|| format!("Run `{}` on {host}?", planned.title()));
+      let command = self.shown(planned, host);
       let answer = self
         .ask(Request::Confirm {
           planned,
           host,
           text,
-          command: display(planned, host),
+          command: &command,
           destructive: *destructive,
           rehearsal: self.plan.mode == RunMode::DryRun,
         })
@@ -152,17 +152,9 @@ impl Engine<'_> {
     self.reporter.event(Event::WouldRun {
       planned,
       host,
-      command: display(planned, host),
+      command: &self.shown(planned, host),
       note: Some(&note),
     });
     outcome
   }
-}
-
-/// The command as the operator sees it on `host` (secrets masked).
-fn display<'p>(planned: &'p PlannedStep<'_>, host: &str) -> &'p str {
-  planned
-    .command(host)
-    .map(|c| c.display.as_str())
-    .unwrap_or("")
 }

@@ -3,7 +3,6 @@
 use std::time::Instant;
 
 use super::{Engine, Next};
-use crate::exec::condition;
 use crate::exec::event::*;
 use crate::exec::plan::{PlannedStep, RunMode};
 use crate::runbook::template::Quoting;
@@ -19,14 +18,14 @@ impl Engine<'_> {
     if !self.condition(planned, None, records) {
       self.reporter.event(Event::StepSkipped {
         planned,
-        reason: &condition::describe(&planned.step.when),
+        reason: &self.describe_when(planned),
       });
       record
         .results
         .push(HostResult::new(MANUAL_HOST, Outcome::Skipped));
       return Next::Continue;
     }
-    let text = self.plan.values.display(instructions, None, Quoting::Text);
+    let text = self.text(instructions, None, Quoting::Text);
     self.reporter.event(Event::StepStart {
       planned,
       hosts: &[],
