@@ -110,7 +110,7 @@ pub(crate) fn step_ids(current: &OsStr) -> Vec<CompletionCandidate> {
     .collect()
 }
 
-/// `--var name=value`: parameter names (with `=`), then the choices of the named parameter.
+/// `--var name=value`: parameter and question names (with `=`), then the named one's choices.
 pub(crate) fn parameters(current: &OsStr) -> Vec<CompletionCandidate> {
   let words = words();
   let Some(runbook) = runbook_in(&words, &config(&words)) else {
@@ -118,23 +118,29 @@ pub(crate) fn parameters(current: &OsStr) -> Vec<CompletionCandidate> {
   };
   let text = current.to_str().unwrap_or("");
   if let Some((name, value)) = text.split_once('=') {
-    let Some(parameter) = runbook.parameter(name) else {
-      return Vec::new();
+    let choices: Vec<&str> = match (runbook.parameter(name), runbook.question(name)) {
+      (Some(p), _) => p.choices.iter().map(|c| c.value.as_str()).collect(),
+      (None, Some(q)) => q.choices.iter().map(|(c, _)| c.value.as_str()).collect(),
+      (None, None) => Vec::new(),
     };
-    return parameter
-      .choices
-      .iter()
-      .filter(|c| c.value.starts_with(value))
-      .map(|c| CompletionCandidate::new(format!("{name}={}", c.value)))
+    return choices
+      .into_iter()
+      .filter(|c| c.starts_with(value))
+      .map(|c| CompletionCandidate::new(format!("{name}={c}")))
       .collect();
   }
-  runbook
+  let parameters = runbook
     .parameters
     .iter()
-    .filter(|p| p.name.value.starts_with(text))
-    .map(|p| {
-      CompletionCandidate::new(format!("{}=", p.name.value)).help(p.help.clone().map(Into::into))
-    })
+    .map(|p| (p.name.value.as_str(), p.help.clone()));
+  // A question answered ahead of time is given the same way.
+  let questions = runbook
+    .questions()
+    .map(|q| (q.name.value.as_str(), q.help.clone()));
+  parameters
+    .chain(questions)
+    .filter(|(name, _)| name.starts_with(text))
+    .map(|(name, help)| CompletionCandidate::new(format!("{name}=")).help(help.map(Into::into)))
     .collect()
 }
 

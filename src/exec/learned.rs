@@ -17,8 +17,9 @@ pub(crate) struct Learned {
 #[derive(Default)]
 struct Inner {
   answers: BTreeMap<String, Value>,
-  /// step id → (host, capture name, value), in the order they were taken.
-  captures: BTreeMap<String, Vec<(String, String, Value)>>,
+  /// step id → (host, capture name, value), in the order they were taken; `None` where the
+  /// step ran on that host and its output did not have the value.
+  captures: BTreeMap<String, Vec<(String, String, Option<Value>)>>,
 }
 
 impl Learned {
@@ -31,7 +32,7 @@ impl Learned {
       .insert(name.to_string(), value);
   }
 
-  pub(crate) fn capture(&self, step: &str, host: &str, name: &str, value: Value) {
+  pub(crate) fn capture(&self, step: &str, host: &str, name: &str, value: Option<Value>) {
     let mut inner = self.inner.lock().unwrap();
     let list = inner.captures.entry(step.to_string()).or_default();
     list.retain(|(h, n, _)| !(h == host && n == name));
@@ -42,7 +43,8 @@ impl Learned {
   ///
   /// A capture (`steps.ID.NAME`) is the one taken on `host`; where the capturing step did not
   /// run on `host`, the one value it took on its hosts (a primary found by asking one sentinel).
-  /// Several different values with no way to choose is no value: never a guess.
+  /// Where it ran on `host` and found nothing, or found different values elsewhere, there is
+  /// no value: never another host's, never a guess.
   pub(crate) fn lookup(&self, name: &str, host: &str) -> Result<Value, String> {
     let inner = self.inner.lock().unwrap();
     if let Some(value) = inner.answers.get(name) {
@@ -54,27 +56,37 @@ impl Learned {
     else {
       return Err(format!("`{name}` has no value yet"));
     };
-    let taken: Vec<&(String, String, Value)> = inner
+    let all: Vec<&(String, String, Option<Value>)> = inner
       .captures
       .get(step)
       .map(|l| l.iter().filter(|(_, n, _)| n == capture).collect())
       .unwrap_or_default();
-    if let Some((_, _, v)) = taken.iter().find(|(h, _, _)| h == host) {
-      return Ok(v.clone());
+    match all.iter().find(|(h, _, _)| h == host) {
+      Some((_, _, Some(v))) => return Ok(v.clone()),
+      Some((_, _, None)) => {
+        return Err(format!(
+          "step `{step}` found no `{capture}` in its output on {host}"
+        ));
+      }
+      None => {}
     }
+    let taken: Vec<(&str, &Value)> = all
+      .iter()
+      .filter_map(|(h, _, v)| v.as_ref().map(|v| (h.as_str(), v)))
+      .collect();
     match taken.as_slice() {
       [] => Err(format!(
         "step `{step}` did not capture `{capture}` (it did not run, or its output did not have it)"
       )),
-      [(_, _, v)] => Ok(v.clone()),
-      [(_, _, first), rest @ ..] if rest.iter().all(|(_, _, v)| v.text == first.text) => {
-        Ok(first.clone())
+      [(_, v)] => Ok((*v).clone()),
+      [(_, first), rest @ ..] if rest.iter().all(|(_, v)| v.text == first.text) => {
+        Ok((*first).clone())
       }
       several => Err(format!(
         "step `{step}` captured different values of `{capture}` on {}; which one applies to {host} is not known",
         several
           .iter()
-          .map(|(h, _, _)| h.as_str())
+          .map(|(h, _)| *h)
           .collect::<Vec<_>>()
           .join(", ")
       )),
@@ -160,7 +172,7 @@ mod tests {
   #[test]
   fn a_capture_is_per_host_and_never_a_guess() {
     let learned = Learned::default();
-    learned.capture("find", "a", "primary", value("db-1"));
+    learned.capture("find", "a", "primary", Some(value("db-1")));
     // On its own host, and from a host the step did not run on: the one value.
     assert_eq!(
       learned.lookup("steps.find.primary", "a").unwrap().text,
@@ -170,13 +182,26 @@ mod tests {
       learned.lookup("steps.find.primary", "z").unwrap().text,
       "db-1"
     );
-    learned.capture("find", "b", "primary", value("db-2"));
+    learned.capture("find", "b", "primary", Some(value("db-2")));
     assert_eq!(
       learned.lookup("steps.find.primary", "b").unwrap().text,
       "db-2"
     );
     let err = learned.lookup("steps.find.primary", "z").unwrap_err();
     assert!(err.contains("different values"), "{err}");
+    // Where the step ran and found nothing, another host's value is never used.
+    learned.capture("size", "a", "path", Some(value("/var/log/a.log")));
+    learned.capture("size", "b", "path", None);
+    assert!(
+      learned
+        .lookup("steps.size.path", "b")
+        .unwrap_err()
+        .contains("found no `path`")
+    );
+    assert_eq!(
+      learned.lookup("steps.size.path", "z").unwrap().text,
+      "/var/log/a.log"
+    );
     let err = learned.lookup("steps.other.x", "a").unwrap_err();
     assert!(err.contains("did not capture"), "{err}");
     learned.answer("recovery", value("restart"));

@@ -172,6 +172,68 @@ impl Drill {
     self.test.run_with(&all)
   }
 
+  /// Runs `id` in a pty and answers every prompt as a cautious operator would: the destructive
+  /// prompt of a step named in `confirm` gets its answer (the host name), every other action is
+  /// skipped, manual steps get `manual`. Returns what was answered, for failure messages.
+  pub(crate) fn walk_prompts(
+    &self,
+    id: &str,
+    args: &[&str],
+    confirm: &[(&str, &str)],
+    manual: &str,
+  ) -> Vec<String> {
+    use rexpect::reader::ReadUntil;
+    let config = self.dir.path().join("ssh_config");
+    let mut command = self.test.command();
+    command
+      .args(["--color", "never", "runbook", "run", id, "--ssh-config"])
+      .arg(config)
+      .args(args);
+    let mut s = rexpect::session::spawn_command(command, Some(120_000)).unwrap();
+    let mut answered = Vec::new();
+    loop {
+      let (before, found) = s
+        .exp_any(vec![
+          ReadUntil::String("(or skip / abort)".into()),
+          ReadUntil::String("Run it? [yes/skip/abort]".into()),
+          ReadUntil::String("Done? [done/skip/abort]".into()),
+          ReadUntil::String("What now? [retry/skip/abort/output]".into()),
+          ReadUntil::EOF,
+        ])
+        .unwrap();
+      // An answered prompt is drawn again with its answer; only a fresh header means a new one.
+      let header = ["DESTRUCTIVE", "Manual step", " failed on ", "  $ ", "  # "];
+      let eof = !["(or skip / abort)", "Run it?", "Done?", "What now?"]
+        .iter()
+        .any(|p| found.contains(p));
+      if !eof && !header.iter().any(|h| before.contains(h)) {
+        continue;
+      }
+      // The prompt's own header is the last such line (the step's summary line comes before it).
+      let step = before
+        .lines()
+        .rev()
+        .find(|l| l.contains("DESTRUCTIVE") || l.starts_with("Manual step"))
+        .unwrap_or("")
+        .to_string();
+      let answer = if found.contains("(or skip / abort)") {
+        confirm
+          .iter()
+          .find(|(id, _)| step.contains(id))
+          .map_or("skip", |(_, answer)| answer)
+      } else if found.contains("Run it?") || found.contains("What now?") {
+        "skip"
+      } else if found.contains("Done?") {
+        manual
+      } else {
+        break;
+      };
+      answered.push(format!("{step} -> {answer}"));
+      crate::test::answer(&mut s, answer);
+    }
+    answered
+  }
+
   /// The newest journal's records.
   pub(crate) fn journal(&self) -> Vec<serde_json::Value> {
     self.test.newest_journal()
@@ -529,7 +591,6 @@ fn a_host_cut_off_fails_alone_within_the_connect_timeout() {
 
 #[test]
 fn disk_full_frees_space_interactively_through_a_pty() {
-  use rexpect::reader::ReadUntil;
   let drill = Drill::up(&["edge-proxy-01"]);
   drill.small_fs("edge-proxy-01", 24, "/var/log");
   let fill = drill.exec("edge-proxy-01", "mkdir -p /var/log/nginx && dd if=/dev/zero of=/var/log/nginx/access.log bs=1M count=20 status=none; df -P /var/log | awk 'NR==2 {print $5}'");
@@ -542,63 +603,13 @@ fn disk_full_frees_space_interactively_through_a_pty() {
   };
   assert!(used(&fill) > 80, "the file system did not fill: {:?}", fill);
 
-  let config = drill.dir.path().join("ssh_config");
-  let mut command = drill.test.command();
-  command.args([
-    "--color",
-    "never",
-    "runbook",
-    "run",
+  let answered = drill.walk_prompts(
     "disk-full",
-    "--host",
-    "edge-proxy-01",
-    "--ssh-config",
-    config.to_str().unwrap(),
-  ]);
-  let mut s = rexpect::session::spawn_command(command, Some(120_000)).unwrap();
-  let mut answered = Vec::new();
-  loop {
-    let (before, found) = s
-      .exp_any(vec![
-        ReadUntil::String("(or skip / abort)".into()),
-        ReadUntil::String("Run it? [yes/skip/abort]".into()),
-        ReadUntil::String("Done? [done/skip/abort]".into()),
-        ReadUntil::String("What now? [retry/skip/abort/output]".into()),
-        ReadUntil::EOF,
-      ])
-      .unwrap();
-    // An answered prompt is drawn again with its answer; only a fresh header means a new one.
-    let header = ["DESTRUCTIVE", "Manual step", " failed on ", "  $ ", "  # "];
-    let eof = !["(or skip / abort)", "Run it?", "Done?", "What now?"]
-      .iter()
-      .any(|p| found.contains(p));
-    if !eof && !header.iter().any(|h| before.contains(h)) {
-      continue;
-    }
-    // The prompt's own header is the last such line (the step's summary line comes before it).
-    let step = before
-      .lines()
-      .rev()
-      .find(|l| l.contains("DESTRUCTIVE") || l.starts_with("Manual step"))
-      .unwrap_or("")
-      .to_string();
-    let answer = if found.contains("(or skip / abort)") {
-      // Only the truncate of the big log is confirmed; every other destructive action is skipped.
-      if step.contains("truncate-log") {
-        "edge-proxy-01"
-      } else {
-        "skip"
-      }
-    } else if found.contains("Run it?") || found.contains("What now?") {
-      "skip"
-    } else if found.contains("Done?") {
-      "done"
-    } else {
-      break;
-    };
-    answered.push(format!("{step} -> {answer}"));
-    crate::test::answer(&mut s, answer);
-  }
+    &["--host", "edge-proxy-01"],
+    // Only the truncate of the big log is confirmed; every other action is skipped.
+    &[("truncate-log", "edge-proxy-01")],
+    "done",
+  );
   let after = drill.exec("edge-proxy-01", "df -P /var/log | awk 'NR==2 {print $5}'");
   assert!(
     used(&after) < 80,
@@ -937,5 +948,87 @@ fn a_healthy_redis_and_nginx_lead_to_no_action_in_triage() {
     proposed.is_empty() && failed.is_empty(),
     "a healthy Nginx: proposed {proposed:?}, failed {failed:?}\n{}",
     triage.stdout
+  );
+}
+
+#[test]
+fn a_full_postgres_disk_drops_the_inactive_slot_that_a_check_named() {
+  let drill = Drill::up(&["db-primary-01"]);
+  drill.postgres("db-primary-01");
+  // A standby that is gone left its slot behind: it retains WAL.
+  let out = drill.exec(
+    "db-primary-01",
+    "psql -U postgres -d postgres -qAt -c \"SELECT pg_create_physical_replication_slot('gone_standby', true)\" -c \"SELECT pg_create_physical_replication_slot('newer_slot', true)\"",
+  );
+  assert!(
+    out.status.success(),
+    "{}",
+    String::from_utf8_lossy(&out.stderr)
+  );
+  // The data file system is full (a small one stands in for it).
+  drill.small_fs("db-primary-01", 8, "/srv/pgfs");
+  let fill = drill.exec(
+    "db-primary-01",
+    "dd if=/dev/zero of=/srv/pgfs/fill bs=1M count=8 status=none; df -P /srv/pgfs | awk 'NR==2 {print $5}'",
+  );
+  assert!(
+    String::from_utf8_lossy(&fill.stdout)
+      .trim()
+      .trim_end_matches('%')
+      .parse::<u32>()
+      .unwrap_or(0)
+      >= 90,
+    "the file system did not fill: {fill:?}"
+  );
+  // Slots retain WAL from their restart LSN: write some so the gone standby's retains the most.
+  let out = drill.exec(
+    "db-primary-01",
+    "psql -U postgres -d dreamseed -qAt -c 'CREATE TABLE t AS SELECT generate_series(1, 20000) AS n' -c \"SELECT pg_drop_replication_slot('newer_slot')\" -c \"SELECT pg_create_physical_replication_slot('newer_slot', true)\" -c 'SELECT pg_switch_wal()'",
+  );
+  assert!(
+    out.status.success(),
+    "{}",
+    String::from_utf8_lossy(&out.stderr)
+  );
+  let answered = drill.walk_prompts(
+    "db-primary-failure",
+    &[
+      "--host",
+      "db-primary-01",
+      "--var",
+      "pg_data_mount=/srv/pgfs",
+    ],
+    &[("drop-inactive-slot", "db-primary-01")],
+    "skip",
+  );
+  let slots = drill.exec(
+    "db-primary-01",
+    "psql -U postgres -d postgres -qAt -c 'SELECT slot_name FROM pg_replication_slots ORDER BY 1'",
+  );
+  assert_eq!(
+    String::from_utf8_lossy(&slots.stdout).trim(),
+    "newer_slot",
+    "answered: {answered:#?}"
+  );
+  let journal = drill.journal();
+  let found = journal
+    .iter()
+    .find(|r| r["type"] == "host-result" && r["step"] == "inactive-slot")
+    .expect("the slot was looked for");
+  assert_eq!(
+    found["captured"],
+    serde_json::json!([["slot", "gone_standby"]])
+  );
+  assert_eq!(outcome(&journal, "drop-inactive-slot"), vec!["passed"]);
+  let dropped = journal
+    .iter()
+    .find(|r| r["type"] == "host-result" && r["step"] == "drop-inactive-slot")
+    .unwrap();
+  assert!(
+    dropped["command"]
+      .as_str()
+      .unwrap()
+      .contains("slot=gone_standby"),
+    "{dropped}"
   );
 }

@@ -369,6 +369,10 @@ impl Engine<'_> {
     result.captured.clear();
     for capture in &planned.step.capture {
       let Some(text) = learned::take(capture, &output.stdout, &output.stderr) else {
+        // Ran here and found nothing: later steps on this host get no value, not another's.
+        self
+          .learned
+          .capture(&planned.step.id.value, host, &capture.name.value, None);
         continue;
       };
       // Derived from a secret (or declared one): masked wherever it is shown or kept.
@@ -385,7 +389,7 @@ impl Engine<'_> {
         &planned.step.id.value,
         host,
         &capture.name.value,
-        Value { text, secret },
+        Some(Value { text, secret }),
       );
     }
   }

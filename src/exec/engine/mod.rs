@@ -105,24 +105,34 @@ impl<'a> Engine<'a> {
   pub(crate) fn resuming(mut self, prior: Prior) -> Engine<'a> {
     // What the earlier run learned, as its record kept it (a masked value was not kept).
     for record in &prior.records {
-      let question = self
-        .plan
-        .runbook
-        .step(&record.id)
-        .and_then(|s| match &s.kind {
-          StepKind::Input(q) => Some(q),
-          _ => None,
-        });
+      let Some(step) = self.plan.runbook.step(&record.id) else {
+        continue;
+      };
       for result in &record.results {
-        for (name, text) in result.captured.iter().filter(|(_, t)| t != MASK) {
-          let value = Value {
-            text: text.clone(),
-            secret: false,
-          };
-          match question {
-            Some(_) => self.learned.answer(name, value),
-            None => self.learned.capture(&record.id, &result.host, name, value),
+        let kept = |name: &str| {
+          result
+            .captured
+            .iter()
+            .find(|(n, t)| n == name && t != MASK)
+            .map(|(_, text)| Value {
+              text: text.clone(),
+              secret: false,
+            })
+        };
+        if let StepKind::Input(q) = &step.kind {
+          if let Some(value) = kept(&q.name.value) {
+            self.learned.answer(&q.name.value, value);
           }
+          continue;
+        }
+        if result.outcome == Outcome::Skipped || result.outcome == Outcome::NotApplicable {
+          continue;
+        }
+        for capture in &step.capture {
+          let name = &capture.name.value;
+          self
+            .learned
+            .capture(&record.id, &result.host, name, kept(name));
         }
       }
     }
