@@ -208,6 +208,18 @@ pub(crate) enum Event<'a> {
     rung: &'a Rung,
     elapsed: Duration,
   },
+  /// A rung on findings fired: `reason` is its condition in words.
+  EscalationOn {
+    to: &'a str,
+    reason: &'a str,
+    elapsed: Duration,
+  },
+  /// A step made the incident more severe.
+  SeverityRaised {
+    planned: &'a PlannedStep<'a>,
+    from: crate::runbook::model::Severity,
+    to: crate::runbook::model::Severity,
+  },
   /// Every host of the step has its outcome (a resumed run continues after the last of these).
   StepDone {
     planned: &'a PlannedStep<'a>,

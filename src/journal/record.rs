@@ -160,6 +160,16 @@ pub(crate) enum Record {
     after: String,
     to: String,
     elapsed_s: u64,
+    /// For a rung on findings: its condition in words (`after` is then the time it fired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+  },
+  /// A step made the incident more severe.
+  SeverityRaised {
+    t: String,
+    step: String,
+    from: String,
+    to: String,
   },
   Notice {
     t: String,
@@ -213,6 +223,7 @@ impl Record {
       | Record::Decision { t, .. }
       | Record::Note { t, .. }
       | Record::Escalation { t, .. }
+      | Record::SeverityRaised { t, .. }
       | Record::Notice { t, .. }
       | Record::StepDone { t, .. }
       | Record::End { t, .. } => t,
@@ -676,8 +687,28 @@ mod tests {
           after: "15m".into(),
           to: "Lead".into(),
           elapsed_s: 900,
+          reason: None,
         },
         r#"{"type":"escalation","t":"2026-12-03T01:00:00.000Z","after":"15m","to":"Lead","elapsed_s":900}"#,
+      ),
+      (
+        Record::Escalation {
+          t: t(),
+          after: "4m".into(),
+          to: "DBA on call".into(),
+          elapsed_s: 240,
+          reason: Some("when db-disk failed".into()),
+        },
+        r#"{"type":"escalation","t":"2026-12-03T01:00:00.000Z","after":"4m","to":"DBA on call","elapsed_s":240,"reason":"when db-disk failed"}"#,
+      ),
+      (
+        Record::SeverityRaised {
+          t: t(),
+          step: "db-disk".into(),
+          from: "P2".into(),
+          to: "P1".into(),
+        },
+        r#"{"type":"severity-raised","t":"2026-12-03T01:00:00.000Z","step":"db-disk","from":"P2","to":"P1"}"#,
       ),
       (
         Record::Notice {

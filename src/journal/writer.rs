@@ -309,6 +309,24 @@ impl Reporter for Journal {
         after: format_duration(rung.after),
         to: rung.to.clone(),
         elapsed_s: elapsed.as_secs(),
+        reason: None,
+      },
+      Event::EscalationOn {
+        to,
+        reason,
+        elapsed,
+      } => Record::Escalation {
+        t: now(),
+        after: format_duration(std::time::Duration::from_secs(elapsed.as_secs())),
+        to: to.to_string(),
+        elapsed_s: elapsed.as_secs(),
+        reason: Some(reason.to_string()),
+      },
+      Event::SeverityRaised { planned, from, to } => Record::SeverityRaised {
+        t: now(),
+        step: planned.step.id.value.clone(),
+        from: from.name().into(),
+        to: to.name().into(),
       },
       Event::Notice(text) => Record::Notice {
         t: now(),

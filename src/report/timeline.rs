@@ -115,7 +115,15 @@ pub(crate) fn describe(record: &Record) -> Option<String> {
       Some(s) => format!("note (at `{s}`): {text}"),
       None => format!("note: {text}"),
     },
+    Record::Escalation {
+      to,
+      reason: Some(reason),
+      ..
+    } => format!("ESCALATION: {reason} — {to}"),
     Record::Escalation { after, to, .. } => format!("ESCALATION: {after} elapsed — {to}"),
+    Record::SeverityRaised { step, from, to, .. } => {
+      format!("SEVERITY raised from {from} to {to} by `{step}`")
+    }
     Record::Notice { text, .. } => text.clone(),
     Record::StepDone { .. } => return None,
     Record::End {

@@ -90,6 +90,9 @@ pub(crate) struct Runbook {
   pub(crate) recovery_target: Option<Duration>,
   pub(crate) parameters: Vec<Parameter>,
   pub(crate) escalation: Vec<Rung>,
+  /// Rungs that fire on what the run finds, not on time: "when db-disk failed: call the DBA".
+  #[serde(skip_serializing_if = "Vec::is_empty")]
+  pub(crate) escalate_on: Vec<ConditionRung>,
   /// The shell every command runs under unless a step names its own.
   pub(crate) shell: Shell,
   pub(crate) steps: Vec<Step>,
@@ -144,6 +147,12 @@ pub(crate) struct Rung {
 }
 
 #[derive(Clone, Debug, Serialize)]
+pub(crate) struct ConditionRung {
+  pub(crate) when: When,
+  pub(crate) to: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
 pub(crate) struct Step {
   pub(crate) id: Loc<String>,
   pub(crate) title: String,
@@ -172,6 +181,9 @@ pub(crate) struct Step {
   /// This step's own shell, where it differs from the runbook's.
   #[serde(skip_serializing_if = "Option::is_none")]
   pub(crate) shell: Option<Shell>,
+  /// Reaching this step (its `when:` held) makes the incident this severe, if it was less.
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub(crate) raise: Option<Severity>,
 }
 
 impl Step {

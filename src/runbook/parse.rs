@@ -24,7 +24,7 @@ const RUNBOOK_KEYS: &[&str] = &[
   "steps",
 ];
 const PARAMETER_KEYS: &[&str] = &["default", "help", "required", "choices", "secret_env"];
-const RUNG_KEYS: &[&str] = &["after", "to"];
+const RUNG_KEYS: &[&str] = &["after", "when", "to"];
 const STEP_KEYS: &[&str] = &[
   "id",
   "title",
@@ -44,6 +44,7 @@ const STEP_KEYS: &[&str] = &[
   "wait",
   "serial",
   "shell",
+  "raise",
 ];
 /// Keys that mean something only for a step that runs a command on hosts.
 const COMMAND_ONLY_KEYS: &[&str] = &[
@@ -124,7 +125,7 @@ pub(crate) fn parse(c: &mut Collector, text: &str, expected_id: Option<&str>) ->
     .get("parameters")
     .map(|n| parameters(c, n))
     .unwrap_or_default();
-  let escalation = f
+  let (escalation, escalate_on) = f
     .get("escalation")
     .map(|n| escalation(c, n))
     .unwrap_or_default();
@@ -147,6 +148,7 @@ pub(crate) fn parse(c: &mut Collector, text: &str, expected_id: Option<&str>) ->
     recovery_target,
     parameters,
     escalation,
+    escalate_on,
     shell,
     steps,
   })
@@ -293,20 +295,36 @@ pub(crate) fn is_param_name(s: &str) -> bool {
     && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-fn escalation(c: &mut Collector, node: &Node) -> Vec<Rung> {
+/// Time rungs (`after:`) and rungs on findings (`when:`).
+fn escalation(c: &mut Collector, node: &Node) -> (Vec<Rung>, Vec<ConditionRung>) {
   let Value::Seq(items) = &node.value else {
     c.error(
       node.pos,
       format!("`escalation` must be a list, found {}", node.kind()),
       None,
     );
-    return Vec::new();
+    return (Vec::new(), Vec::new());
   };
   let mut rungs: Vec<Rung> = Vec::new();
+  let mut on: Vec<ConditionRung> = Vec::new();
   for item in items {
     let Some(f) = Fields::new(c, item, "escalation rung", RUNG_KEYS) else {
       continue;
     };
+    if let Some(w) = f.get("when") {
+      if f.has("after") {
+        c.error(
+          f.pos,
+          "a rung fires `after:` a time or `when:` a finding, not both",
+          Some("write two rungs".into()),
+        );
+      }
+      let when = when(c, w);
+      if let Some(to) = f.req_string(c, "to") {
+        on.push(ConditionRung { when, to: to.value });
+      }
+      continue;
+    }
     let after = f
       .required(c, "after")
       .and_then(|n| schema::duration(c, n, "after"));
@@ -330,7 +348,7 @@ fn escalation(c: &mut Collector, node: &Node) -> Vec<Rung> {
       to: to.value,
     });
   }
-  rungs
+  (rungs, on)
 }
 
 fn steps(c: &mut Collector, node: &Node) -> Vec<Step> {
@@ -529,6 +547,7 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
   let wait = f.get("wait").and_then(|n| wait(c, n));
   let serial = f.opt_bool(c, "serial").unwrap_or(false);
   let shell = f.get("shell").and_then(|n| shell(c, n));
+  let raise = f.get("raise").and_then(|n| severity(c, n));
   let kind = kind?;
   if let (Some(w), false) = (&wait, matches!(kind, StepKind::Check { .. })) {
     c.error(
@@ -564,6 +583,7 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
     wait,
     serial,
     shell,
+    raise,
   })
 }
 

@@ -7,6 +7,23 @@ use crate::runbook::model::*;
 use crate::runbook::template;
 
 pub(crate) fn validate(c: &mut Collector, runbook: &Runbook, inventory: &Inventory) {
+  for rung in &runbook.escalate_on {
+    for reference in rung.when.references() {
+      if runbook.step(reference).is_none() {
+        c.error(
+          reference.pos,
+          format!(
+            "escalation `when:` refers to unknown step `{}`",
+            reference.value
+          ),
+          did_you_mean(
+            &reference.value,
+            runbook.steps.iter().map(|s| s.id.value.as_str()),
+          ),
+        );
+      }
+    }
+  }
   // Names usable so far: parameters, `host`, answers and captures of earlier steps.
   let mut known: Vec<String> = runbook
     .parameters

@@ -406,6 +406,27 @@ impl Reporter for Lines {
           self.print(&text);
         }
       }
+      Event::EscalationOn { to, reason, .. } => {
+        self.print(&format!(
+          "\n{} {}: escalate to {}\n",
+          style::error("⏰ ESCALATE:"),
+          sanitize(reason),
+          style::bold(to)
+        ));
+      }
+      Event::SeverityRaised { planned, from, to } => {
+        let (respond, recover) = to.targets();
+        self.print(&format!(
+          "\n{} {} → {} ({}) by `{}`: respond within {}, recover within {}\n",
+          style::error("SEVERITY RAISED:"),
+          from.name(),
+          style::severity(to),
+          to.label(),
+          planned.step.id.value,
+          format_duration(respond),
+          format_duration(recover)
+        ));
+      }
       Event::Finish {
         plan,
         records,

@@ -65,6 +65,9 @@ pub(crate) struct Engine<'a> {
   learned: Learned,
   /// Hosts connected during the run because a learned value named them.
   joined: Mutex<HashSet<String>>,
+  /// Rungs on findings that fired (by index), and the incident's severity now.
+  fired: Mutex<HashSet<usize>>,
+  severity: Mutex<crate::runbook::model::Severity>,
 }
 
 /// What to do after a step.
@@ -94,6 +97,8 @@ impl<'a> Engine<'a> {
       handled: AtomicU32::new(0),
       learned: Learned::default(),
       joined: Mutex::new(HashSet::new()),
+      fired: Mutex::new(HashSet::new()),
+      severity: Mutex::new(plan.runbook.severity),
     }
   }
 
@@ -168,6 +173,7 @@ impl<'a> Engine<'a> {
   }
 
   async fn steps(&self) -> (Vec<StepRecord>, RunEnd) {
+    let started = Instant::now();
     let mut records: Vec<StepRecord> = self.prior.records.clone();
     if self.plan.mode != RunMode::DryRun && !self.preflight().await {
       return (records, RunEnd::Interrupted);
@@ -215,6 +221,7 @@ impl<'a> Engine<'a> {
       }
       let (record, next) = self.step(planned, &records).await;
       records.push(record);
+      self.findings(planned, &records, started);
       match next {
         // Only a step that ran to its end is done: a resume re-offers one that was cut off.
         Next::Continue if !planned.before_start => self.reporter.event(Event::StepDone { planned }),
@@ -463,7 +470,7 @@ impl<'a> Engine<'a> {
   }
 
   /// The value of `name` (a parameter, an answer, a capture) for a step on `host`.
-  fn value_of(&self, name: &str, host: Option<&str>) -> Option<String> {
+  pub(super) fn value_of(&self, name: &str, host: Option<&str>) -> Option<String> {
     if let Some(v) = self.plan.values.get(name) {
       return Some(v.text.clone());
     }

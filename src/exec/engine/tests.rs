@@ -205,6 +205,18 @@ impl Reporter for Notices {
   fn event(&self, event: Event<'_>) {
     match event {
       Event::Notice(text) => self.0.lock().unwrap().push(text.to_string()),
+      Event::EscalationOn { to, reason, .. } => self
+        .0
+        .lock()
+        .unwrap()
+        .push(format!("escalate to {to}: {reason}")),
+      Event::SeverityRaised { from, to, .. } => {
+        self
+          .0
+          .lock()
+          .unwrap()
+          .push(format!("severity {} -> {}", from.name(), to.name()))
+      }
       Event::StepDone { planned } => self.1.lock().unwrap().push(planned.step.id.value.clone()),
       _ => {}
     }

@@ -291,6 +291,45 @@ fn bash_steps_run_with_pipefail() {
   assert_eq!(t.ran()[0].1, "bash -o pipefail -c 'false | cat'");
 }
 
+const DB_DISK: &str = "  - id: db-disk
+    title: db disk
+    targets: [a]
+    check:
+      command: df-db
+      expect: {exit_code: 0}
+  - id: declare-p1
+    title: a full database disk is P1
+    when: {failed: [db-disk]}
+    raise: P1
+    manual: {instructions: Declare P1.}
+escalation:
+  - when: {failed: [db-disk]}
+    to: DBA on call
+  - after: 1h
+    to: CTO
+";
+
+#[test]
+fn a_finding_escalates_and_raises_the_severity_once() {
+  let t = Scripted::default().on("a", "df-db", vec![ok(1, "")]);
+  let ran = run_person(DB_DISK, RunMode::Live, &t, &[Answer::Yes]);
+  assert_eq!(
+    ran.notices,
+    [
+      "escalate to DBA on call: when db-disk failed",
+      "severity P3 -> P1"
+    ]
+  );
+  // Healthy: neither.
+  let t = Scripted::default();
+  let ran = run_person(DB_DISK, RunMode::Live, &t, &[Answer::Yes]);
+  assert!(ran.notices.is_empty(), "{:?}", ran.notices);
+  // A rehearsal walks every branch and fires nothing.
+  let t = Scripted::default();
+  let ran = run_person(DB_DISK, RunMode::DryRun, &t, &[Answer::Yes]);
+  assert!(ran.notices.is_empty(), "{:?}", ran.notices);
+}
+
 fn exit(result: &RunResult) -> i32 {
   crate::exec::result::exit_code_for(RunMode::Live, result.end, &result.records, |_| {
     crate::exec::result::StepRole::Check
