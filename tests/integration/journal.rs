@@ -153,8 +153,17 @@ fn a_live_run_records_header_verdicts_commands_and_decisions() {
     "{}",
     pm["changed"]
   );
-  // The fix passed and the verification passed: the run recovered, and says when.
-  assert!(pm["recovered"].is_string(), "{}", pm["recovered"]);
+  // The fix passed and the verification passed: the run recovered, and says when and by which
+  // check (the time of that check's result).
+  let verified = records
+    .iter()
+    .find(|r| r["type"] == "host-result" && r["step"] == "verify")
+    .unwrap();
+  assert_eq!(pm["recovered"], verified["t"], "{pm}");
+  assert_eq!(
+    pm["recovered_by"],
+    serde_json::json!({"step": "verify", "host": "host-a"})
+  );
   let decision = records.iter().find(|r| r["type"] == "decision").unwrap();
   assert!(
     decision.get("shown").is_none(),
