@@ -508,7 +508,10 @@ fn runbook_directories_take_only_runbooks_and_say_what_they_skipped() {
     .map(|r| r["id"].as_str().unwrap())
     .collect();
   assert_eq!(ids.len(), SHIPPED.len() + 2, "{ids:?}");
-  assert!(ids.contains(&"mine") && ids.contains(&"generated"), "{ids:?}");
+  assert!(
+    ids.contains(&"mine") && ids.contains(&"generated"),
+    "{ids:?}"
+  );
   let notes = |stderr: &str| -> Vec<String> {
     stderr
       .lines()
