@@ -247,7 +247,9 @@ fn command_words(segment: &str) -> Vec<&str> {
 
 /// `NAME=value` before a command sets its environment.
 fn is_assignment(word: &str) -> bool {
-  word.split_once('=').is_some_and(|(name, _)| !name.is_empty())
+  word
+    .split_once('=')
+    .is_some_and(|(name, _)| !name.is_empty())
 }
 
 /// The word after the options of a command whose options `valued` take a value.
