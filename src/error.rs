@@ -104,6 +104,9 @@ pub(crate) enum Error {
   NotADirectory { path: PathBuf },
   #[error("{} is being written by another megacity", path.display())]
   JournalLocked { path: PathBuf },
+  /// Checked before a run starts, so that a refused run leaves no journal behind.
+  #[error("the run did not start: the journal directory {} {reason}", path.display())]
+  NoRoomForRecord { path: PathBuf, reason: String },
   #[error("refusing to keep SSH connections: {reason}")]
   UnsafeDirectory { reason: String },
   #[error("cannot write output: {0}")]
@@ -159,7 +162,8 @@ impl Error {
       | Error::NotADirectory { .. }
       | Error::Output(_)
       | Error::UnsafeDirectory { .. }
-      | Error::JournalLocked { .. } => exit_code::ERROR,
+      | Error::JournalLocked { .. }
+      | Error::NoRoomForRecord { .. } => exit_code::ERROR,
     }
   }
 
@@ -220,6 +224,11 @@ impl Error {
       Error::JournalLocked { .. } => {
         Some("one writer per journal: wait for that run to end".into())
       }
+      Error::NoRoomForRecord { .. } => Some(
+        "free space there, or point --journal-dir (or MEGACITY_JOURNAL_DIR) at a writable \
+         directory with room: megacity runs nothing it cannot record"
+          .into(),
+      ),
       Error::UnsafeDirectory { .. } => Some(
         "control sockets must live where only you can reach them: remove that directory, or set \
          XDG_RUNTIME_DIR to a private one"

@@ -9,6 +9,9 @@ use crate::{exit_code, ui};
 
 pub(crate) fn run(config: &Config) -> Result<i32, Error> {
   let catalog = Catalog::discover(&config.runbook_dirs)?;
+  for skipped in catalog.skipped() {
+    say!("note: {}", ui::text::sanitize(&skipped.to_string()));
+  }
   let inventory = inventory::load(config.inventory.as_deref())?;
   let mut rows = Vec::new();
   let mut broken = Vec::new();

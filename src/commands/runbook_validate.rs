@@ -24,6 +24,9 @@ pub(crate) fn run(config: &Config, args: &ValidateArgs) -> Result<i32, Error> {
   let catalog = Catalog::discover(&config.runbook_dirs)?;
   let mut items: Vec<Item> = Vec::new();
   if args.targets.is_empty() {
+    for skipped in catalog.skipped() {
+      say!("note: {}", crate::ui::text::sanitize(&skipped.to_string()));
+    }
     for entry in catalog.entries() {
       items.push(Item::Source(entry.source()?, Some(entry.id.clone())));
     }

@@ -8,6 +8,7 @@
 mod find;
 mod read;
 mod record;
+mod room;
 mod writer;
 
 use std::path::Path;

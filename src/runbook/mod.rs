@@ -1,6 +1,8 @@
 //! Runbooks: the model, discovery, parsing with positions, validation and templating.
 
 pub(crate) mod catalog;
+#[cfg(test)]
+mod fuzz;
 pub(crate) mod model;
 pub(crate) mod parse;
 pub(crate) mod template;

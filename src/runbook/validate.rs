@@ -347,7 +347,6 @@ pub(crate) struct Unbounded {
   pub(crate) hint: &'static str,
 }
 
-/// A rough shell-word scan for the usual never-ending commands; never used for execution.
 /// Placeholders (name, byte offset) that sit inside single or double quotes in a command.
 /// Inside `'…'` the quoted value's own quotes end the author's; inside `"…"` they are literal
 /// and `$(…)` in the value runs. Either way the value is no longer one inert word.
@@ -409,20 +408,146 @@ pub(crate) fn quoted_placeholders(command: &str) -> Vec<(&str, usize)> {
   quoted
 }
 
+/// Words that run the next word as the command (shell keywords, wrappers), and for wrappers
+/// the options that take a value: `sudo -u redis tail -f` runs `tail`.
+const PREFIXES: &[(&str, &[&str])] = &[
+  (
+    "sudo",
+    &["-u", "-g", "-C", "-D", "-h", "-p", "-U", "-r", "-t", "-T"],
+  ),
+  ("env", &["-u", "-C", "-S"]),
+  ("nice", &["-n"]),
+  ("ionice", &["-c", "-n", "-p"]),
+  ("stdbuf", &["-i", "-o", "-e"]),
+  ("exec", &[]),
+  ("nohup", &[]),
+  ("command", &[]),
+  ("time", &[]),
+  ("if", &[]),
+  ("then", &[]),
+  ("else", &[]),
+  ("elif", &[]),
+  ("do", &[]),
+  ("while", &[]),
+  ("until", &[]),
+  ("!", &[]),
+  ("{", &[]),
+];
+
+/// The command word of a segment and its arguments, past assignments and wrappers.
+fn command_words(segment: &str) -> Vec<&str> {
+  let words: Vec<&str> = segment.split_whitespace().collect();
+  let mut i = 0;
+  let mut valued: &[&str] = &[];
+  while let Some(word) = words.get(i) {
+    if let Some((_, options)) = PREFIXES.iter().find(|(w, _)| w == word) {
+      valued = options;
+    } else if word.starts_with('-') {
+      // A wrapper's option; its value is the next word when it takes one.
+      if valued.contains(word) {
+        i += 1;
+      }
+    } else if !is_assignment(word) {
+      break;
+    }
+    i += 1;
+  }
+  words[i.min(words.len())..].to_vec()
+}
+
+/// `NAME=value` before a command sets its environment.
+fn is_assignment(word: &str) -> bool {
+  word
+    .split_once('=')
+    .is_some_and(|(name, _)| !name.is_empty())
+}
+
+/// The word after the options of a command whose options `valued` take a value.
+fn first_operand<'a>(args: &[&'a str], valued: &[&str]) -> Option<&'a str> {
+  let mut words = args.iter();
+  while let Some(word) = words.next() {
+    if valued.contains(word) {
+      words.next();
+    } else if !word.starts_with('-') {
+      return Some(word);
+    }
+  }
+  None
+}
+
+/// redis-cli options that take a value.
+const REDIS_CLI_VALUED: &[&str] = &[
+  "-h",
+  "-p",
+  "-s",
+  "-a",
+  "-u",
+  "-r",
+  "-i",
+  "-n",
+  "-d",
+  "-D",
+  "-t",
+  "-X",
+  "--user",
+  "--pass",
+  "--sni",
+  "--cacert",
+  "--cacertdir",
+  "--cert",
+  "--key",
+  "--tls-ciphers",
+  "--tls-ciphersuites",
+  "--show-pushes",
+  "--rdb",
+  "--functions-rdb",
+  "--pipe-timeout",
+  "--memkeys-samples",
+  "--pattern",
+  "--count",
+  "--quoted-pattern",
+  "--intrinsic-latency",
+  "--eval",
+  "--cluster",
+];
+
+/// kubectl's global options that take a value (before the subcommand).
+const KUBECTL_VALUED: &[&str] = &[
+  "-n",
+  "--namespace",
+  "--context",
+  "--kubeconfig",
+  "-s",
+  "--server",
+  "--cluster",
+  "--user",
+  "--token",
+  "--as",
+  "--as-group",
+  "--request-timeout",
+  "--cache-dir",
+  "-v",
+];
+
+/// A rough shell-word scan for the usual never-ending commands; never used for execution. A
+/// command under `timeout` is bounded, and not reported.
 pub(crate) fn unbounded(command: &str) -> Vec<Unbounded> {
   let mut found = Vec::new();
   for segment in command.split(['|', ';', '&', '\n', '(', ')', '`']) {
-    let words: Vec<&str> = segment
-      .split_whitespace()
-      .skip_while(|w| w.contains('=') || matches!(*w, "sudo" | "-n" | "exec" | "nohup"))
-      .collect();
+    let words = command_words(segment);
     let Some(&program) = words.first() else {
       continue;
     };
     let args = &words[1..];
+    let is = |flags: &[&str]| args.iter().any(|a| flags.contains(a));
+    // `--long`, `--long=…`, or a cluster of short options containing `short`.
     let has = |long: &str, short: char| {
       args.iter().any(|a| {
-        *a == long || (a.starts_with('-') && !a.starts_with("--") && a[1..].contains(short))
+        *a == long
+          || a
+            .strip_prefix(long)
+            .is_some_and(|rest| rest.starts_with('='))
+          || (a.starts_with('-') && !a.starts_with("--") && a[1..].contains(short))
       })
     };
     let (label, hint) = match program {
@@ -433,16 +558,86 @@ pub(crate) fn unbounded(command: &str) -> Vec<Unbounded> {
         "journalctl -f",
         "use `journalctl -u UNIT -n 200 --no-pager`",
       ),
+      "dmesg" if has("--follow", 'w') || has("--follow-new", 'W') => {
+        ("dmesg -w", "use `dmesg -T | tail -n 200`")
+      }
       "watch" => (
         "watch",
         "run the command once; use `retry:` to poll until it holds",
       ),
+      "sleep"
+        if args
+          .iter()
+          .any(|a| a.to_ascii_lowercase().starts_with("inf")) =>
+      {
+        (
+          "sleep infinity",
+          "sleep a bounded time, or use `retry:` to wait until something holds",
+        )
+      }
       "htop" => ("htop", "use `ps aux --sort=-%mem | head -n 20`"),
       "top" if !has("--batch", 'b') => ("top without -b", "use `top -b -n 1 | head -n 20`"),
       "ping" if !has("--count", 'c') => ("ping without -c", "use `ping -c 3 HOST`"),
       "tcpdump" if !has("--count", 'c') => ("tcpdump without -c", "use `tcpdump -c 100 …`"),
-      "docker" | "kubectl" if args.first() == Some(&"logs") && has("--follow", 'f') => {
-        ("logs -f", "use `docker logs --tail 100 NAME`")
+      "docker" if args.first() == Some(&"logs") && has("--follow", 'f') => {
+        ("docker logs -f", "use `docker logs --tail 100 NAME`")
+      }
+      "docker" if args.first() == Some(&"stats") && !is(&["--no-stream"]) => (
+        "docker stats without --no-stream",
+        "use `docker stats --no-stream`",
+      ),
+      "kubectl" => match first_operand(args, KUBECTL_VALUED) {
+        // kubectl's `-f` elsewhere is a file name, so only these exact spellings count.
+        Some("get")
+          if is(&[
+            "-w",
+            "--watch",
+            "--watch=true",
+            "--watch-only",
+            "--watch-only=true",
+          ]) =>
+        {
+          (
+            "kubectl get -w",
+            "list once, without --watch; use `retry:` to poll until it holds",
+          )
+        }
+        Some("logs") if is(&["-f", "--follow", "--follow=true"]) => {
+          ("kubectl logs -f", "use `kubectl logs --tail=200 POD`")
+        }
+        Some("port-forward") => (
+          "kubectl port-forward",
+          "a port-forward holds until killed; check from inside the cluster (`kubectl exec POD -- curl …`)",
+        ),
+        Some("edit") => (
+          "kubectl edit",
+          "`kubectl edit` waits for an editor; use `kubectl patch` or `kubectl apply -f`",
+        ),
+        _ => continue,
+      },
+      "redis-cli" => {
+        let operand = first_operand(args, REDIS_CLI_VALUED).map(str::to_ascii_lowercase);
+        match operand.as_deref() {
+          Some("monitor") => (
+            "redis-cli MONITOR",
+            "MONITOR streams every command until killed; use `redis-cli SLOWLOG GET 20` or `INFO commandstats`",
+          ),
+          Some("subscribe" | "psubscribe" | "ssubscribe") => (
+            "redis-cli SUBSCRIBE",
+            "a subscriber waits for messages until killed; use `redis-cli PUBSUB NUMSUB CHANNEL`",
+          ),
+          _ if is(&["--stat", "--latency", "--latency-history", "--latency-dist"]) => (
+            "redis-cli --stat/--latency",
+            "these modes sample until killed; use `redis-cli INFO stats` or `LATENCY LATEST`",
+          ),
+          _ if args
+            .windows(2)
+            .any(|w| w[0] == "-r" && w[1].starts_with('-')) =>
+          {
+            ("redis-cli -r -1", "give -r a positive count of repeats")
+          }
+          _ => continue,
+        }
       }
       "less" | "more" | "vi" | "vim" | "nano" => (
         "an interactive program",
@@ -463,30 +658,133 @@ pub(crate) fn unbounded(command: &str) -> Vec<Unbounded> {
 mod tests {
   use super::unbounded;
 
+  fn flagged(command: &str) -> Vec<String> {
+    unbounded(command).into_iter().map(|u| u.label).collect()
+  }
+
+  fn none(command: &str) {
+    assert_eq!(flagged(command), Vec::<String>::new(), "{command}");
+  }
+
+  fn one(command: &str, label: &str) {
+    assert_eq!(flagged(command), vec![label], "{command}");
+  }
+
   #[test]
-  fn flags_unbounded_commands() {
-    let flagged = |c: &str| {
-      unbounded(c)
-        .into_iter()
-        .map(|u| u.label)
-        .collect::<Vec<_>>()
-    };
-    assert_eq!(flagged("tail -f /var/log/x"), vec!["tail -f"]);
-    assert_eq!(flagged("tail -n 100 /var/log/x"), Vec::<String>::new());
-    assert_eq!(flagged("sudo tail -F x | grep y"), vec!["tail -f"]);
-    assert_eq!(flagged("watch -n1 df"), vec!["watch"]);
-    assert_eq!(flagged("top"), vec!["top without -b"]);
-    assert_eq!(flagged("top -b -n 1 | head"), Vec::<String>::new());
-    assert_eq!(flagged("top -bn1"), Vec::<String>::new());
-    assert_eq!(flagged("htop"), vec!["htop"]);
-    assert_eq!(flagged("journalctl -u x -f"), vec!["journalctl -f"]);
-    assert_eq!(
-      flagged("journalctl -u x -n 10 --no-pager"),
-      Vec::<String>::new()
+  fn tail_follow_in_every_spelling() {
+    one("tail -f /var/log/x", "tail -f");
+    one("sudo tail -F x | grep y", "tail -f");
+    one("tail --follow=name --retry x", "tail -f");
+    one("tail -fn 100 x", "tail -f");
+    none("tail -n 100 /var/log/x");
+    none("timeout 30 tail -f /var/log/x");
+  }
+
+  #[test]
+  fn journalctl_follow() {
+    one("journalctl -u x -f", "journalctl -f");
+    one("journalctl --follow -u x", "journalctl -f");
+    one("journalctl -fu nginx", "journalctl -f");
+    none("journalctl -u x -n 10 --no-pager");
+  }
+
+  #[test]
+  fn dmesg_follow() {
+    one("dmesg -w", "dmesg -w");
+    one("dmesg -Tw", "dmesg -w");
+    one("dmesg --follow", "dmesg -w");
+    one("dmesg -W", "dmesg -w");
+    one("dmesg --follow-new", "dmesg -w");
+    none("dmesg -T | tail -n 50");
+    none("dmesg --level=err,warn");
+  }
+
+  #[test]
+  fn watch_and_sleep_infinity() {
+    one("watch -n1 df", "watch");
+    one("sleep infinity", "sleep infinity");
+    one("sleep inf", "sleep infinity");
+    one("while true; do sleep Infinity; done", "sleep infinity");
+    none("sleep 10");
+  }
+
+  #[test]
+  fn interactive_and_unbounded_system_tools() {
+    one("top", "top without -b");
+    none("top -b -n 1 | head");
+    none("top -bn1");
+    one("htop", "htop");
+    one("ping db", "ping without -c");
+    none("ping -c 3 db");
+    one("tcpdump -i eth0", "tcpdump without -c");
+    one("less /var/log/syslog", "an interactive program");
+  }
+
+  #[test]
+  fn docker_follow_and_stats() {
+    one("docker logs -f api", "docker logs -f");
+    none("docker logs --tail 100 api");
+    one("docker stats", "docker stats without --no-stream");
+    none("docker stats --no-stream");
+  }
+
+  #[test]
+  fn kubectl_watch_follow_port_forward_and_edit() {
+    one("kubectl get pods -w", "kubectl get -w");
+    one("kubectl get pods --watch", "kubectl get -w");
+    one(
+      "kubectl --context prod -n api get pods --watch-only",
+      "kubectl get -w",
     );
-    assert_eq!(flagged("ping db"), vec!["ping without -c"]);
-    assert_eq!(flagged("ping -c 3 db"), Vec::<String>::new());
-    assert_eq!(flagged("docker logs -f api"), vec!["logs -f"]);
+    // `-owide` holds a `w` but is not --watch; `-f` is a file name for `get`.
+    none("kubectl get pods -owide");
+    none("kubectl get -f deploy.yaml");
+    none("kubectl get pods --watch=false");
+    one("kubectl logs -f api-0", "kubectl logs -f");
+    one(
+      "kubectl --namespace api logs --follow deploy/api",
+      "kubectl logs -f",
+    );
+    none("kubectl logs --tail=200 api-0");
+    one(
+      "kubectl port-forward svc/api 8080:80",
+      "kubectl port-forward",
+    );
+    one(
+      "kubectl -n api port-forward pod/x 5432",
+      "kubectl port-forward",
+    );
+    one("kubectl edit deploy/api", "kubectl edit");
+    none("kubectl --context c --namespace n set env deployment d X=1");
+    none("kubectl -n edit get pods");
+  }
+
+  #[test]
+  fn redis_cli_monitor_subscribe_and_sampling_modes() {
+    one("redis-cli MONITOR", "redis-cli MONITOR");
+    one("redis-cli -h db -p 6380 monitor", "redis-cli MONITOR");
+    one(
+      "sudo -u redis redis-cli -a {{pass}} Monitor",
+      "redis-cli MONITOR",
+    );
+    one("redis-cli subscribe alerts", "redis-cli SUBSCRIBE");
+    one(
+      "redis-cli -p 6379 PSUBSCRIBE 'news.*'",
+      "redis-cli SUBSCRIBE",
+    );
+    one("redis-cli ssubscribe shard", "redis-cli SUBSCRIBE");
+    one("redis-cli --stat", "redis-cli --stat/--latency");
+    one(
+      "redis-cli --latency-history -i 5",
+      "redis-cli --stat/--latency",
+    );
+    one("redis-cli -r -1 -i 1 ping", "redis-cli -r -1");
+    // A key or a password named like a command is an argument, not the command.
+    none("redis-cli GET monitor");
+    none("redis-cli -a monitor ping");
+    none("redis-cli -r 3 ping");
+    none("redis-cli PUBSUB NUMSUB alerts");
+    none("out=$(redis-cli -p {{redis_port}} ping 2>&1); rc=$?");
   }
 }
 

@@ -482,3 +482,63 @@ fn hosts_list_escapes_bidi_characters_from_the_inventory() {
   );
   assert!(!run.stderr.contains('\u{202e}'), "{}", run.stderr);
 }
+
+/// A runbook directory shared with other YAML: only runbooks are taken, and `list` and
+/// `validate` say on stderr, one line each, what they skipped; `run` of a skipped name says why.
+#[test]
+fn runbook_directories_take_only_runbooks_and_say_what_they_skipped() {
+  let t = Test::new()
+    .write("runbooks/mine.yaml", &runbook("mine", "mine"))
+    .write(
+      "runbooks/generated.yaml",
+      r#"{"id": "generated", "title": "Generated", "severity": "P3", "steps": [{"id": "look", "title": "Look", "targets": ["local"], "check": {"command": "true", "expect": {"exit_code": 0}}}]}"#,
+    )
+    .write(
+      "runbooks/docker-compose.yml",
+      "services:\n  web:\n    image: nginx\n    id: web\n",
+    )
+    .write("runbooks/hosts.yaml", "- id: a\n- id: b\n");
+  let list = t.run_with(&["--format", "json", "runbook", "list"]);
+  assert_eq!(list.code, 0, "{}", list.stderr);
+  let rows = list.json();
+  let ids: Vec<&str> = rows
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|r| r["id"].as_str().unwrap())
+    .collect();
+  assert_eq!(ids.len(), SHIPPED.len() + 2, "{ids:?}");
+  assert!(
+    ids.contains(&"mine") && ids.contains(&"generated"),
+    "{ids:?}"
+  );
+  let notes = |stderr: &str| -> Vec<String> {
+    stderr
+      .lines()
+      .filter(|l| l.starts_with("note: skipped "))
+      .map(str::to_string)
+      .collect()
+  };
+  let expected = [
+    "note: skipped runbooks/docker-compose.yml: no top-level `id:` key, so it is not a runbook",
+    "note: skipped runbooks/hosts.yaml: no top-level `id:` key, so it is not a runbook",
+  ];
+  assert_eq!(notes(&list.stderr), expected, "{}", list.stderr);
+  let validate = t.run_with(&["--color", "never", "runbook", "validate"]);
+  assert_eq!(validate.code, 0, "{}\n{}", validate.stdout, validate.stderr);
+  assert_eq!(notes(&validate.stderr), expected, "{}", validate.stderr);
+  assert!(
+    !validate.stdout.contains("docker-compose"),
+    "{}",
+    validate.stdout
+  );
+  let run = t.run_with(&["runbook", "run", "docker-compose", "--dry-run", "--yes"]);
+  assert_eq!(run.code, 2, "{}", run.stderr);
+  assert!(
+    run.stderr.contains(
+      "skipped runbooks/docker-compose.yml: no top-level `id:` key, so it is not a runbook"
+    ),
+    "{}",
+    run.stderr
+  );
+}

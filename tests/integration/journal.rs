@@ -153,8 +153,17 @@ fn a_live_run_records_header_verdicts_commands_and_decisions() {
     "{}",
     pm["changed"]
   );
-  // The fix passed and the verification passed: the run recovered, and says when.
-  assert!(pm["recovered"].is_string(), "{}", pm["recovered"]);
+  // The fix passed and the verification passed: the run recovered, and says when and by which
+  // check (the time of that check's result).
+  let verified = records
+    .iter()
+    .find(|r| r["type"] == "host-result" && r["step"] == "verify")
+    .unwrap();
+  assert_eq!(pm["recovered"], verified["t"], "{pm}");
+  assert_eq!(
+    pm["recovered_by"],
+    serde_json::json!({"step": "verify", "host": "host-a"})
+  );
   let decision = records.iter().find(|r| r["type"] == "decision").unwrap();
   assert!(
     decision.get("shown").is_none(),
@@ -599,4 +608,334 @@ fn a_journal_has_one_writer() {
   );
   assert_eq!(child.wait().unwrap().code(), Some(0));
   assert_eq!(count(&format!("{marks}/three")), 1);
+}
+
+/// A tmpfs of `size` on a fresh directory, unmounted when dropped (by a failing test too).
+/// Mounting needs root, which CI has; without it the test fails saying so.
+struct Tmpfs {
+  dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+  fn mount(size: &str) -> Tmpfs {
+    // SAFETY: geteuid has no preconditions.
+    let uid = unsafe { libc::geteuid() };
+    assert_eq!(
+      uid, 0,
+      "this test mounts a tmpfs to fill a disk: run it as root (CI does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("mount")
+      .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+      .arg(dir.path())
+      .output()
+      .expect("`mount` runs (apt-get install mount)");
+    assert!(
+      out.status.success(),
+      "mount -t tmpfs failed: {}",
+      String::from_utf8_lossy(&out.stderr)
+    );
+    Tmpfs { dir }
+  }
+
+  fn path(&self, relative: &str) -> PathBuf {
+    self.dir.path().join(relative)
+  }
+
+  /// Writes zeros into `name` until the filesystem is full.
+  fn fill(&self, name: &str) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(self.path(name)).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    loop {
+      match file.write_all(&chunk) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+        Err(e) => panic!("filling the tmpfs: {e}"),
+      }
+    }
+  }
+
+  fn remount_read_only(&self) {
+    let out = std::process::Command::new("mount")
+      .args(["-o", "remount,ro"])
+      .arg(self.dir.path())
+      .output()
+      .unwrap();
+    assert!(
+      out.status.success(),
+      "{}",
+      String::from_utf8_lossy(&out.stderr)
+    );
+  }
+}
+
+impl Drop for Tmpfs {
+  fn drop(&mut self) {
+    let umount = |lazy: bool| {
+      let mut command = std::process::Command::new("umount");
+      if lazy {
+        command.arg("-l");
+      }
+      command
+        .arg(self.dir.path())
+        .status()
+        .is_ok_and(|s| s.success())
+    };
+    // A megacity still holding a file there (a failed test) makes it busy: detach it then.
+    if !umount(false) && !umount(true) {
+      eprintln!("could not unmount {}", self.dir.path().display());
+    }
+  }
+}
+
+fn jsonl_files(dir: &Path) -> Vec<PathBuf> {
+  let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+    .unwrap()
+    .flatten()
+    .map(|e| e.path())
+    .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+    .collect();
+  files.sort();
+  files
+}
+
+fn read_records(path: &Path) -> Vec<serde_json::Value> {
+  std::fs::read_to_string(path)
+    .unwrap()
+    .lines()
+    .filter_map(|l| serde_json::from_str(l).ok())
+    .collect()
+}
+
+/// A local runbook whose check leaves `mark` behind when it runs.
+fn marking_runbook(mark: &Path) -> String {
+  format!(
+    "id: calm\ntitle: Calm\nseverity: P3\nsteps:\n  - id: look\n    title: look\n    targets: [local]\n    check: {{command: 'touch {}', expect: {{exit_code: 0}}}}\n",
+    mark.display()
+  )
+}
+
+/// A journal directory on a full disk: every kind of run is refused before it starts, says why
+/// on one line with a way forward, exits 4, runs nothing and leaves no journal; the previous
+/// run is still `last`.
+#[test]
+fn a_full_journal_disk_refuses_the_run_before_it_starts() {
+  let tmpfs = Tmpfs::mount("8m");
+  let journal = tmpfs.path("journal");
+  let test = Test::new();
+  let mark = test.path("looked");
+  let test = test
+    .write("runbooks/calm.yaml", &marking_runbook(&mark))
+    .env("MEGACITY_JOURNAL_DIR", journal.to_str().unwrap());
+  let first = test.run_with(&["runbook", "run", "calm", "--yes"]);
+  assert_eq!(first.code, crate::test::exit::SUCCESS, "{}", first.stderr);
+  let previous = jsonl_files(&journal);
+  assert_eq!(previous.len(), 1);
+  std::fs::remove_file(&mark).unwrap();
+
+  tmpfs.fill("fill");
+  for mode in [&["--yes"][..], &["--checks-only"], &["--dry-run", "--yes"]] {
+    let mut args = vec!["--color", "never", "runbook", "run", "calm"];
+    args.extend_from_slice(mode);
+    let run = test.run_with(&args);
+    assert_eq!(
+      run.code,
+      crate::test::exit::ERROR,
+      "{mode:?}\n{}\n{}",
+      run.stdout,
+      run.stderr
+    );
+    let why: Vec<&str> = run
+      .stderr
+      .lines()
+      .filter(|l| l.contains("did not start"))
+      .collect();
+    assert_eq!(why.len(), 1, "{mode:?}: {}", run.stderr);
+    assert!(
+      why[0].contains(&format!(
+        "the journal directory {} has 0 B free, and a run needs 4.0 MiB for its record",
+        journal.display()
+      )),
+      "{}",
+      why[0]
+    );
+    assert!(
+      run.stderr.contains("point --journal-dir"),
+      "{mode:?}: {}",
+      run.stderr
+    );
+    assert!(!mark.exists(), "{mode:?}: the check ran");
+    assert_eq!(jsonl_files(&journal), previous, "{mode:?} left a journal");
+  }
+  let show = test.run_with(&["journal", "show", "last"]);
+  assert_eq!(show.code, crate::test::exit::SUCCESS, "{}", show.stderr);
+  assert_eq!(
+    show.stdout.lines().next(),
+    Some(previous[0].to_str().unwrap()),
+    "{}",
+    show.stdout
+  );
+}
+
+/// A read-only journal directory refuses the run the same way.
+#[test]
+fn a_read_only_journal_directory_refuses_the_run() {
+  let tmpfs = Tmpfs::mount("8m");
+  let journal = tmpfs.path("journal");
+  std::fs::create_dir(&journal).unwrap();
+  tmpfs.remount_read_only();
+  let test = Test::new();
+  let mark = test.path("looked");
+  let test = test
+    .write("runbooks/calm.yaml", &marking_runbook(&mark))
+    .env("MEGACITY_JOURNAL_DIR", journal.to_str().unwrap());
+  let run = test.run_with(&["runbook", "run", "calm", "--checks-only"]);
+  assert_eq!(run.code, crate::test::exit::ERROR, "{}", run.stderr);
+  assert!(
+    run.stderr.contains(&format!(
+      "the run did not start: the journal directory {} is on a read-only filesystem",
+      journal.display()
+    )),
+    "{}",
+    run.stderr
+  );
+  assert!(!mark.exists(), "the check ran");
+  assert!(jsonl_files(&journal).is_empty());
+}
+
+/// The disk fills during a run (its first check fills it): the run stops before its action,
+/// exits 4, and the journal reads back, ending with why it stopped.
+#[test]
+fn a_disk_that_fills_mid_run_stops_the_run_before_its_action() {
+  let tmpfs = Tmpfs::mount("8m");
+  let journal = tmpfs.path("journal");
+  let test = Test::new();
+  let acted = test.path("acted");
+  let runbook = format!(
+    "id: filling\ntitle: Filling\nseverity: P3\nsteps:\n  - id: fill-disk\n    title: the disk fills\n    targets: [local]\n    check: {{command: 'head -c 64M /dev/zero > {fill} 2>/dev/null; true', expect: {{exit_code: 0}}}}\n  - id: act\n    title: change something\n    targets: [local]\n    action: {{command: 'touch {acted}'}}\n",
+    fill = tmpfs.path("fill").display(),
+    acted = acted.display()
+  );
+  let test = test
+    .write("runbooks/filling.yaml", &runbook)
+    .env("MEGACITY_JOURNAL_DIR", journal.to_str().unwrap());
+  let run = test.run_with(&["--color", "never", "runbook", "run", "filling", "--yes"]);
+  assert_eq!(
+    run.code,
+    crate::test::exit::ERROR,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
+  assert!(!acted.exists(), "the action ran without a record");
+  assert!(
+    run.stderr.contains("the record is incomplete"),
+    "{}",
+    run.stderr
+  );
+  let files = jsonl_files(&journal);
+  assert_eq!(files.len(), 1);
+  let records = read_records(&files[0]);
+  assert_eq!(
+    records.len(),
+    std::fs::read_to_string(&files[0]).unwrap().lines().count(),
+    "every line of the journal parses"
+  );
+  let fill = records
+    .iter()
+    .find(|r| r["type"] == "host-result" && r["step"] == "fill-disk")
+    .expect("the check's result is recorded");
+  assert_eq!(fill["outcome"], "passed");
+  assert!(
+    !records
+      .iter()
+      .any(|r| r["step"] == "act" && r["type"] != "notice"),
+    "{records:?}"
+  );
+  let stops = records
+    .iter()
+    .position(|r| {
+      r["type"] == "notice"
+        && r["text"]
+          .as_str()
+          .unwrap()
+          .starts_with("the record stops here: cannot write")
+    })
+    .expect("the journal says why it stops");
+  assert!(
+    records[stops]["text"]
+      .as_str()
+      .unwrap()
+      .contains("left on its filesystem"),
+    "{}",
+    records[stops]
+  );
+  let last = records.last().unwrap();
+  assert_eq!(
+    (last["type"].as_str(), last["end"].as_str()),
+    (Some("end"), Some("stopped")),
+    "{last}"
+  );
+  assert_eq!(last["exit_code"], crate::test::exit::ERROR);
+  let show = test.run_with(&["journal", "show", "last"]);
+  assert_eq!(show.code, crate::test::exit::SUCCESS, "{}", show.stderr);
+  assert!(
+    show.stdout.contains("the record stops here"),
+    "{}",
+    show.stdout
+  );
+}
+
+/// A side file that cannot be written (a file stands where its directory goes) stops the run
+/// like a journal record that cannot be written: before the action, exit 4, and said.
+#[test]
+fn a_side_file_that_cannot_be_written_stops_the_run_before_its_action() {
+  let test = Test::new();
+  let acted = test.path("acted");
+  let journal = test.path("journal");
+  // The check blocks its own side file, then prints more than the journal keeps inline.
+  let runbook = format!(
+    "id: loud\ntitle: Loud\nseverity: P3\nsteps:\n  - id: talk\n    title: a long output\n    targets: [local]\n    check: {{command: 'for j in {journal}/*.jsonl; do : > \"${{j%.jsonl}}.out\"; done; seq 20000', expect: {{exit_code: 0}}}}\n  - id: act\n    title: change something\n    targets: [local]\n    action: {{command: 'touch {acted}'}}\n",
+    journal = journal.display(),
+    acted = acted.display()
+  );
+  let test = test
+    .write("runbooks/loud.yaml", &runbook)
+    .env("MEGACITY_JOURNAL_DIR", journal.to_str().unwrap());
+  let run = test.run_with(&["--color", "never", "runbook", "run", "loud", "--yes"]);
+  assert_eq!(
+    run.code,
+    crate::test::exit::ERROR,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
+  assert!(!acted.exists(), "the action ran without a full record");
+  let files = jsonl_files(&journal);
+  let records = read_records(&files[0]);
+  let talk = records
+    .iter()
+    .find(|r| r["type"] == "host-result" && r["step"] == "talk")
+    .expect("the check's result is recorded");
+  assert_eq!(talk["output_file"], serde_json::Value::Null);
+  assert!(talk["stdout"].as_str().unwrap().ends_with("20000\n"));
+  // The notice right after the result names the side file's directory and why.
+  let side = files[0].with_extension("out");
+  let at = records
+    .iter()
+    .position(|r| r["type"] == "host-result" && r["step"] == "talk")
+    .unwrap();
+  let why = records[at + 1]["text"].as_str().unwrap_or_default();
+  assert!(
+    why.starts_with(&format!(
+      "the record stops here: cannot write {}: ",
+      side.display()
+    )),
+    "{records:?}"
+  );
+  assert_eq!(
+    records.last().unwrap()["exit_code"],
+    crate::test::exit::ERROR
+  );
 }
