@@ -51,6 +51,8 @@ pub(crate) enum Error {
   },
   #[error("a value cannot be used in a command: {reason}")]
   UnusableValue { reason: String },
+  #[error("runbook `{runbook}`: {message}")]
+  Composition { runbook: String, message: String },
   #[error("--host {} selects no host that runbook `{runbook}` works on", hosts.join(", "))]
   NoSelectedHost {
     runbook: String,
@@ -142,6 +144,7 @@ impl Error {
       | Error::MissingSecret { .. }
       | Error::MissingParameter { .. }
       | Error::UnusableValue { .. }
+      | Error::Composition { .. }
       | Error::NoSelectedHost { .. }
       | Error::NoTerminal
       | Error::NotAJournal { .. }

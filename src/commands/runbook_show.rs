@@ -17,13 +17,7 @@ pub(crate) fn run(config: &Config, args: &ShowArgs) -> Result<i32, Error> {
   let catalog = Catalog::discover(&config.runbook_dirs)?;
   let entry = catalog.get(&args.id)?;
   let inventory = inventory::load(config.inventory.as_deref())?;
-  let source = entry.source()?;
-  let runbook = runbook::load(&source, Some(&entry.id), None)
-    .valid()
-    .map_err(|diagnostics| Error::Invalid {
-      what: format!("runbook `{}`", entry.id),
-      diagnostics,
-    })?;
+  let runbook = runbook::compose::load(&catalog, &entry.id, None)?;
   for step in &args.steps {
     if runbook.step(step).is_none() {
       return Err(Error::UnknownStep {

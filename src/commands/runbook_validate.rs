@@ -19,6 +19,33 @@ enum Item {
   Refused(Diagnostic),
 }
 
+/// A problem with the runbooks `runbook` calls, at the first call step.
+fn calls(
+  catalog: &Catalog,
+  inventory: &inventory::Inventory,
+  source: &Source,
+  runbook: runbook::Runbook,
+) -> Option<Diagnostic> {
+  use crate::runbook::model::StepKind;
+  let at = runbook.steps.iter().find_map(|s| match &s.kind {
+    StepKind::Call(call) => Some(call.runbook.pos),
+    _ => None,
+  })?;
+  let one = |id: &str| -> Result<runbook::Runbook, Error> {
+    let entry = catalog.get(id)?;
+    runbook::load(&entry.source()?, Some(&entry.id), Some(inventory))
+      .valid()
+      .map_err(|diagnostics| Error::Invalid {
+        what: format!("runbook `{}`", entry.id),
+        diagnostics,
+      })
+  };
+  let error = runbook::compose::expand(runbook, &one).err()?;
+  let mut c = crate::diagnostic::Collector::new(&source.display, &source.text);
+  c.error(at, error.to_string(), error.hint());
+  c.items.pop()
+}
+
 pub(crate) fn run(config: &Config, args: &ValidateArgs) -> Result<i32, Error> {
   let inventory = inventory::load(config.inventory.as_deref())?;
   let catalog = Catalog::discover(&config.runbook_dirs)?;
@@ -66,7 +93,15 @@ pub(crate) fn run(config: &Config, args: &ValidateArgs) -> Result<i32, Error> {
       let (file, diagnostics) = match item {
         Item::Source(source, expected) => {
           let loaded = runbook::load(&source, expected.as_deref(), Some(&inventory));
-          (source.display, loaded.diagnostics)
+          let mut diagnostics = loaded.diagnostics;
+          // The runbooks it calls must exist, be valid, and take the values given to them.
+          if let Some(r) = loaded
+            .runbook
+            .filter(|_| diagnostics.iter().all(|d| d.level != Level::Error))
+          {
+            diagnostics.extend(calls(&catalog, &inventory, &source, r));
+          }
+          (source.display, diagnostics)
         }
         Item::Refused(d) => (d.file.clone(), vec![d]),
       };

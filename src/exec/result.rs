@@ -32,10 +32,12 @@ pub(crate) fn role(plan: &Plan<'_>, id: &str) -> StepRole {
   let Some(step) = plan.steps.iter().find(|s| s.step.id.value == id) else {
     return StepRole::Other;
   };
-  let remedied = plan
-    .steps
-    .iter()
-    .any(|s| s.step.when.failed.iter().any(|f| f.value == id));
+  // Remedied by a step that runs where it failed, or by a called runbook's steps.
+  let remedied = plan.steps.iter().any(|s| {
+    std::iter::once(&s.step.when)
+      .chain(s.step.gates.iter().filter(|g| !g.negate).map(|g| &g.when))
+      .any(|w| w.failed.iter().any(|f| f.value == id))
+  });
   match (&step.step.kind, remedied) {
     (StepKind::Check { .. }, true) => StepRole::RemediedCheck,
     (StepKind::Check { .. }, false) => StepRole::Check,
@@ -51,6 +53,10 @@ pub(crate) fn unresolved(
 ) -> Vec<(&str, &str, Outcome)> {
   let mut out = Vec::new();
   for record in records {
+    // A repeat's round that a later round followed: the later one says how it ended.
+    if superseded(&record.id, records) {
+      continue;
+    }
     for r in &record.results {
       let counts = match r.outcome {
         // Not known to be healthy: the run did not establish what it set out to.
@@ -67,6 +73,30 @@ pub(crate) fn unresolved(
     }
   }
   out
+}
+
+/// Whether `id` is a step of a repeat's round (`CALL#k/step`) that a later round also ran.
+fn superseded(id: &str, records: &[StepRecord]) -> bool {
+  let Some((call, rest)) = id.split_once('#') else {
+    return false;
+  };
+  let Some((round, step)) = rest.split_once('/') else {
+    return false;
+  };
+  let Ok(round) = round.parse::<u32>() else {
+    return false;
+  };
+  records.iter().any(|r| {
+    r.id
+      .strip_prefix(call)
+      .and_then(|x| x.strip_prefix('#'))
+      .and_then(|x| x.split_once('/'))
+      .is_some_and(|(k, s)| {
+        s == step
+          && k.parse::<u32>().is_ok_and(|k| k > round)
+          && r.results.iter().any(|h| h.outcome != Outcome::Skipped)
+      })
+  })
 }
 
 /// The rule itself, apart from the plan so that it can be tested as a table.

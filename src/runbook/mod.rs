@@ -1,6 +1,7 @@
 //! Runbooks: the model, discovery, parsing with positions, validation and templating.
 
 pub(crate) mod catalog;
+pub(crate) mod compose;
 #[cfg(test)]
 mod fuzz;
 pub(crate) mod model;

@@ -184,13 +184,16 @@ pub(crate) struct Step {
   /// Reaching this step (its `when:` held) makes the incident this severe, if it was less.
   #[serde(skip_serializing_if = "Option::is_none")]
   pub(crate) raise: Option<Severity>,
+  /// Conditions inherited from the `runbook:` step that brought this step in.
+  #[serde(skip_serializing_if = "Vec::is_empty")]
+  pub(crate) gates: Vec<Gate>,
 }
 
 impl Step {
   pub(crate) fn command(&self) -> Option<&Loc<String>> {
     match &self.kind {
       StepKind::Check { command, .. } | StepKind::Action { command, .. } => Some(command),
-      StepKind::Manual { .. } | StepKind::Input(_) => None,
+      StepKind::Manual { .. } | StepKind::Input(_) | StepKind::Call(_) => None,
     }
   }
 
@@ -223,6 +226,36 @@ pub(crate) enum StepKind {
   },
   /// A question to the operator (`input:`), or a pick among named branches (`choice:`).
   Input(Question),
+  /// Another runbook's steps, run here (`runbook: ID`); replaced by those steps when the
+  /// runbook is loaded for a run (see `compose`).
+  Call(Call),
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Call {
+  pub(crate) runbook: Loc<String>,
+  /// The called runbook's parameters: a value, or one `{{name}}` of this runbook.
+  #[serde(skip_serializing_if = "Vec::is_empty")]
+  pub(crate) vars: Vec<(Loc<String>, Loc<String>)>,
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub(crate) repeat: Option<Repeat>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Repeat {
+  /// At most this many rounds.
+  pub(crate) times: u32,
+  /// Stop once this holds after a round (step ids are the called runbook's).
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub(crate) until: Option<When>,
+}
+
+/// A condition a composed step inherits from the step that called its runbook: `when` must hold
+/// (or, `negate`d, must not: a repeat's `until` after an earlier round).
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Gate {
+  pub(crate) when: When,
+  pub(crate) negate: bool,
 }
 
 impl StepKind {
@@ -233,6 +266,7 @@ impl StepKind {
       StepKind::Manual { .. } => "manual",
       StepKind::Input(q) if q.branches => "choice",
       StepKind::Input(_) => "input",
+      StepKind::Call(_) => "runbook",
     }
   }
 }

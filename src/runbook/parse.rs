@@ -45,12 +45,16 @@ const STEP_KEYS: &[&str] = &[
   "serial",
   "shell",
   "raise",
+  "runbook",
+  "vars",
+  "repeat",
 ];
 /// Keys that mean something only for a step that runs a command on hosts.
 const COMMAND_ONLY_KEYS: &[&str] = &[
   "targets", "sudo", "timeout", "retry", "capture", "wait", "serial", "shell", "after",
 ];
-const KINDS: &[&str] = &["check", "action", "manual", "input", "choice"];
+const KINDS: &[&str] = &["check", "action", "manual", "input", "choice", "runbook"];
+const REPEAT_KEYS: &[&str] = &["times", "until"];
 const INPUT_KEYS: &[&str] = &["name", "help", "default", "choices", "pattern"];
 const CHOICE_KEYS: &[&str] = &["name", "help", "default", "options"];
 const CAPTURE_KEYS: &[&str] = &["regex", "json", "stream", "secret"];
@@ -438,6 +442,16 @@ fn check_after(c: &mut Collector, step: &Step, earlier: &[Step]) {
 /// broken step is not reported a second time as "unknown" by the steps that depend on it.
 fn check_when(c: &mut Collector, step: &Step, index: usize, all_ids: &HashMap<String, usize>) {
   for reference in step.when.references() {
+    // A step of a runbook an earlier step calls: `CALL/step` (or `CALL#2/step` for a round).
+    let called = reference
+      .value
+      .split_once('/')
+      .map(|(call, _)| call.split('#').next().unwrap_or(call));
+    if let Some(call) = called
+      && all_ids.get(call).is_some_and(|&at| at < index)
+    {
+      continue;
+    }
     match all_ids.get(&reference.value) {
       Some(&at) if at < index => {}
       Some(&at) if at == index => {
@@ -508,7 +522,7 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
     }
   };
   // A step that runs no command: keys about commands would be silently ignored.
-  if let Some(k @ (StepKind::Manual { .. } | StepKind::Input(_))) = &kind {
+  if let Some(k @ (StepKind::Manual { .. } | StepKind::Input(_) | StepKind::Call(_))) = &kind {
     for key in COMMAND_ONLY_KEYS.iter().filter(|key| f.has(key)) {
       let at = f.key_pos(key).unwrap_or(f.pos);
       c.error(
@@ -521,11 +535,28 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
       );
     }
   }
+  if !matches!(kind, Some(StepKind::Call(_)) | None) {
+    for key in ["vars", "repeat"].iter().filter(|key| f.has(key)) {
+      c.error(
+        f.key_pos(key).unwrap_or(f.pos),
+        format!("`{key}` is for a step that runs another runbook (`runbook: ID`)"),
+        None,
+      );
+    }
+  }
+  let kind = match kind {
+    Some(StepKind::Call(mut call)) => {
+      call.vars = f.get("vars").map(|n| call_vars(c, n)).unwrap_or_default();
+      call.repeat = f.get("repeat").and_then(|n| repeat(c, n));
+      Some(StepKind::Call(call))
+    }
+    other => other,
+  };
   let targets = f.string_list(c, "targets");
   if targets.is_empty()
     && !matches!(
       kind,
-      Some(StepKind::Manual { .. } | StepKind::Input(_)) | None
+      Some(StepKind::Manual { .. } | StepKind::Input(_) | StepKind::Call(_)) | None
     )
   {
     let pos = f.get("targets").map_or(f.pos, |n| n.pos);
@@ -584,7 +615,44 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
     serial,
     shell,
     raise,
+    gates: Vec::new(),
   })
+}
+
+fn call_vars(c: &mut Collector, node: &Node) -> Vec<(Loc<String>, Loc<String>)> {
+  let Value::Map(entries) = &node.value else {
+    c.error(
+      node.pos,
+      format!(
+        "`vars` maps the called runbook's parameters to values, found {}",
+        node.kind()
+      ),
+      Some("e.g. `vars: {redis_port: '{{redis_port}}'}`".into()),
+    );
+    return Vec::new();
+  };
+  entries
+    .iter()
+    .filter_map(|(k, v)| Some((schema::string(c, k, "vars")?, schema::string(c, v, "vars")?)))
+    .collect()
+}
+
+fn repeat(c: &mut Collector, node: &Node) -> Option<Repeat> {
+  let f = Fields::new(c, node, "repeat", REPEAT_KEYS)?;
+  let times = f.required(c, "times").and_then(|n| {
+    let value = schema::integer(c, n, "times")?;
+    if !(1..=20).contains(&value) {
+      c.error(
+        n.pos,
+        format!("`times` must be between 1 and 20, found {value}"),
+        None,
+      );
+      return None;
+    }
+    Some(value as u32)
+  })?;
+  let until = f.get("until").map(|n| when(c, n));
+  Some(Repeat { times, until })
 }
 
 fn captures(c: &mut Collector, node: &Node) -> Vec<Capture> {
@@ -864,6 +932,13 @@ fn step_kind(c: &mut Collector, kind: &str, node: &Node) -> Option<StepKind> {
     }
     "input" => question(c, node, false).map(StepKind::Input),
     "choice" => question(c, node, true).map(StepKind::Input),
+    "runbook" => schema::string(c, node, "runbook").map(|id| {
+      StepKind::Call(Call {
+        runbook: id,
+        vars: Vec::new(),
+        repeat: None,
+      })
+    }),
     _ => {
       let f = Fields::new(c, node, "manual step", MANUAL_KEYS)?;
       Some(StepKind::Manual {

@@ -70,6 +70,17 @@ pub(crate) fn stand_in(template: &str) -> String {
     .collect()
 }
 
+/// The template with every placeholder's name replaced by `rename(name)`.
+pub(crate) fn rename(template: &str, rename: impl Fn(&str) -> String) -> String {
+  pieces(template)
+    .into_iter()
+    .map(|p| match p {
+      Piece::Text(t) => t.to_string(),
+      Piece::Placeholder { name, .. } => format!("{{{{{}}}}}", rename(name)),
+    })
+    .collect()
+}
+
 /// Inserts one value as `mode` wants it.
 pub(crate) fn insert(out: &mut String, value: &str, mode: Quoting) -> Result<(), String> {
   match mode {

@@ -56,10 +56,11 @@ pub(crate) fn validate(c: &mut Collector, runbook: &Runbook, inventory: &Invento
       } => std::iter::once(command).chain(confirm).collect(),
       StepKind::Manual { instructions } => vec![instructions],
       StepKind::Input(q) => q.default.iter().collect(),
+      StepKind::Call(call) => call.vars.iter().map(|(_, v)| v).collect(),
     };
     let expect = match &step.kind {
       StepKind::Check { expect, .. } | StepKind::Action { expect, .. } => Some(expect),
-      StepKind::Manual { .. } | StepKind::Input(_) => None,
+      StepKind::Manual { .. } | StepKind::Input(_) | StepKind::Call(_) => None,
     };
     texts.extend(
       expect
@@ -72,13 +73,19 @@ pub(crate) fn validate(c: &mut Collector, runbook: &Runbook, inventory: &Invento
     }
     for test in &step.when.values {
       let name = test.name.value.as_str();
-      if !known.iter().any(|k| k == name) {
+      if !is_known(&known, name) {
         c.error(
           test.name.pos,
           format!(
             "`when:` tests `{name}`, which no parameter, earlier question or capture provides"
           ),
-          did_you_mean(name, known.iter().map(String::as_str)),
+          did_you_mean(
+            name,
+            known
+              .iter()
+              .filter(|k| !k.ends_with('*'))
+              .map(String::as_str),
+          ),
         );
       }
     }
@@ -196,7 +203,25 @@ pub(crate) fn validate(c: &mut Collector, runbook: &Runbook, inventory: &Invento
     for capture in &step.capture {
       known.push(format!("steps.{}.{}", step.id.value, capture.name.value));
     }
+    // What a called runbook's steps provide is known once it is loaded: by prefix here.
+    if let StepKind::Call(_) = &step.kind {
+      let id = &step.id.value;
+      known.extend([
+        format!("steps.{id}/*"),
+        format!("steps.{id}#*"),
+        format!("{id}.*"),
+        format!("{id}#*"),
+      ]);
+    }
   }
+}
+
+/// Whether `name` is in `known`, where an entry ending in `*` stands for every name it begins.
+fn is_known(known: &[String], name: &str) -> bool {
+  known.iter().any(|k| match k.strip_suffix('*') {
+    Some(prefix) => name.starts_with(prefix),
+    None => k == name,
+  })
 }
 
 /// Every `{{name}}` in `text` must be known at that point of the runbook.
@@ -207,7 +232,7 @@ fn check_placeholders(
   known: &[String],
 ) {
   for (name, _) in template::placeholders(text) {
-    if known.iter().any(|k| k == name) {
+    if is_known(known, name) {
       continue;
     }
     let pos = c.locate(text.pos, &format!("{{{{{name}"));
@@ -222,7 +247,14 @@ fn check_placeholders(
           "`{name}` in step `{}` is not a capture of an earlier step",
           step.id.value
         ),
-        did_you_mean(name, known.iter().map(String::as_str)).or_else(|| {
+        did_you_mean(
+          name,
+          known
+            .iter()
+            .filter(|k| !k.ends_with('*'))
+            .map(String::as_str),
+        )
+        .or_else(|| {
           Some(format!(
             "an earlier step must declare it: `capture: {{{}: '<regex>'}}` in step `{}`",
             rest.split('.').nth(1).unwrap_or("name"),
@@ -233,8 +265,14 @@ fn check_placeholders(
     } else {
       (
         format!("undefined parameter `{name}` in step `{}`", step.id.value),
-        did_you_mean(name, known.iter().map(String::as_str))
-          .or_else(|| Some(format!("declare it under `parameters:` as `{name}:`"))),
+        did_you_mean(
+          name,
+          known
+            .iter()
+            .filter(|k| !k.ends_with('*'))
+            .map(String::as_str),
+        )
+        .or_else(|| Some(format!("declare it under `parameters:` as `{name}:`"))),
       )
     };
     c.error(pos, what, hint);

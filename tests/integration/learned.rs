@@ -363,3 +363,71 @@ fn a_pipeline_fails_under_bash_where_sh_would_pass_it() {
   assert_eq!(results(&journal, "under-bash")[0]["outcome"], "failed");
   fleet.assert_clean();
 }
+
+#[test]
+fn a_called_runbook_runs_as_nested_steps_in_the_journal_and_the_reports() {
+  let fleet = Fleet::new();
+  let dir = fleet.path("");
+  let fleet = fleet
+    .runbook(
+      "inner",
+      &format!(
+        r#"parameters:
+  mark: {{default: inner-default}}
+steps:
+  - id: look
+    title: look
+    targets: [host-a]
+    check: {{command: 'test -e {dir}/absent', expect: {{exit_code: 0}}}}
+  - id: touch
+    title: touch {{{{mark}}}}
+    targets: [host-a]
+    when: {{failed: [look]}}
+    action: {{command: 'touch {dir}/inner.{{{{mark}}}}'}}
+"#
+      ),
+    )
+    .runbook(
+      "outer",
+      r#"parameters:
+  label: {default: from-outer}
+steps:
+  - id: call-inner
+    title: the inner runbook
+    runbook: inner
+    vars: {mark: '{{label}}'}
+"#,
+    );
+  let (fleet, run) = fleet.run("outer", &["--yes"]);
+  assert!(exists(&format!("{dir}/inner.from-outer")), "{}", run.stdout);
+  assert!(run.stdout.contains("call-inner/touch"), "{}", run.stdout);
+  let journal = fleet.test.newest_journal();
+  assert_eq!(results(&journal, "call-inner/touch")[0]["outcome"], "passed");
+  let Fleet { test, sshd } = fleet;
+  let test = test.args(["--color", "never", "journal", "show", "last"]);
+  let timeline = test.run();
+  assert!(
+    timeline.stdout.contains("call-inner/touch"),
+    "{}",
+    timeline.stdout
+  );
+  let test = test.reset().args(["report", "last", "--postmortem"]);
+  let report = test.run();
+  assert!(report.stdout.contains("call-inner/touch"), "{}", report.stdout);
+  let fleet = Fleet {
+    test: test.reset(),
+    sshd,
+  };
+  // A call to a runbook that does not exist is found by validate, where the call is written.
+  let fleet = fleet.runbook(
+    "broken",
+    "steps:\n  - id: call\n    title: call\n    runbook: innr\n",
+  );
+  let check = fleet
+    .test
+    .args(["--color", "never", "runbook", "validate", "broken"])
+    .run();
+  assert_eq!(check.code, exit::USAGE, "{}\n{}", check.stdout, check.stderr);
+  assert!(check.stdout.contains("broken.yaml:7:14"), "{}", check.stdout);
+  assert!(check.stdout.contains("inner"), "did you mean: {}", check.stdout);
+}

@@ -118,12 +118,8 @@ fn load(config: &Config, id: &str) -> Result<(Source, Runbook, Inventory), Error
   let entry = catalog.get(id)?;
   let inventory = inventory::load(config.inventory.as_deref())?;
   let source = entry.source()?;
-  let runbook = runbook::load(&source, Some(&entry.id), Some(&inventory))
-    .valid()
-    .map_err(|diagnostics| Error::Invalid {
-      what: format!("runbook `{}`", entry.id),
-      diagnostics,
-    })?;
+  // Steps of the runbooks it calls are part of it from here on.
+  let runbook = runbook::compose::load(&catalog, &entry.id, Some(&inventory))?;
   Ok((source, runbook, inventory))
 }
 

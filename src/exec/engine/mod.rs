@@ -325,6 +325,17 @@ impl<'a> Engine<'a> {
       let next = self.input(planned, question, records, &mut record).await;
       return (record, next);
     }
+    if let StepKind::Call(call) = &step.kind {
+      // Loading replaces a call by the called steps; one left here was never expanded.
+      self.reporter.event(Event::StepSkipped {
+        planned,
+        reason: &format!(
+          "runbook `{}` was not loaded into this run",
+          call.runbook.value
+        ),
+      });
+      return (record, Next::Continue);
+    }
     if planned.step.title.contains("{{") {
       planned.set_title(self.text(&planned.step.title, None, Quoting::Text));
     }
@@ -391,7 +402,9 @@ impl<'a> Engine<'a> {
           .await
       }
       StepKind::Action { .. } => self.action(planned, eligible, &mut record).await,
-      StepKind::Manual { .. } | StepKind::Input(_) => unreachable!("handled above"),
+      StepKind::Manual { .. } | StepKind::Input(_) | StepKind::Call(_) => {
+        unreachable!("handled above")
+      }
     };
     (record, next)
   }
@@ -512,27 +525,38 @@ impl<'a> Engine<'a> {
     eligible
   }
 
-  /// Whether `planned`'s `when:` holds on `host`; a rehearsal walks every branch.
+  /// Whether `planned`'s `when:` holds on `host` (and the gates it inherited from the step that
+  /// called its runbook); a rehearsal walks every branch.
   fn condition(
     &self,
     planned: &PlannedStep<'_>,
     host: Option<&str>,
     records: &[StepRecord],
   ) -> bool {
-    self.plan.mode == RunMode::DryRun
-      || condition::holds(
-        &planned.step.when,
-        host,
-        records,
-        |id| {
-          self
-            .plan
-            .steps
-            .iter()
-            .any(|s| s.step.id.value == id && s.before_start)
-        },
-        &|name| self.value_of(name, host),
-      )
+    if self.plan.mode == RunMode::DryRun {
+      return true;
+    }
+    let before_from = |id: &str| {
+      self
+        .plan
+        .steps
+        .iter()
+        .any(|s| s.step.id.value == id && s.before_start)
+    };
+    let value = |name: &str| self.value_of(name, host);
+    let gates = planned.step.gates.iter().all(|g| {
+      if g.negate {
+        // A repeat's `until`: an earlier round ended the repeat only if the steps it names ran.
+        let ran = g
+          .when
+          .references()
+          .all(|id| records.iter().any(|r| r.id == id.value));
+        !(ran && condition::holds(&g.when, host, records, before_from, &value))
+      } else {
+        condition::holds(&g.when, host, records, before_from, &value)
+      }
+    });
+    gates && condition::holds(&planned.step.when, host, records, before_from, &value)
   }
 
   /// A dry run shows what would run on each host instead of running it.

@@ -18,7 +18,8 @@ use crate::runbook::Runbook;
 use crate::runbook::values::Values;
 use crate::source::Source;
 
-const INVENTORY: &str = "hosts:\n  - name: a\n    groups: [web]\n  - name: b\n    groups: [web]\n";
+pub(super) const INVENTORY: &str =
+  "hosts:\n  - name: a\n    groups: [web]\n  - name: b\n    groups: [web]\n";
 
 /// What the scripted transport answers: by command substring, in order, per host.
 type Reply = Result<Output, TransportError>;
@@ -223,7 +224,7 @@ impl Reporter for Notices {
   }
 }
 
-fn runbook(steps: &str) -> (Runbook, Inventory) {
+pub(super) fn runbook(steps: &str) -> (Runbook, Inventory) {
   let text = format!("id: t\ntitle: T\nseverity: P3\nsteps:\n{steps}");
   let leaked: &'static str = Box::leak(text.into_boxed_str());
   let mut c = crate::diagnostic::Collector::new("inventory", INVENTORY);
@@ -288,12 +289,26 @@ pub(super) fn run_with(
   vars: &[(&str, &str)],
 ) -> Ran {
   let (runbook, inventory) = runbook(steps);
+  run_runbook(
+    &runbook, &inventory, mode, transport, operator, ctrl_c, vars,
+  )
+}
+
+pub(super) fn run_runbook(
+  runbook: &Runbook,
+  inventory: &Inventory,
+  mode: RunMode,
+  transport: &Scripted,
+  operator: &dyn Operator,
+  ctrl_c: usize,
+  vars: &[(&str, &str)],
+) -> Ran {
   let vars: Vec<(String, String)> = vars
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-  let values = Values::resolve(&runbook, &vars, true).unwrap();
-  let plan = Plan::new(&runbook, &inventory, values, mode, &[], None).unwrap();
+  let values = Values::resolve(runbook, &vars, true).unwrap();
+  let plan = Plan::new(runbook, inventory, values, mode, &[], None).unwrap();
   let notices = Notices::default();
   let (tx, interrupts) = Interrupts::channel();
   for _ in 0..ctrl_c {

@@ -335,3 +335,146 @@ fn exit(result: &RunResult) -> i32 {
     crate::exec::result::StepRole::Check
   })
 }
+
+/// A runbook `id` from its body (everything after `severity:`), parsed and validated.
+fn named(id: &str, body: &str) -> crate::runbook::Runbook {
+  let text = format!("id: {id}\ntitle: {id}\nseverity: P3\n{body}");
+  let leaked: &'static str = Box::leak(text.into_boxed_str());
+  let mut c = crate::diagnostic::Collector::new("inventory", INVENTORY);
+  let inventory = crate::inventory::Inventory::parse(&mut c, INVENTORY);
+  crate::runbook::load(
+    &crate::source::Source::embedded(format!("{id}.yaml"), leaked),
+    Some(id),
+    Some(&inventory),
+  )
+  .valid()
+  .unwrap_or_else(|d| panic!("{d:?}"))
+}
+
+const SCALE: &str = "parameters:
+  step_size: {default: '1'}
+steps:
+  - id: add
+    title: add {{step_size}} replica
+    targets: [a]
+    action:
+      command: add-replica {{step_size}}
+  - id: settled
+    title: lag settled
+    targets: [a]
+    check:
+      command: show-lag
+      expect: {exit_code: 0}
+";
+
+#[test]
+fn a_called_runbook_runs_as_nested_steps_and_a_repeat_stops_when_its_until_holds() {
+  let caller = named(
+    "caller",
+    "steps:
+  - id: probe
+    title: probe
+    targets: [a]
+    check: {command: probe-it, expect: {exit_code: 0}}
+  - id: scale
+    title: scale up until the lag settles
+    when: {failed: [probe]}
+    runbook: scale
+    vars: {step_size: '2'}
+    repeat: {times: 4, until: {passed: [settled]}}
+  - id: after
+    title: after
+    targets: [a]
+    when: {passed: ['scale#2/settled']}
+    check: {command: after-it, expect: {exit_code: 0}}
+",
+  );
+  let load = |id: &str| -> Result<crate::runbook::Runbook, crate::error::Error> {
+    assert_eq!(id, "scale");
+    Ok(named("scale", SCALE))
+  };
+  let expanded = crate::runbook::compose::expand(caller, &load).unwrap();
+  let ids: Vec<&str> = expanded.steps.iter().map(|s| s.id.value.as_str()).collect();
+  assert_eq!(
+    ids,
+    [
+      "probe",
+      "scale#1/add",
+      "scale#1/settled",
+      "scale#2/add",
+      "scale#2/settled",
+      "scale#3/add",
+      "scale#3/settled",
+      "scale#4/add",
+      "scale#4/settled",
+      "after"
+    ]
+  );
+  let mut c = crate::diagnostic::Collector::new("inventory", INVENTORY);
+  let inventory = crate::inventory::Inventory::parse(&mut c, INVENTORY);
+  // Lag settles at the second round: rounds 3 and 4 never run.
+  let t = Scripted::default().on("a", "probe-it", vec![ok(1, "")]).on(
+    "a",
+    "show-lag",
+    vec![ok(1, ""), ok(0, "")],
+  );
+  let yes = Unattended {
+    yes: true,
+    destructive: false,
+  };
+  let ran = run_runbook(&expanded, &inventory, RunMode::Live, &t, &yes, 0, &[]);
+  assert_eq!(t.ran_matching("add-replica 2").len(), 2, "{:?}", t.ran());
+  assert_eq!(ran.outcome("scale#3/add", "a"), Some(Outcome::Skipped));
+  assert_eq!(ran.outcome("after", "a"), Some(Outcome::Passed));
+  // `probe` failed and was remedied by the calls; round 1's failed check was repeated.
+  let role = |id: &str| {
+    if id == "probe" {
+      crate::exec::result::StepRole::RemediedCheck
+    } else {
+      crate::exec::result::StepRole::Check
+    }
+  };
+  let code =
+    crate::exec::result::exit_code_for(RunMode::Live, ran.result.end, &ran.result.records, role);
+  assert_eq!(code, 0);
+
+  // Healthy: the call's when: keeps every nested step from running.
+  let t = Scripted::default();
+  let ran = run_runbook(&expanded, &inventory, RunMode::Live, &t, &yes, 0, &[]);
+  assert!(t.ran_matching("add-replica").is_empty());
+  assert_eq!(ran.outcome("scale#1/add", "a"), Some(Outcome::Skipped));
+}
+
+#[test]
+fn a_call_to_itself_or_with_an_unknown_var_is_refused() {
+  let caller = named(
+    "loop",
+    "steps:
+  - id: again
+    title: again
+    runbook: loop
+",
+  );
+  let load = |_: &str| {
+    Ok(named(
+      "loop",
+      "steps:\n  - id: again\n    title: again\n    runbook: loop\n",
+    ))
+  };
+  let err = crate::runbook::compose::expand(caller, &load).unwrap_err();
+  assert!(err.to_string().contains("cycle"), "{err}");
+
+  let caller = named(
+    "caller",
+    "steps:
+  - id: scale
+    title: scale
+    runbook: scale
+    vars: {stepsize: '2'}
+",
+  );
+  let load = |_: &str| Ok(named("scale", SCALE));
+  let err = crate::runbook::compose::expand(caller, &load).unwrap_err();
+  assert!(err.to_string().contains("no parameter"), "{err}");
+  assert!(err.to_string().contains("step_size"), "{err}");
+}

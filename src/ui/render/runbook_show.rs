@@ -225,6 +225,13 @@ fn render_step(out: &mut String, planned: &PlannedStep) {
         let _ = writeln!(out, "{indent}| {}", sanitize(line));
       }
     }
+    StepKind::Call(call) => {
+      let _ = writeln!(
+        out,
+        "{indent}runs runbook {}",
+        sanitize(&call.runbook.value)
+      );
+    }
     StepKind::Input(q) => {
       let _ = writeln!(
         out,
@@ -291,7 +298,10 @@ fn render_step(out: &mut String, planned: &PlannedStep) {
     ));
   }
   limits.push(format!("on failure: {:?}", step.on_failure).to_lowercase());
-  if !matches!(step.kind, StepKind::Manual { .. } | StepKind::Input(_)) {
+  if !matches!(
+    step.kind,
+    StepKind::Manual { .. } | StepKind::Input(_) | StepKind::Call(_)
+  ) {
     let _ = writeln!(out, "{indent}{}", style::dim(&limits.join(", ")));
   }
 }
