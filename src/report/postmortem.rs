@@ -42,6 +42,8 @@ pub(crate) struct Postmortem {
   pub(crate) unknown: Vec<String>,
   pub(crate) timeline: Vec<Entry>,
   pub(crate) notes: Vec<String>,
+  /// Raises of the severity during the run: (step, from, to, when).
+  pub(crate) raised: Vec<(String, String, String, String)>,
 }
 
 /// One host's result of one check.
@@ -174,6 +176,16 @@ impl Postmortem {
       unknown: unknowns(read),
       timeline: timeline(read),
       notes: notes(read),
+      raised: read
+        .records
+        .iter()
+        .filter_map(|r| match r {
+          Record::SeverityRaised { t, step, from, to } => {
+            Some((step.clone(), from.clone(), to.clone(), t.clone()))
+          }
+          _ => None,
+        })
+        .collect(),
     }
   }
 
@@ -218,6 +230,13 @@ impl Postmortem {
         "| Severity | {} — respond within {}, recover within {} |",
         h.severity, h.response_target, h.recovery_target
       );
+      for (step, from, to, t) in &self.raised {
+        let _ = writeln!(
+          out,
+          "| Severity raised | {from} → {to} at {t} by `{}` |",
+          md_escape(step)
+        );
+      }
       let _ = writeln!(out, "| Mode | {} |", h.mode.label());
       let _ = writeln!(out, "| Response started | {} |", h.started);
       let _ = writeln!(out, "| Operator | {} on {} |", h.operator, h.machine);

@@ -178,6 +178,8 @@ pub(crate) struct Step {
   pub(crate) wait: Option<Wait>,
   /// One host at a time, stopping at the first that fails (a rolling change).
   pub(crate) serial: bool,
+  /// Only the first of its hosts that is reachable (any sentinel, any replica).
+  pub(crate) one_of: bool,
   /// This step's own shell, where it differs from the runbook's.
   #[serde(skip_serializing_if = "Option::is_none")]
   pub(crate) shell: Option<Shell>,

@@ -48,10 +48,11 @@ const STEP_KEYS: &[&str] = &[
   "runbook",
   "vars",
   "repeat",
+  "one_of",
 ];
 /// Keys that mean something only for a step that runs a command on hosts.
 const COMMAND_ONLY_KEYS: &[&str] = &[
-  "targets", "sudo", "timeout", "retry", "capture", "wait", "serial", "shell", "after",
+  "targets", "sudo", "timeout", "retry", "capture", "wait", "serial", "shell", "after", "one_of",
 ];
 const KINDS: &[&str] = &["check", "action", "manual", "input", "choice", "runbook"];
 const REPEAT_KEYS: &[&str] = &["times", "until"];
@@ -577,6 +578,7 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
   let capture = f.get("capture").map(|n| captures(c, n)).unwrap_or_default();
   let wait = f.get("wait").and_then(|n| wait(c, n));
   let serial = f.opt_bool(c, "serial").unwrap_or(false);
+  let one_of = f.opt_bool(c, "one_of").unwrap_or(false);
   let shell = f.get("shell").and_then(|n| shell(c, n));
   let raise = f.get("raise").and_then(|n| severity(c, n));
   let kind = kind?;
@@ -613,6 +615,7 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
     capture,
     wait,
     serial,
+    one_of,
     shell,
     raise,
     gates: Vec::new(),

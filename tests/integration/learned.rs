@@ -402,7 +402,10 @@ steps:
   assert!(exists(&format!("{dir}/inner.from-outer")), "{}", run.stdout);
   assert!(run.stdout.contains("call-inner/touch"), "{}", run.stdout);
   let journal = fleet.test.newest_journal();
-  assert_eq!(results(&journal, "call-inner/touch")[0]["outcome"], "passed");
+  assert_eq!(
+    results(&journal, "call-inner/touch")[0]["outcome"],
+    "passed"
+  );
   let Fleet { test, sshd } = fleet;
   let test = test.args(["--color", "never", "journal", "show", "last"]);
   let timeline = test.run();
@@ -413,7 +416,11 @@ steps:
   );
   let test = test.reset().args(["report", "last", "--postmortem"]);
   let report = test.run();
-  assert!(report.stdout.contains("call-inner/touch"), "{}", report.stdout);
+  assert!(
+    report.stdout.contains("call-inner/touch"),
+    "{}",
+    report.stdout
+  );
   let fleet = Fleet {
     test: test.reset(),
     sshd,
@@ -427,7 +434,21 @@ steps:
     .test
     .args(["--color", "never", "runbook", "validate", "broken"])
     .run();
-  assert_eq!(check.code, exit::USAGE, "{}\n{}", check.stdout, check.stderr);
-  assert!(check.stdout.contains("broken.yaml:7:14"), "{}", check.stdout);
-  assert!(check.stdout.contains("inner"), "did you mean: {}", check.stdout);
+  assert_eq!(
+    check.code,
+    exit::USAGE,
+    "{}\n{}",
+    check.stdout,
+    check.stderr
+  );
+  assert!(
+    check.stdout.contains("broken.yaml:7:14"),
+    "{}",
+    check.stdout
+  );
+  assert!(
+    check.stdout.contains("inner"),
+    "did you mean: {}",
+    check.stdout
+  );
 }

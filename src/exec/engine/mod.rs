@@ -412,6 +412,23 @@ impl<'a> Engine<'a> {
   /// The step's hosts: planned, or named by a value learned during the run. A learned name
   /// must be a host this run connected to (and locked, where it may change it).
   async fn hosts(&self, planned: &PlannedStep<'_>) -> Result<Vec<String>, String> {
+    let hosts = self.targets(planned).await?;
+    if !planned.step.one_of || self.plan.mode == RunMode::DryRun || hosts.is_empty() {
+      return Ok(hosts);
+    }
+    // `one_of`: the first that answers; the others are not asked.
+    let down = self.down.lock().unwrap().clone();
+    match hosts.iter().find(|h| !down.contains(*h)) {
+      Some(first) => Ok(vec![first.clone()]),
+      None => Err(format!(
+        "none of its hosts is reachable ({}); it runs on one of them",
+        hosts.join(", ")
+      )),
+    }
+  }
+
+  /// The step's targets as hosts, before `one_of` picks.
+  async fn targets(&self, planned: &PlannedStep<'_>) -> Result<Vec<String>, String> {
     if !planned.step.dynamic_targets() {
       return Ok(planned.hosts.clone());
     }

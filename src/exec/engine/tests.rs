@@ -59,7 +59,7 @@ impl Scripted {
     self
   }
 
-  fn down(mut self, host: &str) -> Scripted {
+  pub(super) fn down(mut self, host: &str) -> Scripted {
     self.unreachable.push(host.into());
     self
   }

@@ -478,3 +478,28 @@ fn a_call_to_itself_or_with_an_unknown_var_is_refused() {
   assert!(err.to_string().contains("no parameter"), "{err}");
   assert!(err.to_string().contains("step_size"), "{err}");
 }
+
+#[test]
+fn one_of_runs_on_the_first_reachable_host_only() {
+  let steps = "  - id: ask-any
+    title: ask any sentinel
+    targets: [web]
+    one_of: true
+    check:
+      command: ask-sentinel
+      expect: {exit_code: 0}
+";
+  let t = Scripted::default().down("a");
+  let ran = run_person(steps, RunMode::Live, &t, &[]);
+  assert_eq!(t.ran_matching("ask-sentinel"), ["b"]);
+  assert_eq!(ran.outcome("ask-any", "b"), Some(Outcome::Passed));
+  assert_eq!(
+    ran.outcome("ask-any", "a"),
+    None,
+    "the other host is not asked"
+  );
+  let t = Scripted::default().down("a").down("b");
+  let ran = run_person(steps, RunMode::Live, &t, &[]);
+  assert!(t.ran_matching("ask-sentinel").is_empty());
+  assert_eq!(ran.outcome("ask-any", MANUAL_HOST), Some(Outcome::Unknown));
+}
