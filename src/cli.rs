@@ -12,7 +12,8 @@ use crate::complete;
   name = "megacity",
   version,
   about = "Runbooks for on-call operators: checks, confirmed remediations and a record, over SSH",
-  max_term_width = 100
+  max_term_width = 100,
+  after_help = EXAMPLES
 )]
 pub(crate) struct Cli {
   /// A runbook directory; its runbooks override the others by id [env: MEGACITY_RUNBOOKS]
@@ -49,6 +50,26 @@ pub(crate) struct Cli {
   pub(crate) command: Command,
 }
 
+const EXAMPLES: &str = "\
+Examples:
+  megacity run redis-outage                    checks, then asks before each remediation
+  megacity run redis-outage --checks-only      triage: checks only, nothing changes
+  megacity run redis-outage --dry-run          rehearsal: walk every prompt, run nothing
+  megacity run --resume last                   continue an interrupted run
+  megacity runbook list                        every runbook
+  megacity report last --postmortem            the postmortem draft of the last run";
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  megacity run redis-outage
+  megacity run redis-outage --checks-only
+  megacity run redis-outage --dry-run
+  megacity run disk-full --host api --from truncate-log
+  megacity run redis-outage --var redis_port=6380
+  megacity run --resume last
+
+At a prompt: yes, no (skip), abort; `note <text>` adds a note to the record; `help` lists more.";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
   Text,
@@ -64,7 +85,10 @@ pub(crate) enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-  /// List, show and validate runbooks
+  /// Run a runbook: checks run, actions ask first, everything is recorded (= `runbook run`)
+  #[command(after_help = RUN_EXAMPLES)]
+  Run(RunArgs),
+  /// Run, list, show and validate runbooks
   #[command(subcommand)]
   Runbook(RunbookCommand),
   /// The inventory: hosts and groups
@@ -90,7 +114,8 @@ pub(crate) enum RunbookCommand {
   Show(ShowArgs),
   /// Check runbooks and report every problem with file:line:column
   Validate(ValidateArgs),
-  /// Run a runbook: checks run, actions ask first, everything is summarized
+  /// Run a runbook: checks run, actions ask first, everything is recorded
+  #[command(after_help = RUN_EXAMPLES)]
   Run(RunArgs),
 }
 
@@ -121,8 +146,8 @@ pub(crate) struct SshArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-  /// Runbook id (not needed with --resume)
-  #[arg(required_unless_present = "resume", add = ArgValueCompleter::new(complete::runbook_ids))]
+  /// Runbook id (not needed with --resume; without one, the runbooks are listed)
+  #[arg(add = ArgValueCompleter::new(complete::runbook_ids))]
   pub(crate) id: Option<String>,
   /// Continue an interrupted run (a run id, a prefix of one, or `last`) after its last
   /// completed step, with the same runbook, parameters and mode
@@ -132,34 +157,36 @@ pub(crate) struct RunArgs {
   #[arg(long, requires = "resume")]
   pub(crate) resume_changed: bool,
   /// Rehearse: connect nowhere, run nothing; walk the prompts (or print the plan with --yes)
-  #[arg(long, conflicts_with = "checks_only")]
+  #[arg(long, conflicts_with = "checks_only", help_heading = "Safety")]
   pub(crate) dry_run: bool,
   /// Triage: run the checks for real, never an action or manual step
-  #[arg(long)]
+  #[arg(long, help_heading = "Safety")]
   pub(crate) checks_only: bool,
   /// Confirm ordinary actions without asking (for runs without a terminal)
-  #[arg(long, short = 'y')]
+  #[arg(long, short = 'y', help_heading = "Safety")]
   pub(crate) yes: bool,
   /// With --yes, also run destructive actions without asking
-  #[arg(long, requires = "yes")]
+  #[arg(long, requires = "yes", help_heading = "Safety")]
   pub(crate) yes_destructive: bool,
   /// Take over the lock another run holds on a host this run changes (its holder's session
   /// there is ended); recorded in the journal
-  #[arg(long)]
+  #[arg(long, help_heading = "Safety")]
   pub(crate) break_lock: bool,
-  /// A parameter value
+  /// A parameter, or the answer to one of the runbook's questions, as NAME=VALUE (repeat for
+  /// more; `megacity runbook show ID` lists them)
   #[arg(
     long = "var",
     value_name = "NAME=VALUE",
     value_parser = crate::runbook::values::parse_var,
-    add = ArgValueCompleter::new(complete::parameters)
+    add = ArgValueCompleter::new(complete::parameters),
+    help_heading = "What to run"
   )]
   pub(crate) vars: Vec<(String, String)>,
   /// Only these hosts or groups (local steps still run)
-  #[arg(long = "host", value_name = "HOST|GROUP", add = ArgValueCompleter::new(complete::targets))]
+  #[arg(long = "host", value_name = "HOST|GROUP", add = ArgValueCompleter::new(complete::run_targets), help_heading = "What to run")]
   pub(crate) hosts: Vec<String>,
   /// Start at this step; conditions on earlier steps count as met
-  #[arg(long, value_name = "STEP", add = ArgValueCompleter::new(complete::step_ids))]
+  #[arg(long, value_name = "STEP", add = ArgValueCompleter::new(complete::step_ids), help_heading = "What to run")]
   pub(crate) from: Option<String>,
   /// Hosts worked on at once (and new connections opened at once: behind a bastion, keep it
   /// under its sshd's MaxStartups) [default: 10]

@@ -88,6 +88,42 @@ pub(crate) fn targets(current: &OsStr) -> Vec<CompletionCandidate> {
   out
 }
 
+/// `runbook run ID --host`: the hosts that runbook names and the groups they are in (every
+/// target while no runbook is on the line).
+pub(crate) fn run_targets(current: &OsStr) -> Vec<CompletionCandidate> {
+  let words = words();
+  let config = config(&words);
+  let (Some(runbook), Ok(inventory)) = (
+    runbook_in(&words, &config),
+    crate::inventory::load(config.inventory.as_deref()),
+  ) else {
+    return targets(current);
+  };
+  let mut hosts = inventory.expand(
+    runbook
+      .steps
+      .iter()
+      .flat_map(|s| &s.targets)
+      .map(|t| t.value.as_str()),
+  );
+  hosts.retain(|h| h != crate::inventory::LOCAL);
+  let accept = matching(current);
+  let mut out: Vec<CompletionCandidate> = inventory
+    .hosts
+    .iter()
+    .filter(|h| hosts.contains(&h.name) && accept(&h.name.as_str()))
+    .map(|h| CompletionCandidate::new(&h.name).help(h.role.clone().map(Into::into)))
+    .collect();
+  for (group, members) in inventory.groups() {
+    if accept(&group) && members.iter().any(|m| hosts.iter().any(|h| h == m)) {
+      out.push(
+        CompletionCandidate::new(group).help(Some(format!("group: {}", members.join(", ")).into())),
+      );
+    }
+  }
+  out
+}
+
 /// The runbook named on the command line being completed: the first word that is a runbook id.
 fn runbook_in(words: &[String], config: &Config) -> Option<crate::runbook::Runbook> {
   let catalog = catalog(config);

@@ -53,6 +53,8 @@ pub(crate) enum Error {
   UnusableValue { reason: String },
   #[error("runbook `{runbook}`: {message}")]
   Composition { runbook: String, message: String },
+  #[error("which runbook? `megacity run <ID>`; there are: {}", ids.join(", "))]
+  WhichRunbook { ids: Vec<String> },
   #[error("--host {} selects no host that runbook `{runbook}` works on", hosts.join(", "))]
   NoSelectedHost {
     runbook: String,
@@ -145,6 +147,7 @@ impl Error {
       | Error::MissingParameter { .. }
       | Error::UnusableValue { .. }
       | Error::Composition { .. }
+      | Error::WhichRunbook { .. }
       | Error::NoSelectedHost { .. }
       | Error::NoTerminal
       | Error::NotAJournal { .. }
@@ -172,6 +175,9 @@ impl Error {
 
   pub(crate) fn hint(&self) -> Option<String> {
     match self {
+      Error::WhichRunbook { .. } => {
+        Some("`megacity runbook list` shows them with their titles and hosts".into())
+      }
       Error::UnknownRunbook { suggestion, .. }
       | Error::UnknownStep { suggestion, .. }
       | Error::UnknownTarget { suggestion, .. } => suggestion.clone(),

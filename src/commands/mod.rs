@@ -24,7 +24,9 @@ pub(crate) fn run(cli: Cli) -> Result<i32, Error> {
     Command::Runbook(RunbookCommand::Validate(args)) => runbook_validate::run(&config, &args),
     Command::Hosts(HostsCommand::List(args)) => hosts_list::run(&config, &args),
     Command::Hosts(HostsCommand::Check(args)) => hosts_check::run(&config, &args),
-    Command::Runbook(RunbookCommand::Run(args)) => runbook_run::run(&config, &args),
+    Command::Runbook(RunbookCommand::Run(args)) | Command::Run(args) => {
+      runbook_run::run(&config, &args)
+    }
     Command::Journal(JournalCommand::List) => journal::list(&config),
     Command::Journal(JournalCommand::Show(args)) => journal::show(&config, &args),
     Command::Connections(ConnectionsCommand::List) => connections::list(&config),

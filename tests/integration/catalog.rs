@@ -542,3 +542,33 @@ fn runbook_directories_take_only_runbooks_and_say_what_they_skipped() {
     run.stderr
   );
 }
+
+#[test]
+fn run_is_a_top_level_command_and_without_an_id_lists_the_runbooks() {
+  let run = Test::new()
+    .args([
+      "run",
+      "redis-outage",
+      "--dry-run",
+      "--yes",
+      "--color",
+      "never",
+    ])
+    .run();
+  assert_eq!(run.code, crate::test::exit::SUCCESS, "{}", run.stderr);
+  assert!(run.stdout.contains("redis-ping"), "{}", run.stdout);
+  let bare = Test::new().args(["run"]).run();
+  assert_eq!(bare.code, crate::test::exit::USAGE);
+  assert!(bare.stderr.contains("which runbook?"), "{}", bare.stderr);
+  assert!(bare.stderr.contains("redis-outage"), "{}", bare.stderr);
+  let help = Test::new().args(["--help"]).run();
+  let first = help
+    .stdout
+    .lines()
+    .find(|l| l.trim_start().starts_with(|c: char| c.is_ascii_lowercase()) && l.starts_with("  "))
+    .unwrap_or("");
+  assert!(first.trim_start().starts_with("run "), "{}", help.stdout);
+  assert!(help.stdout.contains("Examples:"), "{}", help.stdout);
+  let run_help = Test::new().args(["run", "--help"]).run();
+  assert!(run_help.stdout.contains("Safety:"), "{}", run_help.stdout);
+}

@@ -151,3 +151,19 @@ printf '%s\n' "${COMPREPLY[@]}""#,
     String::from_utf8_lossy(&run.stderr)
   );
 }
+
+#[test]
+fn host_completes_the_runbooks_own_hosts_and_groups() {
+  let hosts = complete(Test::new(), &["run", "redis-outage", "--host", ""]);
+  assert!(hosts.iter().any(|h| h == "redis-master-01"), "{hosts:?}");
+  assert!(hosts.iter().any(|h| h == "redis"), "{hosts:?}");
+  assert!(
+    !hosts
+      .iter()
+      .any(|h| h.starts_with("db-") || h.starts_with("gpu")),
+    "only redis-outage's hosts: {hosts:?}"
+  );
+  // A question's name completes for --var like a parameter.
+  let vars = complete(Test::new(), &["run", "redis-outage", "--var", ""]);
+  assert!(vars.iter().any(|v| v == "redis_port="), "{vars:?}");
+}

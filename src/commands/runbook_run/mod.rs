@@ -37,15 +37,11 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     None => (recorded::given(config, args), Vec::new()),
   };
   let config = &recorded::apply(config, &given);
-  let id = resume.as_ref().map_or_else(
-    || {
-      args
-        .id
-        .clone()
-        .expect("clap requires an id unless --resume")
-    },
-    |r| r.header.runbook.clone(),
-  );
+  let id = match (&resume, &args.id) {
+    (Some(r), _) => r.header.runbook.clone(),
+    (None, Some(id)) => id.clone(),
+    (None, None) => return Err(which_runbook(config)),
+  };
   let (source, runbook, inventory) = load(config, &id)?;
   let ssh = recorded::ssh(&given);
   ssh.check()?;
@@ -110,6 +106,14 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     Some(_) => crate::exit_code::ERROR,
     None => result.exit_code(&plan),
   })
+}
+
+/// No runbook named: which ones there are.
+fn which_runbook(config: &Config) -> Error {
+  let ids = Catalog::discover(&config.runbook_dirs)
+    .map(|c| c.ids().map(str::to_string).collect::<Vec<_>>())
+    .unwrap_or_default();
+  Error::WhichRunbook { ids }
 }
 
 /// The runbook, validated against the inventory: nothing runs from a runbook with a problem in it.
