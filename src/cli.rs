@@ -192,6 +192,9 @@ pub(crate) struct RunArgs {
   /// under its sshd's MaxStartups) [default: 10]
   #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
   pub(crate) concurrency: Option<u16>,
+  /// Show clock times in UTC instead of local time
+  #[arg(long)]
+  pub(crate) utc: bool,
   #[command(flatten)]
   pub(crate) ssh: SshArgs,
 }

@@ -309,6 +309,8 @@ pub(crate) enum Request<'a> {
     destructive: bool,
     /// A dry run: nothing will run whatever the answer.
     rehearsal: bool,
+    /// Why it is offered: the findings that met its `when:` ("redis-ping failed on …: …").
+    why: Option<String>,
   },
   /// The step failed on this host: retry, skip or abort (the UI may show the output first).
   AfterFailure {

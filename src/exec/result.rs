@@ -11,11 +11,14 @@ pub(crate) struct RunResult {
 }
 
 /// What the exit-code rule needs to know about a step of the plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum StepRole {
-  /// A check that a later step's `when: {failed: …}` remedies: its failure is a finding, and
-  /// the verification after the remedy decides.
-  RemediedCheck,
+  /// A check that later steps' `when: {failed: …}` remedy (`by`): its failure is a finding
+  /// that a remedy which ran resolves (the verification after it then decides); where no
+  /// remedy ran (declined, skipped), the finding stands.
+  RemediedCheck {
+    by: Vec<String>,
+  },
   Check,
   Other,
 }
@@ -32,15 +35,21 @@ pub(crate) fn role(plan: &Plan<'_>, id: &str) -> StepRole {
   let Some(step) = plan.steps.iter().find(|s| s.step.id.value == id) else {
     return StepRole::Other;
   };
-  // Remedied by a step that runs where it failed, or by a called runbook's steps.
-  let remedied = plan.steps.iter().any(|s| {
-    std::iter::once(&s.step.when)
-      .chain(s.step.gates.iter().filter(|g| !g.negate).map(|g| &g.when))
-      .any(|w| w.failed.iter().any(|f| f.value == id))
-  });
-  match (&step.step.kind, remedied) {
-    (StepKind::Check { .. }, true) => StepRole::RemediedCheck,
-    (StepKind::Check { .. }, false) => StepRole::Check,
+  // Remedied by an action that runs where it failed, or by a called runbook's actions.
+  let by: Vec<String> = plan
+    .steps
+    .iter()
+    .filter(|s| matches!(s.step.kind, StepKind::Action { .. }))
+    .filter(|s| {
+      std::iter::once(&s.step.when)
+        .chain(s.step.gates.iter().filter(|g| !g.negate).map(|g| &g.when))
+        .any(|w| w.failed.iter().any(|f| f.value == id))
+    })
+    .map(|s| s.step.id.value.clone())
+    .collect();
+  match &step.step.kind {
+    StepKind::Check { .. } if !by.is_empty() => StepRole::RemediedCheck { by },
+    StepKind::Check { .. } => StepRole::Check,
     _ => StepRole::Other,
   }
 }
@@ -62,7 +71,9 @@ pub(crate) fn unresolved(
         // Not known to be healthy: the run did not establish what it set out to.
         Outcome::Unreachable | Outcome::Interrupted | Outcome::Unknown => true,
         Outcome::Failed => match role(&record.id) {
-          StepRole::RemediedCheck => mode == RunMode::ChecksOnly,
+          StepRole::RemediedCheck { by } => {
+            mode == RunMode::ChecksOnly || !by.iter().any(|a| remedied(a, &r.host, records))
+          }
           StepRole::Check | StepRole::Other => true,
         },
         _ => false,
@@ -73,6 +84,18 @@ pub(crate) fn unresolved(
     }
   }
   out
+}
+
+/// Whether action `id` ran and succeeded on `host` (or, where it had no result there, on
+/// some host: a remedy elsewhere, such as a failover on the replica).
+fn remedied(id: &str, host: &str, records: &[StepRecord]) -> bool {
+  let Some(record) = records.iter().find(|r| r.id == id) else {
+    return false;
+  };
+  match record.results.iter().find(|r| r.host == host) {
+    Some(r) => r.outcome == Outcome::Passed,
+    None => record.results.iter().any(|r| r.outcome == Outcome::Passed),
+  }
 }
 
 /// Whether `id` is a step of a repeat's round (`CALL#k/step`) that a later round also ran.
@@ -141,7 +164,9 @@ mod tests {
     use RunEnd::*;
     use RunMode::*;
     let role = |id: &str| match id {
-      "ping" => StepRole::RemediedCheck,
+      "ping" => StepRole::RemediedCheck {
+        by: vec!["restart".into()],
+      },
       "verify" => StepRole::Check,
       _ => StepRole::Other,
     };
@@ -163,8 +188,23 @@ mod tests {
       (
         Live,
         Completed,
-        vec![record("ping", Failed), record("verify", Passed)],
+        vec![
+          record("ping", Failed),
+          record("restart", Passed),
+          record("verify", Passed),
+        ],
         exit_code::SUCCESS,
+      ),
+      // A remedy that did not run (declined) leaves the finding standing.
+      (
+        Live,
+        Completed,
+        vec![
+          record("ping", Failed),
+          record("restart", Declined),
+          record("verify", Passed),
+        ],
+        exit_code::FAILURE,
       ),
       // Triage: nothing was remedied, so the finding stands.
       (

@@ -2,6 +2,7 @@
 //! Commands print their output through `render::emit`; text from runbooks, the inventory or
 //! remote hosts goes through `text::sanitize` on its way to the terminal.
 
+pub(crate) mod clock;
 pub(crate) mod diagnostics;
 pub(crate) mod prompt;
 pub(crate) mod render;

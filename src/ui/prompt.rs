@@ -58,6 +58,7 @@ impl Operator for Interactive {
         command,
         destructive,
         rehearsal,
+        why,
       } => {
         let danger = if destructive {
           format!(" {}", style::error("DESTRUCTIVE"))
@@ -70,9 +71,16 @@ impl Operator for Interactive {
         } else {
           String::new()
         };
+        // Why it is offered, just above the question: at most two lines that fit 80 columns.
+        let because = why
+          .map(|w| {
+            let lines = crate::ui::text::wrap(&format!("because {}", sanitize(&w)), 76, 2);
+            format!("\n  {}", style::dim(&lines.join("\n  ")))
+          })
+          .unwrap_or_default();
         Ask::Confirm {
           header: format!(
-            "\n{rehearsal}{}{danger} {} on {host}\n  {prompt} {}\n  {}",
+            "\n{rehearsal}{}{danger} {} on {host}\n  {prompt} {}{because}\n  {}",
             style::bold(&planned.step.id),
             sanitize(&planned.title()),
             sanitize(command),
@@ -218,7 +226,7 @@ fn line(
     {
       if !note.trim().is_empty() {
         notes.push(note.trim().to_string());
-        say!("  noted.");
+        say!("  noted: {}", sanitize(note.trim()));
       }
       continue;
     }
@@ -226,29 +234,45 @@ fn line(
   }
 }
 
-/// Asks until the answer is one of `choices` (a first letter is enough).
+/// Asks until the answer is one of `choices` (a first letter is enough; `no`/`n` is `skip`).
+/// `help` says what each answer does. Returns the answer and the word chosen.
 fn choose(
   colors: bool,
   prompt: &str,
-  choices: &[(&str, Answer)],
+  choices: &[(&'static str, Answer, &str)],
   notes: &mut Vec<String>,
   shown: &mut Option<SystemTime>,
-) -> Option<Answer> {
+) -> Option<(Answer, &'static str)> {
   let theme = theme(colors);
-  let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
+  let words: Vec<&str> = choices.iter().map(|(w, _, _)| *w).collect();
   let prompt = format!("{prompt} [{}]", words.join("/"));
   loop {
     let typed = match line(theme.as_ref(), &prompt, notes, shown) {
       Ok(t) => t.to_lowercase(),
-      Err(answer) => return answer,
+      Err(answer) => return answer.map(|a| (a, "")),
+    };
+    if typed == "help" || typed == "?" {
+      for (word, _, meaning) in choices {
+        say!("  {word:<8} {meaning}");
+      }
+      say!(
+        "  {:<8} {}",
+        "note",
+        "`note <text>` adds a note to the record"
+      );
+      continue;
+    }
+    let typed = match typed.as_str() {
+      "no" | "n" if words.contains(&"skip") => "skip".to_string(),
+      _ => typed,
     };
     let found = choices
       .iter()
-      .find(|(w, _)| *w == typed || (typed.len() == 1 && w.starts_with(&typed)));
-    if let Some((_, answer)) = found {
-      return Some(*answer);
+      .find(|(w, _, _)| *w == typed || (typed.len() == 1 && w.starts_with(&typed)));
+    if let Some((word, answer, _)) = found {
+      return Some((*answer, word));
     }
-    say!("  answer one of: {} {NOTE_HINT}", words.join(", "));
+    say!("  answer one of: {}, or help {NOTE_HINT}", words.join(", "));
   }
 }
 
@@ -270,6 +294,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
   }
   let mut notes = Vec::new();
   let mut shown = None;
+  let mut value = None;
   let answer = match ask {
     Ask::Confirm {
       header,
@@ -277,17 +302,26 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
       ..
     } => {
       say!("{header}");
-      choose(
+      let picked = choose(
         colors,
         "Run it?",
         &[
-          ("yes", Answer::Yes),
-          ("skip", Answer::Skip),
-          ("abort", Answer::Abort),
+          ("yes", Answer::Yes, "run it on this host"),
+          ("skip", Answer::Skip, "do not run it here (also: no)"),
+          ("abort", Answer::Abort, "stop the run; nothing more runs"),
+          (
+            "all",
+            Answer::Yes,
+            "run it here and on the rest of this step's hosts without asking again",
+          ),
         ],
         &mut notes,
         &mut shown,
-      )
+      );
+      if picked.is_some_and(|(_, w)| w == "all") {
+        value = Some("all".to_string());
+      }
+      picked.map(|(a, _)| a)
     }
     Ask::Confirm {
       header,
@@ -310,15 +344,15 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
     Ask::AfterFailure { header, output } => {
       say!("{header}");
       let choices = [
-        ("retry", Answer::Retry),
-        ("skip", Answer::Skip),
-        ("abort", Answer::Abort),
-        ("output", Answer::Yes),
+        ("retry", Answer::Retry, "run it again on this host"),
+        ("skip", Answer::Skip, "leave it failed and go on (also: no)"),
+        ("abort", Answer::Abort, "stop the run"),
+        ("output", Answer::Yes, "show what it printed"),
       ];
       loop {
         match choose(colors, "What now?", &choices, &mut notes, &mut shown) {
-          Some(Answer::Yes) => say!("{output}"),
-          other => break other,
+          Some((Answer::Yes, _)) => say!("{output}"),
+          other => break other.map(|(a, _)| a),
         }
       }
     }
@@ -328,21 +362,22 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
         colors,
         "Done?",
         &[
-          ("done", Answer::Yes),
-          ("skip", Answer::Skip),
-          ("abort", Answer::Abort),
+          ("done", Answer::Yes, "it is done"),
+          ("skip", Answer::Skip, "it was not done (also: no)"),
+          ("abort", Answer::Abort, "stop the run"),
         ],
         &mut notes,
         &mut shown,
       )
+      .map(|(a, _)| a)
     }
     Ask::Input { .. } => unreachable!("asked above"),
     Ask::Interrupted { header } => {
       say!("{header}");
       let choices = [
-        ("retry", Answer::Retry),
-        ("skip", Answer::Skip),
-        ("abort", Answer::Abort),
+        ("retry", Answer::Retry, "run the step again"),
+        ("skip", Answer::Skip, "leave it and go on (also: no)"),
+        ("abort", Answer::Abort, "stop the run"),
       ];
       choose(
         colors,
@@ -351,6 +386,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
         &mut notes,
         &mut shown,
       )
+      .map(|(a, _)| a)
     }
   };
   let _ = console::Term::stderr().show_cursor();
@@ -359,7 +395,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
     by: crate::exec::event::DecidedBy::Operator,
     notes,
     shown,
-    value: None,
+    value,
   }
 }
 

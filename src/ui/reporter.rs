@@ -29,10 +29,12 @@ pub(crate) struct Lines {
   /// Set while a prompt has the terminal; announcements wait for it to close.
   prompting: AtomicBool,
   held: Mutex<Vec<String>>,
+  /// Clock times in UTC rather than local time (`--utc`).
+  utc: bool,
 }
 
 impl Lines {
-  pub(crate) fn new(mode: RunMode, terminal: bool, to_stderr: bool) -> Lines {
+  pub(crate) fn new(mode: RunMode, terminal: bool, to_stderr: bool, utc: bool) -> Lines {
     let progress = terminal.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
     Lines {
       dry: mode == RunMode::DryRun,
@@ -42,7 +44,12 @@ impl Lines {
       total: AtomicUsize::new(0),
       prompting: AtomicBool::new(false),
       held: Mutex::new(Vec::new()),
+      utc,
     }
+  }
+
+  fn now(&self) -> String {
+    crate::ui::clock::hms(std::time::SystemTime::now(), self.utc)
   }
 
   fn print(&self, text: &str) {
@@ -151,8 +158,22 @@ impl Lines {
     end: RunEnd,
     elapsed: Duration,
   ) -> String {
-    let mut rows = vec![vec!["STEP".to_string(), "KIND".into(), "RESULT".into()]];
+    let mut rows = vec![vec![
+      "STEP".to_string(),
+      "KIND".into(),
+      "TIME".into(),
+      "RESULT".into(),
+    ]];
     for record in records {
+      // The step took as long as its slowest host (they run at once).
+      let took = record
+        .results
+        .iter()
+        .map(|r| r.duration)
+        .max()
+        .filter(|d| !d.is_zero())
+        .map(seconds)
+        .unwrap_or_else(|| "-".into());
       let mut cells: Vec<String> = Vec::new();
       for r in &record.results {
         let label = r.outcome.label();
@@ -168,6 +189,7 @@ impl Lines {
       rows.push(vec![
         record.id.clone(),
         record.kind.to_string(),
+        took,
         cells.join(" "),
       ]);
     }
@@ -260,12 +282,13 @@ impl Reporter for Lines {
           format!(" on {}", hosts.join(", "))
         };
         self.print(&format!(
-          "\n[{}/{}] {} — {} ({}){on}",
+          "\n[{}/{}] {} — {} ({}){on} {}",
           planned.number,
           self.total.load(Ordering::Relaxed),
           style::bold(&step.id),
           sanitize(&planned.title()),
-          step.kind_name()
+          step.kind_name(),
+          style::dim(&format!("· {}", self.now()))
         ));
         // What a rehearsal must not hide: why the step runs and what it may do.
         let mut traits = Vec::new();
@@ -323,12 +346,15 @@ impl Reporter for Lines {
           bar
         });
         bar.set_prefix(host.to_string());
-        let again = if attempt > 1 {
-          format!(" (attempt {attempt})")
-        } else {
-          String::new()
-        };
-        bar.set_message(format!("{}{again}", planned.step.id.value));
+        // How long it may take, and which try this is out of how many.
+        let step = planned.step;
+        let mut budget = vec![format!("up to {}", format_duration(step.timeout))];
+        if step.wait.is_none() && step.retry.attempts > 1 {
+          budget.insert(0, format!("attempt {attempt}/{}", step.retry.attempts));
+        } else if step.wait.is_some() {
+          budget.insert(0, format!("poll {attempt}"));
+        }
+        bar.set_message(format!("{} ({})", step.id.value, budget.join(", ")));
       }
       // A manual step's outcome is the operator's own answer; a question's answer is shown.
       Event::HostDone { result, .. } if result.host == MANUAL_HOST => {
@@ -384,10 +410,8 @@ impl Reporter for Lines {
         self.print(&text.join("\n"));
       }
       Event::Notice(text) => self.print(&format!("{} {}", style::warning("note:"), sanitize(text))),
-      Event::Note { text, .. } => {
-        self.print(&format!("{} {}", style::hint("noted:"), sanitize(text)))
-      }
-      Event::Decision { .. } | Event::StepDone { .. } => {}
+      // The prompt said `noted:` when it was typed; the journal keeps it.
+      Event::Note { .. } | Event::Decision { .. } | Event::StepDone { .. } => {}
       Event::Resumed { done } => {
         let ids: Vec<&str> = done.iter().map(|r| r.id.as_str()).collect();
         self.print(&format!("resuming: already done: {}", ids.join(", ")));

@@ -113,3 +113,51 @@ mod tests {
     assert_eq!(table(&rows), "a    bb  c\naaa  b   c\n");
   }
 }
+
+/// `text` in lines of at most `width` characters, broken at spaces, and at most `max` lines:
+/// what does not fit ends the last line with `…`.
+pub(crate) fn wrap(text: &str, width: usize, max: usize) -> Vec<String> {
+  let mut lines: Vec<String> = Vec::new();
+  let mut current = String::new();
+  for word in text.split_whitespace() {
+    let len = current.chars().count();
+    if len > 0 && len + 1 + word.chars().count() > width {
+      lines.push(std::mem::take(&mut current));
+    }
+    if !current.is_empty() {
+      current.push(' ');
+    }
+    current.push_str(word);
+  }
+  if !current.is_empty() {
+    lines.push(current);
+  }
+  let cut = lines.len() > max;
+  lines.truncate(max);
+  for line in &mut lines {
+    // A single word longer than the width.
+    if line.chars().count() > width {
+      *line = line.chars().take(width - 1).collect::<String>() + "…";
+    }
+  }
+  if cut && let Some(last) = lines.last_mut() {
+    let keep: String = last.chars().take(width.saturating_sub(1)).collect();
+    *last = keep + "…";
+  }
+  lines
+}
+
+#[cfg(test)]
+mod wrap_tests {
+  use super::wrap;
+
+  #[test]
+  fn wraps_at_spaces_and_cuts_with_an_ellipsis() {
+    assert_eq!(wrap("a bb ccc", 4, 3), ["a bb", "ccc"]);
+    let long = "because redis-ping failed on redis-master-01: exit code 1, expected 0; redis-memory could not tell on redis-master-01: no number found";
+    let two = wrap(long, 40, 2);
+    assert_eq!(two.len(), 2);
+    assert!(two.iter().all(|l| l.chars().count() <= 40), "{two:?}");
+    assert!(two[1].ends_with('…'), "{two:?}");
+  }
+}

@@ -525,10 +525,12 @@ fn notes_typed_at_prompts_reach_the_journal_and_both_reports_in_order() {
   let mut s = spawn_command(command, Some(30_000)).unwrap();
   s.exp_string("Run it?").unwrap();
   crate::test::answer(&mut s, "note replication lag 30s");
-  s.exp_string("noted.").unwrap();
+  s.exp_string("noted: replication lag 30s").unwrap();
   s.exp_string("Run it?").unwrap();
   crate::test::answer(&mut s, "yes");
-  s.exp_eof().unwrap();
+  let rest = s.exp_eof().unwrap();
+  // Said once, when typed.
+  assert!(!rest.contains("noted"), "{rest}");
   let records = journal_records(&fleet);
   let note = records
     .iter()

@@ -428,3 +428,78 @@ fn a_second_live_run_on_a_host_stops_before_any_action_and_names_the_first() {
   assert!(Path::new(&marker).exists());
   fleet.assert_clean();
 }
+
+fn two_host_fix() -> (Fleet, String) {
+  let fleet = Fleet::new();
+  let dir = fleet.path("");
+  let fleet = fleet.runbook(
+    "fix-both",
+    &format!(
+      r#"steps:
+  - id: probe
+    title: healthy?
+    targets: [web]
+    check: {{command: 'echo status=broken; exit 3', expect: {{exit_code: 0}}}}
+  - id: fix
+    title: fix it
+    targets: [web]
+    when: {{failed: probe}}
+    action: {{command: 'touch {dir}/fixed.{{{{host}}}}'}}
+"#
+    ),
+  );
+  (fleet, dir)
+}
+
+#[test]
+fn the_prompt_says_why_answers_help_and_all_confirms_the_rest_of_the_step() {
+  let (fleet, dir) = two_host_fix();
+  let mut s = spawn(&fleet, "fix-both", &[]);
+  s.exp_string("because probe failed on host-a: exit code 3, expected 0")
+    .unwrap();
+  s.exp_string("Run it?").unwrap();
+  crate::test::answer(&mut s, "help");
+  s.exp_string("rest of this step's hosts").unwrap();
+  crate::test::answer(&mut s, "all");
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, 0, "{rest}");
+  assert!(
+    !rest.contains("Run `fix it` on host-b?"),
+    "asked again after `all`: {rest}"
+  );
+  assert!(Path::new(&format!("{dir}/fixed.host-a")).exists());
+  assert!(Path::new(&format!("{dir}/fixed.host-b")).exists());
+  let journal = fleet.test.newest_journal();
+  let decisions: Vec<(&str, &str, &str)> = journal
+    .iter()
+    .filter(|r| r["type"] == "decision")
+    .map(|r| {
+      (
+        r["host"].as_str().unwrap_or(""),
+        r["by"].as_str().unwrap_or(""),
+        r["value"].as_str().unwrap_or(""),
+      )
+    })
+    .collect();
+  assert_eq!(
+    decisions,
+    [("host-a", "operator", "all"), ("host-b", "operator", "all")]
+  );
+}
+
+#[test]
+fn no_skips_an_action() {
+  let (fleet, dir) = two_host_fix();
+  let mut s = spawn(&fleet, "fix-both", &[]);
+  s.exp_string("Run it?").unwrap();
+  crate::test::answer(&mut s, "no");
+  s.exp_string("Run it?").unwrap();
+  crate::test::answer(&mut s, "n");
+  let (code, rest) = exit_code(s);
+  assert_eq!(
+    code, 1,
+    "a finding whose remedy was declined stands: {rest}"
+  );
+  assert!(!Path::new(&format!("{dir}/fixed.host-a")).exists());
+  assert!(!Path::new(&format!("{dir}/fixed.host-b")).exists());
+}

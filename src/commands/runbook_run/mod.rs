@@ -91,6 +91,7 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     setup.mode,
     std::io::stderr().is_terminal() && (json || std::io::stdout().is_terminal()),
     json,
+    args.utc,
   );
   let lock = lock_request(&setup, &plan, &header, args.break_lock);
   let run = Execution {

@@ -13,6 +13,7 @@ impl Engine<'_> {
     &self,
     planned: &PlannedStep<'_>,
     eligible: Vec<String>,
+    records: &[StepRecord],
     record: &mut StepRecord,
   ) -> Next {
     let step = planned.step;
@@ -40,6 +41,8 @@ impl Engine<'_> {
       return Next::Continue;
     }
     let mut confirmed = Vec::new();
+    // `all` at a prompt: yes for the rest of this step's hosts (never for a destructive one).
+    let mut all = false;
     for host in &eligible {
       // One operator at a time: another run is changing this host.
       if let Some(LockState::HeldBy(who)) = self.transport.lock(host).await {
@@ -68,16 +71,32 @@ impl Engine<'_> {
         .map(|t| self.text(t, Some(host), Quoting::Text))
         .unwrap_or_else(|| format!("Run `{}` on {host}?", planned.title()));
       let command = self.shown(planned, host);
-      let answer = self
-        .ask(Request::Confirm {
+      let answer = if all {
+        self.reporter.event(Event::Decision {
           planned,
-          host,
-          text,
-          command: &command,
-          destructive: *destructive,
-          rehearsal: self.plan.mode == RunMode::DryRun,
-        })
-        .await;
+          host: Some(host),
+          question: "confirm",
+          answer: Answer::Yes,
+          shown: None,
+          by: DecidedBy::Operator,
+          value: Some("all"),
+        });
+        Answer::Yes
+      } else {
+        let (answer, value) = self
+          .ask_value(Request::Confirm {
+            planned,
+            host,
+            text,
+            command: &command,
+            destructive: *destructive,
+            rehearsal: self.plan.mode == RunMode::DryRun,
+            why: self.why(planned, host, records),
+          })
+          .await;
+        all = answer == Answer::Yes && value.as_deref() == Some("all") && !*destructive;
+        answer
+      };
       if self.plan.mode == RunMode::DryRun && answer != Answer::Abort {
         // The plan says what this run would do with the action, not only that it exists.
         let outcome = self.rehearsal_note(planned, host, answer, *destructive);
@@ -115,6 +134,51 @@ impl Engine<'_> {
 }
 
 impl Engine<'_> {
+  /// Why the action is offered on `host`, from the findings its `when:` names: at the prompt,
+  /// the reason has often scrolled away.
+  fn why(&self, planned: &PlannedStep<'_>, host: &str, records: &[StepRecord]) -> Option<String> {
+    let when = &planned.step.when;
+    let mut parts = Vec::new();
+    for id in when.failed.iter().chain(&when.unknown) {
+      let Some(record) = records.iter().find(|r| r.id == id.value) else {
+        continue;
+      };
+      let found = record
+        .results
+        .iter()
+        .find(|r| r.host == host && matches!(r.outcome, Outcome::Failed | Outcome::Unknown))
+        .or_else(|| {
+          record
+            .results
+            .iter()
+            .find(|r| matches!(r.outcome, Outcome::Failed | Outcome::Unknown))
+        });
+      if let Some(r) = found {
+        let reason = r
+          .verdict
+          .as_ref()
+          .and_then(|v| v.reasons.first().cloned())
+          .or_else(|| r.error.clone())
+          .unwrap_or_default();
+        parts.push(format!(
+          "{} {} on {}{}",
+          id.value,
+          r.outcome.label().to_lowercase(),
+          r.host,
+          if reason.is_empty() {
+            String::new()
+          } else {
+            format!(": {reason}")
+          }
+        ));
+      }
+    }
+    if !when.values.is_empty() {
+      parts.push(self.describe_when(planned));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+  }
+
   /// A rehearsed action: the command, and what the answer (or an unattended run's policy) would
   /// do with it.
   fn rehearsal_note(

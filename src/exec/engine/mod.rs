@@ -401,7 +401,7 @@ impl<'a> Engine<'a> {
           .execute(planned, eligible, &Compiled::new(expect), &mut record)
           .await
       }
-      StepKind::Action { .. } => self.action(planned, eligible, &mut record).await,
+      StepKind::Action { .. } => self.action(planned, eligible, records, &mut record).await,
       StepKind::Manual { .. } | StepKind::Input(_) | StepKind::Call(_) => {
         unreachable!("handled above")
       }

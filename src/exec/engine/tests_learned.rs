@@ -429,7 +429,9 @@ fn a_called_runbook_runs_as_nested_steps_and_a_repeat_stops_when_its_until_holds
   // `probe` failed and was remedied by the calls; round 1's failed check was repeated.
   let role = |id: &str| {
     if id == "probe" {
-      crate::exec::result::StepRole::RemediedCheck
+      crate::exec::result::StepRole::RemediedCheck {
+        by: vec!["scale#1/add".into()],
+      }
     } else {
       crate::exec::result::StepRole::Check
     }
