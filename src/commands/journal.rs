@@ -86,7 +86,7 @@ pub(crate) fn list(config: &Config) -> Result<i32, Error> {
     ));
     return Ok(exit_code::SUCCESS);
   }
-  ui::emit(&ui::text::table(&table))?;
+  ui::emit(&ui::text::screen_table(&table))?;
   Ok(exit_code::SUCCESS)
 }
 

@@ -495,6 +495,30 @@ impl Reporter for Journal {
   }
 }
 
+/// The name of the account megacity runs as, from the password database: who the operator is
+/// when the environment does not say (cron, `env -i`, some sudo set-ups).
+fn account_name() -> Option<String> {
+  let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+  let mut buf = vec![0 as libc::c_char; 4096];
+  let mut found: *mut libc::passwd = std::ptr::null_mut();
+  // SAFETY: getpwuid_r writes only into `pwd` and `buf`, which outlive the call; the name is
+  // read from `buf` before it is dropped.
+  let rc = unsafe {
+    libc::getpwuid_r(
+      libc::getuid(),
+      &mut pwd,
+      buf.as_mut_ptr(),
+      buf.len(),
+      &mut found,
+    )
+  };
+  if rc != 0 || found.is_null() || pwd.pw_name.is_null() {
+    return None;
+  }
+  let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+  Some(name.to_string_lossy().into_owned())
+}
+
 /// The header for a new run of `plan`.
 pub(crate) fn header(plan: &Plan<'_>, run: &str, text: &str, setup: &super::Setup) -> Header {
   let r = plan.runbook;
@@ -520,7 +544,11 @@ pub(crate) fn header(plan: &Plan<'_>, run: &str, text: &str, setup: &super::Setu
     parameters: plan.values.masked(),
     operator: std::env::var("USER")
       .or_else(|_| std::env::var("LOGNAME"))
-      .unwrap_or_else(|_| "unknown".into()),
+      .ok()
+      .filter(|u| !u.is_empty())
+      .or_else(account_name)
+      // SAFETY: getuid cannot fail.
+      .unwrap_or_else(|| format!("uid {}", unsafe { libc::getuid() })),
     machine: std::fs::read_to_string("/proc/sys/kernel/hostname")
       .map(|h| h.trim().to_string())
       .unwrap_or_default(),

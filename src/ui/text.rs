@@ -37,6 +37,27 @@ fn hidden(c: char) -> bool {
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
 /// Cells may hold styled text: widths are measured without escape codes.
+/// `table`, each line cut to the terminal's width (with `…`) when stdout is a terminal; whole
+/// when it is not (a pipe, a file: nothing is lost).
+pub(crate) fn screen_table(rows: &[Vec<String>]) -> String {
+  let text = table(rows);
+  let term = console::Term::stdout();
+  match term.is_term().then(|| term.size_checked()).flatten() {
+    Some((_, width)) if width > 20 => fit(&text, width as usize),
+    _ => text,
+  }
+}
+
+/// Every line of `text` at most `width` columns wide (colours kept), cut with `…`.
+pub(crate) fn fit(text: &str, width: usize) -> String {
+  let mut out = String::with_capacity(text.len());
+  for line in text.lines() {
+    out.push_str(&console::truncate_str(line, width, "…"));
+    out.push('\n');
+  }
+  out
+}
+
 pub(crate) fn table(rows: &[Vec<String>]) -> String {
   let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
   let widths: Vec<usize> = (0..columns)
@@ -149,7 +170,15 @@ pub(crate) fn wrap(text: &str, width: usize, max: usize) -> Vec<String> {
 
 #[cfg(test)]
 mod wrap_tests {
-  use super::wrap;
+  use super::{fit, wrap};
+
+  #[test]
+  fn fit_cuts_long_lines_only() {
+    assert_eq!(
+      fit("short\na much longer line\n", 10),
+      "short\na much lo…\n"
+    );
+  }
 
   #[test]
   fn wraps_at_spaces_and_cuts_with_an_ellipsis() {

@@ -572,3 +572,42 @@ fn run_is_a_top_level_command_and_without_an_id_lists_the_runbooks() {
   let run_help = Test::new().args(["run", "--help"]).run();
   assert!(run_help.stdout.contains("Safety:"), "{}", run_help.stdout);
 }
+
+/// Tables fit the terminal they are shown on (here 80 columns), and stay whole through a pipe.
+#[test]
+fn tables_fit_an_80_column_terminal_and_stay_whole_in_a_pipe() {
+  let t = Test::new();
+  let mut command = std::process::Command::new("sh");
+  command.arg("-c").arg(format!(
+    "stty cols 80 rows 24; exec {} --color never runbook list",
+    crate::test::BIN
+  ));
+  for (k, v) in t.command().get_envs() {
+    if let Some(v) = v {
+      command.env(k, v);
+    }
+  }
+  let mut s = rexpect::session::spawn_command(command, Some(30_000)).unwrap();
+  // rexpect hands back one char per byte: put the UTF-8 back together.
+  let bytes: Vec<u8> = s
+    .exp_eof()
+    .unwrap()
+    .chars()
+    .map(|c| c as u32 as u8)
+    .collect();
+  let out = String::from_utf8_lossy(&bytes).into_owned();
+  let rows: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+  assert_eq!(rows.len(), SHIPPED.len() + 1, "{out}");
+  for row in &rows {
+    assert!(
+      console::measure_text_width(row.trim_end_matches('\r')) <= 80,
+      "wider than the terminal: {row:?}"
+    );
+  }
+  assert!(out.contains('…'), "long rows are cut with …: {out}");
+  let piped = Test::new()
+    .args(["--color", "never", "runbook", "list"])
+    .expect_code(0);
+  assert!(!piped.stdout.contains('…'), "{}", piped.stdout);
+  assert!(piped.stdout.lines().any(|l| l.chars().count() > 80));
+}

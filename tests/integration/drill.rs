@@ -195,7 +195,7 @@ impl Drill {
       let (before, found) = s
         .exp_any(vec![
           ReadUntil::String("(or skip / abort)".into()),
-          ReadUntil::String("Run it? [yes/skip/abort]".into()),
+          ReadUntil::String("Run it? [yes/skip/abort/all]".into()),
           ReadUntil::String("Done? [done/skip/abort]".into()),
           ReadUntil::String("What now? [retry/skip/abort/output]".into()),
           ReadUntil::EOF,

@@ -250,3 +250,18 @@ fn devices_fifos_and_missing_files_are_refused_at_once() {
   assert_eq!(run.code, USAGE, "{}", run.stderr);
   assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
 }
+
+/// The README's test command refuses to start without root, saying how to run it, before it
+/// builds or runs anything.
+#[test]
+fn the_test_command_says_what_it_needs_without_root() {
+  let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test");
+  let out = std::process::Command::new("setpriv")
+    .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+    .arg(&script)
+    .output()
+    .expect("setpriv runs (util-linux)");
+  let stderr = String::from_utf8_lossy(&out.stderr);
+  assert_eq!(out.status.code(), Some(2), "{stderr}");
+  assert!(stderr.contains("sudo"), "{stderr}");
+}

@@ -58,7 +58,7 @@ fn an_action_runs_when_confirmed() {
   let (fleet, marker) = with_action(false);
   let mut s = spawn(&fleet, "ask", &[]);
   s.exp_string("Touch the marker on host-a?").unwrap();
-  s.exp_string("Run it? [yes/skip/abort]").unwrap();
+  s.exp_string("Run it? [yes/skip/abort/all]").unwrap();
   crate::test::answer(&mut s, "yes");
   s.exp_string("Post in #incident").unwrap();
   s.exp_string("Done? [done/skip/abort]").unwrap();
@@ -254,7 +254,7 @@ fn keys_typed_while_a_check_runs_do_not_answer_the_next_prompt() {
   s.exp_string("slow check").unwrap();
   // Typed ahead while the check still runs: it must not confirm the action that follows.
   s.send_line("yes").unwrap();
-  s.exp_string("Run it? [yes/skip/abort]").unwrap();
+  s.exp_string("Run it? [yes/skip/abort/all]").unwrap();
   std::thread::sleep(Duration::from_secs(1));
   assert!(
     !Path::new(&marker).exists(),
@@ -279,7 +279,7 @@ fn spawn_resume(fleet: &Fleet) -> PtySession {
 fn ended_at_the_prompt_then_resumed(end: &str) {
   let (fleet, marker) = with_action(false);
   let mut s = spawn(&fleet, "ask", &[]);
-  s.exp_string("Run it? [yes/skip/abort]").unwrap();
+  s.exp_string("Run it? [yes/skip/abort/all]").unwrap();
   let expected = match end {
     "abort" => {
       crate::test::answer(&mut s, "abort");
@@ -311,7 +311,7 @@ fn ended_at_the_prompt_then_resumed(end: &str) {
   );
   let mut s = spawn_resume(&fleet);
   s.exp_string("Touch the marker on host-a?").unwrap();
-  s.exp_string("Run it? [yes/skip/abort]").unwrap();
+  s.exp_string("Run it? [yes/skip/abort/all]").unwrap();
   crate::test::answer(&mut s, "yes");
   s.exp_string("Done? [done/skip/abort]").unwrap();
   crate::test::answer(&mut s, "done");
@@ -383,7 +383,7 @@ fn a_second_live_run_on_a_host_stops_before_any_action_and_names_the_first() {
   let (fleet, marker) = with_action(false);
   // The first operator's run is at its confirmation: it holds host-a.
   let mut first = spawn(&fleet, "ask", &[]);
-  first.exp_string("Run it? [yes/skip/abort]").unwrap();
+  first.exp_string("Run it? [yes/skip/abort/all]").unwrap();
   let (fleet, second) = fleet.run("ask", &["--yes"]);
   assert_eq!(
     second.code,

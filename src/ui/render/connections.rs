@@ -71,7 +71,7 @@ impl View for KeptList {
         .to_string(),
       ]);
     }
-    text::table(&rows)
+    text::screen_table(&rows)
   }
 
   fn notes(&self) -> String {

@@ -50,6 +50,6 @@ impl View for HostsCheck {
         format!("{:.2}s", r.seconds),
       ]);
     }
-    text::table(&table)
+    text::screen_table(&table)
   }
 }

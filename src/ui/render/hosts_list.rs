@@ -28,6 +28,6 @@ impl View for HostsList<'_> {
         text::sanitize(host.role.as_deref().unwrap_or_default()).into_owned(),
       ]);
     }
-    text::table(&rows)
+    text::screen_table(&rows)
   }
 }

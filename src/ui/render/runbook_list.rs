@@ -26,7 +26,8 @@ pub(crate) struct RunbookRow {
 impl View for RunbookList {
   fn text(&self) -> String {
     let mut table = vec![
-      ["ID", "SEV", "STEPS", "HOSTS", "TITLE"]
+      // The title before the host list: on a narrow terminal the hosts are what gets cut.
+      ["ID", "SEV", "STEPS", "TITLE", "HOSTS"]
         .map(|h| style::bold(h).to_string())
         .to_vec(),
     ];
@@ -35,11 +36,11 @@ impl View for RunbookList {
         text::sanitize(&row.id).into_owned(),
         style::severity(row.severity).to_string(),
         row.steps.to_string(),
-        text::sanitize(&abbreviate(&row.hosts, 3)).into_owned(),
         text::sanitize(&row.title).into_owned(),
+        text::sanitize(&abbreviate(&row.hosts, 3)).into_owned(),
       ]);
     }
-    text::table(&table)
+    text::screen_table(&table)
   }
 }
 
