@@ -91,6 +91,9 @@ pub(crate) enum Command {
   /// Run, list, show and validate runbooks
   #[command(subcommand)]
   Runbook(RunbookCommand),
+  /// Check everything a run will need: ssh, agent, each host's name, key, login, sudo and
+  /// tools, the journal directory, runbook directories, completions
+  Doctor(DoctorArgs),
   /// The inventory: hosts and groups
   #[command(subcommand)]
   Hosts(HostsCommand),
@@ -238,6 +241,18 @@ pub(crate) enum HostsCommand {
 #[derive(Debug, Args)]
 pub(crate) struct HostsCheckArgs {
   /// Hosts or groups (default: every host)
+  #[arg(value_name = "HOST|GROUP", add = ArgValueCompleter::new(complete::targets))]
+  pub(crate) targets: Vec<String>,
+  /// Hosts checked at once [default: 10]
+  #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+  pub(crate) concurrency: Option<u16>,
+  #[command(flatten)]
+  pub(crate) ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+  /// Hosts or groups (default: every inventory host)
   #[arg(value_name = "HOST|GROUP", add = ArgValueCompleter::new(complete::targets))]
   pub(crate) targets: Vec<String>,
   /// Hosts checked at once [default: 10]

@@ -3,6 +3,7 @@
 mod completions;
 
 mod connections;
+mod doctor;
 mod hosts_check;
 mod hosts_list;
 mod journal;
@@ -22,6 +23,7 @@ pub(crate) fn run(cli: Cli) -> Result<i32, Error> {
     Command::Runbook(RunbookCommand::List) => runbook_list::run(&config),
     Command::Runbook(RunbookCommand::Show(args)) => runbook_show::run(&config, &args),
     Command::Runbook(RunbookCommand::Validate(args)) => runbook_validate::run(&config, &args),
+    Command::Doctor(args) => doctor::run(&config, &args),
     Command::Hosts(HostsCommand::List(args)) => hosts_list::run(&config, &args),
     Command::Hosts(HostsCommand::Check(args)) => hosts_check::run(&config, &args),
     Command::Runbook(RunbookCommand::Run(args)) | Command::Run(args) => {

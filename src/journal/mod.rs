@@ -8,7 +8,7 @@
 mod find;
 mod read;
 mod record;
-mod room;
+pub(crate) mod room;
 mod writer;
 
 use std::path::Path;

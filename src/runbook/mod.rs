@@ -6,6 +6,7 @@ pub(crate) mod compose;
 mod fuzz;
 pub(crate) mod model;
 pub(crate) mod parse;
+pub(crate) mod programs;
 pub(crate) mod template;
 pub(crate) mod validate;
 pub(crate) mod values;

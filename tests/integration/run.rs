@@ -1008,3 +1008,82 @@ fn each_kind_of_connection_failure_says_what_it_is() {
   };
   fleet.assert_clean();
 }
+
+#[test]
+fn doctor_says_what_blocks_a_run_and_what_is_missing_on_each_host() {
+  let fleet = Fleet::new().runbook(
+    "needs-tools",
+    r#"steps:
+  - id: probe
+    title: probe
+    targets: [web]
+    check: {command: 'definitely-not-installed-tool --version | grep -c x', expect: {exit_code: 0}}
+"#,
+  );
+  let config = fleet.sshd.ssh_config();
+  let config = config.to_str().unwrap().to_string();
+  let config = config.as_str();
+  let Fleet { test, sshd } = fleet;
+  let test = test.args(["--format", "json", "doctor", "web", "--ssh-config", config]);
+  let run = test.run();
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
+  let json = run.json();
+  let findings = json["findings"].as_array().unwrap();
+  let find = |subject: &str, area: &str| {
+    findings
+      .iter()
+      .find(|f| f["subject"] == subject && f["area"] == area)
+      .unwrap_or_else(|| panic!("no {subject} {area}: {}", run.stdout))
+  };
+  assert_eq!(find("host-a", "login")["level"], "ok");
+  assert_eq!(find("host-b", "name")["level"], "ok");
+  assert_eq!(find("host-a", "host key")["level"], "ok");
+  let tools = find("host-a", "tools");
+  assert_eq!(tools["level"], "warning");
+  let message = tools["message"].as_str().unwrap();
+  assert!(
+    message.contains("definitely-not-installed-tool (needs-tools)") && !message.contains("grep"),
+    "{message}"
+  );
+  assert_eq!(find("local", "journal")["level"], "ok");
+
+  // A host that refuses connections and one whose key is unknown: a run would fail there.
+  let test = test.reset();
+  let run = test
+    .args([
+      "--color",
+      "never",
+      "doctor",
+      "refused-01",
+      "stranger-01",
+      "--ssh-config",
+      config,
+    ])
+    .run();
+  assert_eq!(
+    run.code,
+    crate::test::exit::FAILURE,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
+  assert!(
+    run.stdout.contains("✘ [refused-01] login"),
+    "{}",
+    run.stdout
+  );
+  assert!(
+    run.stdout.contains("[stranger-01] host key"),
+    "{}",
+    run.stdout
+  );
+  assert!(run.stdout.contains("fix:"), "{}", run.stdout);
+  assert!(run.stderr.contains("block a run"), "{}", run.stderr);
+  drop(sshd);
+}

@@ -5,6 +5,7 @@
 //! `render::emit(&view, config.format)` in the command.
 
 mod connections;
+mod doctor;
 mod hosts_check;
 mod hosts_list;
 mod runbook_list;
@@ -12,6 +13,7 @@ mod runbook_show;
 mod runbook_validate;
 
 pub(crate) use connections::{Closed, KeptConnection, KeptList};
+pub(crate) use doctor::{Doctor, Finding, Level};
 pub(crate) use hosts_check::{HostRow, HostsCheck};
 pub(crate) use hosts_list::HostsList;
 pub(crate) use runbook_list::{RunbookList, RunbookRow};
