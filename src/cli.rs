@@ -236,6 +236,22 @@ pub(crate) enum HostsCommand {
   List(HostsListArgs),
   /// Connect to hosts in parallel and report which answer
   Check(HostsCheckArgs),
+  /// Write a megacity inventory from an Ansible inventory (INI or YAML) or an ssh_config
+  Import(HostsImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HostsImportArgs {
+  /// The file to read: an Ansible inventory (INI or YAML) or an ssh_config (its `Host` names)
+  #[arg(value_name = "FILE")]
+  pub(crate) file: PathBuf,
+  /// Write the inventory here instead of stdout
+  #[arg(long, short, value_name = "FILE")]
+  pub(crate) output: Option<PathBuf>,
+  /// Write how to reach the hosts (ansible_host, ansible_port) as an ssh_config snippet here;
+  /// without it, the snippet is printed on stderr to add to your ssh_config
+  #[arg(long, value_name = "FILE")]
+  pub(crate) ssh_config_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -329,5 +345,60 @@ mod tests {
   #[test]
   fn cli_is_consistent() {
     super::Cli::command().debug_assert();
+  }
+
+  /// Every command's man page, as `man/` should hold it: (file name, roff).
+  fn man_pages() -> Vec<(String, Vec<u8>)> {
+    fn walk(command: clap::Command, prefix: &str, out: &mut Vec<(String, Vec<u8>)>) {
+      let name = if prefix.is_empty() {
+        command.get_name().to_string()
+      } else {
+        format!("{prefix}-{}", command.get_name())
+      };
+      // The page's title is the whole command line: `megacity-runbook-run(1)`.
+      let page = command
+        .clone()
+        .name(&*Box::leak(name.clone().into_boxed_str()));
+      let mut roff = Vec::new();
+      clap_mangen::Man::new(page).render(&mut roff).unwrap();
+      out.push((format!("{name}.1"), roff));
+      for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+        walk(sub.clone(), &name, out);
+      }
+    }
+    let mut out = Vec::new();
+    let mut command = super::Cli::command();
+    command.build();
+    walk(command, "", &mut out);
+    out
+  }
+
+  /// `man/` is current; `MEGACITY_WRITE_MAN=1 cargo test --bin megacity man_pages` rewrites it.
+  #[test]
+  fn man_pages_are_current() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+    let pages = man_pages();
+    if std::env::var_os("MEGACITY_WRITE_MAN").is_some() {
+      std::fs::create_dir_all(&dir).unwrap();
+      for (file, roff) in &pages {
+        std::fs::write(dir.join(file), roff).unwrap();
+      }
+    }
+    for (file, roff) in &pages {
+      let committed = std::fs::read(dir.join(file)).unwrap_or_default();
+      assert!(
+        committed == *roff,
+        "man/{file} is stale: run `MEGACITY_WRITE_MAN=1 cargo test --bin megacity man_pages`"
+      );
+    }
+    let expected: Vec<&str> = pages.iter().map(|(f, _)| f.as_str()).collect();
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+      let name = entry.file_name().to_string_lossy().into_owned();
+      assert!(
+        expected.contains(&name.as_str()),
+        "man/{name} is for no command: remove it"
+      );
+    }
+    assert!(expected.contains(&"megacity-run.1") && expected.contains(&"megacity-doctor.1"));
   }
 }

@@ -55,6 +55,8 @@ pub(crate) enum Error {
   Composition { runbook: String, message: String },
   #[error("which runbook? `megacity run <ID>`; there are: {}", ids.join(", "))]
   WhichRunbook { ids: Vec<String> },
+  #[error("cannot import {}: {reason}", path.display())]
+  Import { path: PathBuf, reason: String },
   #[error("--host {} selects no host that runbook `{runbook}` works on", hosts.join(", "))]
   NoSelectedHost {
     runbook: String,
@@ -148,6 +150,7 @@ impl Error {
       | Error::UnusableValue { .. }
       | Error::Composition { .. }
       | Error::WhichRunbook { .. }
+      | Error::Import { .. }
       | Error::NoSelectedHost { .. }
       | Error::NoTerminal
       | Error::NotAJournal { .. }

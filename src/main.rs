@@ -13,6 +13,7 @@ mod error;
 mod exec;
 mod exit_code;
 mod inventory;
+mod inventory_import;
 mod journal;
 mod report;
 mod runbook;

@@ -28,5 +28,16 @@ pub(crate) fn run(config: &Config, args: &CompletionsArgs) -> Result<i32, Error>
     )
     .map_err(Error::Output)?;
   ui::emit(&String::from_utf8_lossy(&script))?;
+  // Where it goes, on stderr: stdout is the script, redirected into that place.
+  let place = match name.as_str() {
+    "bash" => "megacity completions bash > ~/.local/share/bash-completion/completions/megacity",
+    "zsh" => {
+      "megacity completions zsh > ~/.zfunc/_megacity  (with fpath=(~/.zfunc $fpath) before compinit in ~/.zshrc)"
+    }
+    "fish" => "megacity completions fish > ~/.config/fish/completions/megacity.fish",
+    "elvish" => "megacity completions elvish >> ~/.config/elvish/rc.elv",
+    _ => "megacity completions powershell >> $PROFILE",
+  };
+  say!("# install: {place}");
   Ok(exit_code::SUCCESS)
 }

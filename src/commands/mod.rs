@@ -5,6 +5,7 @@ mod completions;
 mod connections;
 mod doctor;
 mod hosts_check;
+mod hosts_import;
 mod hosts_list;
 mod journal;
 mod report;
@@ -26,6 +27,7 @@ pub(crate) fn run(cli: Cli) -> Result<i32, Error> {
     Command::Doctor(args) => doctor::run(&config, &args),
     Command::Hosts(HostsCommand::List(args)) => hosts_list::run(&config, &args),
     Command::Hosts(HostsCommand::Check(args)) => hosts_check::run(&config, &args),
+    Command::Hosts(HostsCommand::Import(args)) => hosts_import::run(&config, &args),
     Command::Runbook(RunbookCommand::Run(args)) | Command::Run(args) => {
       runbook_run::run(&config, &args)
     }

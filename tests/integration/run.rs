@@ -1087,3 +1087,81 @@ fn doctor_says_what_blocks_a_run_and_what_is_missing_on_each_host() {
   assert!(run.stderr.contains("block a run"), "{}", run.stderr);
   drop(sshd);
 }
+
+#[test]
+fn an_inventory_imported_from_ssh_config_drives_a_run_and_ansible_ini_keeps_its_groups() {
+  let fleet = Fleet::new();
+  let config = fleet.sshd.ssh_config();
+  let imported = fleet.path("imported.yaml");
+  let Fleet { test, sshd } = fleet;
+  let test = test.args(["hosts", "import", config.to_str().unwrap(), "-o", &imported]);
+  let run = test.run();
+  assert_eq!(run.code, crate::test::exit::SUCCESS, "{}", run.stderr);
+  let text = std::fs::read_to_string(&imported).unwrap();
+  assert!(text.contains("  - name: host-a\n"), "{text}");
+  assert!(!text.contains("127.0.0.1"), "no address as a name: {text}");
+  // The imported inventory drives a run on the test hosts.
+  let test = test
+    .reset()
+    .write(
+      "runbooks/hello.yaml",
+      "id: hello\ntitle: hello\nseverity: P4\nsteps:\n  - id: hi\n    title: hi\n    targets: [host-a]\n    check: {command: 'echo hi', expect: {stdout_matches: hi}}\n",
+    )
+    .args([
+      "--inventory",
+      &imported,
+      "run",
+      "hello",
+      "--checks-only",
+      "--ssh-config",
+      config.to_str().unwrap(),
+    ]);
+  let run = test.run();
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
+  assert!(run.stdout.contains("[host-a] ✔ passed"), "{}", run.stdout);
+
+  // Ansible INI: groups and children kept, addresses into an ssh_config snippet, the rest said.
+  let test = test.reset().write(
+    "hosts.ini",
+    "[redis]\nredis-master-01 ansible_host=127.0.0.10 ansible_become=true\n127.0.0.3\n\n[data:children]\nredis\n",
+  );
+  let ini = test.path("hosts.ini");
+  let snippet = test.path("snippet.conf");
+  // Kept alive: its scratch directory holds the snippet read below.
+  let test = test.args([
+    "hosts",
+    "import",
+    ini.to_str().unwrap(),
+    "--ssh-config-out",
+    snippet.to_str().unwrap(),
+  ]);
+  let run = test.run();
+  assert_eq!(run.code, crate::test::exit::SUCCESS, "{}", run.stderr);
+  assert!(
+    run
+      .stdout
+      .contains("  - name: redis-master-01\n    groups: [redis, data]\n"),
+    "{}",
+    run.stdout
+  );
+  assert!(!run.stdout.contains("127.0.0.3"), "{}", run.stdout);
+  assert_eq!(
+    std::fs::read_to_string(&snippet).unwrap(),
+    "Host redis-master-01\n  HostName 127.0.0.10\n"
+  );
+  assert!(
+    run
+      .stderr
+      .contains("not carried over: 127.0.0.3: an address"),
+    "{}",
+    run.stderr
+  );
+  assert!(run.stderr.contains("`ansible_become`"), "{}", run.stderr);
+  drop(sshd);
+}
