@@ -313,6 +313,10 @@ pub(crate) struct JournalShowArgs {
   /// A run id, a unique prefix of one, or `last`
   #[arg(value_name = "RUN", add = ArgValueCompleter::new(complete::runs))]
   pub(crate) run: String,
+  /// Print everything a step printed on a host (the full output, from the side file when it
+  /// was long) instead of the timeline
+  #[arg(long, num_args = 2, value_names = ["STEP", "HOST"])]
+  pub(crate) output: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]

@@ -57,6 +57,12 @@ pub(crate) enum Error {
   WhichRunbook { ids: Vec<String> },
   #[error("cannot import {}: {reason}", path.display())]
   Import { path: PathBuf, reason: String },
+  #[error("the run recorded no output of `{step}` on {host}")]
+  NoOutput {
+    step: String,
+    host: String,
+    hint: String,
+  },
   #[error("--host {} selects no host that runbook `{runbook}` works on", hosts.join(", "))]
   NoSelectedHost {
     runbook: String,
@@ -151,6 +157,7 @@ impl Error {
       | Error::Composition { .. }
       | Error::WhichRunbook { .. }
       | Error::Import { .. }
+      | Error::NoOutput { .. }
       | Error::NoSelectedHost { .. }
       | Error::NoTerminal
       | Error::NotAJournal { .. }
@@ -178,6 +185,7 @@ impl Error {
 
   pub(crate) fn hint(&self) -> Option<String> {
     match self {
+      Error::NoOutput { hint, .. } => Some(hint.clone()),
       Error::WhichRunbook { .. } => {
         Some("`megacity runbook list` shows them with their titles and hosts".into())
       }

@@ -93,6 +93,9 @@ pub(crate) fn list(config: &Config) -> Result<i32, Error> {
 pub(crate) fn show(config: &Config, args: &JournalShowArgs) -> Result<i32, Error> {
   let path = journal::find(&config.journal_dir, &args.run)?;
   let read = journal::read(&path)?;
+  if let Some([step, host]) = args.output.as_deref() {
+    return output(&read, step, host);
+  }
   if config.format == Format::Json {
     ui::emit_json(&read.records)?;
     return Ok(exit_code::SUCCESS);
@@ -124,5 +127,49 @@ pub(crate) fn show(config: &Config, args: &JournalShowArgs) -> Result<i32, Error
     ));
   }
   ui::emit(&out)?;
+  Ok(exit_code::SUCCESS)
+}
+
+/// The full output of `step` on `host`: the side file when the output was long, else what the
+/// record holds. Sanitized like every remote byte that reaches the terminal.
+fn output(read: &journal::Read, step: &str, host: &str) -> Result<i32, Error> {
+  let found = read.records.iter().rev().find_map(|r| match r {
+    journal::Record::HostResult {
+      step: s,
+      host: h,
+      stdout,
+      stderr,
+      output_file,
+      ..
+    } if s == step && h == host => Some((stdout, stderr, output_file)),
+    _ => None,
+  });
+  let Some((stdout, stderr, file)) = found else {
+    let steps: Vec<String> = read
+      .records
+      .iter()
+      .filter_map(|r| match r {
+        journal::Record::HostResult { step, host, .. } => Some(format!("{step} {host}")),
+        _ => None,
+      })
+      .collect();
+    return Err(Error::NoOutput {
+      step: step.to_string(),
+      host: host.to_string(),
+      hint: if steps.is_empty() {
+        "this run recorded no command output".into()
+      } else {
+        format!("recorded: {}", steps.join(", "))
+      },
+    });
+  };
+  let text = match file {
+    Some(path) => std::fs::read_to_string(path).map_err(|e| Error::Io {
+      path: path.into(),
+      source: e,
+    })?,
+    None => format!("--- stdout\n{stdout}\n--- stderr\n{stderr}\n"),
+  };
+  ui::emit(&ui::text::sanitize(&text))?;
   Ok(exit_code::SUCCESS)
 }

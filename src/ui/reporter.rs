@@ -410,6 +410,29 @@ impl Reporter for Lines {
         self.print(&text.join("\n"));
       }
       Event::Notice(text) => self.print(&format!("{} {}", style::warning("note:"), sanitize(text))),
+      // Through a pipe (`| tee log`) the prompt went to the terminal only: the log gets the
+      // question and its answer in order.
+      Event::Decision {
+        planned,
+        host,
+        question,
+        answer,
+        by,
+        value,
+        ..
+      } if self.progress.is_none() => {
+        let on = host.map(|h| format!(" on {h}")).unwrap_or_default();
+        let given = value
+          .map(|v| format!(" {}", sanitize(v)))
+          .unwrap_or_default();
+        self.print(&format!(
+          "  {} `{}`{on} ({question}): {}{given} — by {}",
+          style::hint("answered"),
+          planned.step.id.value,
+          crate::journal::Answer::from(answer).label(),
+          by.label()
+        ));
+      }
       // The prompt said `noted:` when it was typed; the journal keeps it.
       Event::Note { .. } | Event::Decision { .. } | Event::StepDone { .. } => {}
       Event::Resumed { done } => {

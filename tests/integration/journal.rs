@@ -941,3 +941,36 @@ fn a_side_file_that_cannot_be_written_stops_the_run_before_its_action() {
     crate::test::exit::ERROR
   );
 }
+
+#[test]
+fn journal_show_output_prints_what_a_step_printed_on_a_host() {
+  let fleet = crate::fleet::Fleet::new().runbook(
+    "talk",
+    "steps:\n  - id: say\n    title: say\n    targets: [host-a]\n    check: {command: 'seq 1 3000; echo done-on-stderr >&2', expect: {exit_code: 0}}\n",
+  );
+  let (fleet, run) = fleet.run("talk", &["--checks-only"]);
+  assert_eq!(run.code, 0, "{}", run.stderr);
+  let test = fleet
+    .test
+    .args(["journal", "show", "last", "--output", "say", "host-a"]);
+  let shown = test.run();
+  assert_eq!(shown.code, 0, "{}", shown.stderr);
+  // The whole output (it was long: from the side file), not the record's tail.
+  assert!(
+    shown.stdout.contains("\n1\n2\n3\n"),
+    "{}",
+    &shown.stdout[..200.min(shown.stdout.len())]
+  );
+  assert!(shown.stdout.contains("3000"), "{}", shown.stdout.len());
+  assert!(shown.stdout.contains("done-on-stderr"));
+  let missing = test
+    .reset()
+    .args(["journal", "show", "last", "--output", "say", "host-b"])
+    .run();
+  assert_eq!(missing.code, crate::test::exit::USAGE);
+  assert!(
+    missing.stderr.contains("recorded: say host-a"),
+    "{}",
+    missing.stderr
+  );
+}

@@ -503,3 +503,42 @@ fn no_skips_an_action() {
   assert!(!Path::new(&format!("{dir}/fixed.host-a")).exists());
   assert!(!Path::new(&format!("{dir}/fixed.host-b")).exists());
 }
+
+/// Through `| tee log` the prompt is on the terminal; the log still gets the question and the
+/// answer, in order.
+#[test]
+fn through_a_pipe_the_log_has_every_answer() {
+  let (fleet, marker) = with_action(false);
+  let mut command = std::process::Command::new("sh");
+  let config = fleet.sshd.ssh_config();
+  let log = fleet.path("run.log");
+  command.arg("-c").arg(format!(
+    "{} --color never run ask --ssh-config {} | tee {log} >/dev/null",
+    crate::test::BIN,
+    config.display()
+  ));
+  let base = fleet.test.command();
+  for (k, v) in base.get_envs() {
+    if let Some(v) = v {
+      command.env(k, v);
+    }
+  }
+  if let Some(dir) = base.get_current_dir() {
+    command.current_dir(dir);
+  }
+  let mut s = spawn_command(command, Some(30_000)).unwrap();
+  s.exp_string("Run it?").unwrap();
+  crate::test::answer(&mut s, "yes");
+  s.exp_string("Done?").unwrap();
+  crate::test::answer(&mut s, "done");
+  s.exp_eof().unwrap();
+  assert!(Path::new(&marker).exists());
+  let log = std::fs::read_to_string(&log).unwrap();
+  let confirm = log
+    .find("answered `change` on host-a (confirm): yes — by operator")
+    .unwrap_or_else(|| panic!("{log}"));
+  let manual = log
+    .find("answered `tell` (manual): yes — by operator")
+    .unwrap_or_else(|| panic!("{log}"));
+  assert!(confirm < manual, "{log}");
+}

@@ -182,6 +182,16 @@ impl Engine<'_> {
       .unwrap_or_else(|| "a value it uses is not known".into())
   }
 
+  /// Whether an action comes before `planned` in the runbook.
+  fn after_an_action(&self, planned: &PlannedStep<'_>) -> bool {
+    self
+      .plan
+      .steps
+      .iter()
+      .take_while(|s| s.number < planned.number)
+      .any(|s| matches!(s.step.kind, StepKind::Action { .. }))
+  }
+
   /// The command as the operator sees it on `host`.
   pub(super) fn shown(&self, planned: &PlannedStep<'_>, host: &str) -> String {
     match planned.command(host) {
@@ -261,12 +271,17 @@ impl Engine<'_> {
       compiled
     };
     let started = Instant::now();
-    let attempts = match &step.wait {
+    // Triage changes nothing, so a check after an action (a verification) cannot come to pass
+    // by trying again: one attempt, no wait.
+    let once = self.plan.mode == RunMode::ChecksOnly && self.after_an_action(planned);
+    let wait = step.wait.as_ref().filter(|_| !once);
+    let attempts = match wait {
       // Polls until the deadline; the loop ends on the deadline, not on a count.
       Some(_) => u32::MAX,
+      None if once => 1,
       None => step.retry.attempts,
     };
-    let delay = step.wait.as_ref().map_or(step.retry.delay, |w| w.every);
+    let delay = wait.map_or(step.retry.delay, |w| w.every);
     for attempt in 1..=attempts {
       result.attempts = attempt;
       self.reporter.event(Event::HostRunning {
@@ -319,7 +334,7 @@ impl Engine<'_> {
           result.error = Some(e.to_string());
         }
       }
-      if let Some(wait) = &step.wait {
+      if let Some(wait) = wait {
         match self.poll(planned, host, wait, started, &mut result) {
           Poll::Done => break,
           Poll::Again => {}

@@ -505,3 +505,34 @@ fn one_of_runs_on_the_first_reachable_host_only() {
   assert!(t.ran_matching("ask-sentinel").is_empty());
   assert_eq!(ran.outcome("ask-any", MANUAL_HOST), Some(Outcome::Unknown));
 }
+
+#[test]
+fn triage_tries_a_check_after_an_action_once() {
+  let steps = "  - id: probe
+    title: probe
+    targets: [a]
+    check: {command: probe-it, expect: {exit_code: 0}}
+  - id: fix
+    title: fix
+    targets: [a]
+    when: {failed: [probe]}
+    action: {command: fix-it}
+  - id: verify
+    title: verify
+    targets: [a]
+    check: {command: verify-it, expect: {exit_code: 0}}
+    retry: {attempts: 5, delay: 10s}
+";
+  let t =
+    Scripted::default()
+      .on("a", "probe-it", vec![ok(1, "")])
+      .on("a", "verify-it", vec![ok(1, "")]);
+  let _ = run_person(steps, RunMode::ChecksOnly, &t, &[]);
+  assert_eq!(t.ran_matching("verify-it").len(), 1);
+  let t =
+    Scripted::default()
+      .on("a", "probe-it", vec![ok(1, "")])
+      .on("a", "verify-it", vec![ok(1, "")]);
+  let _ = run_person(steps, RunMode::Live, &t, &[Answer::Yes]);
+  assert_eq!(t.ran_matching("verify-it").len(), 5, "a live run retries");
+}
