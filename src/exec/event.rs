@@ -311,6 +311,8 @@ pub(crate) enum Request<'a> {
     rehearsal: bool,
     /// Why it is offered: the findings that met its `when:` ("redis-ping failed on …: …").
     why: Option<String>,
+    /// Every step of the run so far and where it stands, for `steps` at the prompt.
+    progress: Vec<(String, String)>,
   },
   /// The step failed on this host: retry, skip or abort (the UI may show the output first).
   AfterFailure {

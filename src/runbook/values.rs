@@ -210,18 +210,20 @@ impl Values {
       match piece {
         template::Piece::Text(text) => out.push_str(text),
         template::Piece::Placeholder { name, .. } => {
-          let value = self
-            .lookup(name, host.unwrap_or(""), true)
-            .filter(|_| host.is_some() || name != "host")
-            .or_else(|| {
-              learned(name).map(|v| {
-                if v.secret {
-                  Cow::Borrowed(MASK)
-                } else {
-                  Cow::Owned(v.text)
-                }
-              })
-            });
+          // Shown before a host is chosen (`runbook show`, a plan): `<host>`, not a placeholder.
+          if name == "host" && host.is_none() {
+            out.push_str("<host>");
+            continue;
+          }
+          let value = self.lookup(name, host.unwrap_or(""), true).or_else(|| {
+            learned(name).map(|v| {
+              if v.secret {
+                Cow::Borrowed(MASK)
+              } else {
+                Cow::Owned(v.text)
+              }
+            })
+          });
           match value {
             Some(value) => {
               if template::insert(&mut out, &value, mode).is_err() {

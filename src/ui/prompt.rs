@@ -30,6 +30,8 @@ enum Ask {
     header: String,
     host: String,
     destructive: bool,
+    /// For `steps`: each step and where it stands.
+    progress: String,
   },
   AfterFailure {
     header: String,
@@ -59,6 +61,7 @@ impl Operator for Interactive {
         destructive,
         rehearsal,
         why,
+        progress,
       } => {
         let danger = if destructive {
           format!(" {}", style::error("DESTRUCTIVE"))
@@ -88,6 +91,11 @@ impl Operator for Interactive {
           ),
           host: host.to_string(),
           destructive,
+          progress: progress
+            .iter()
+            .map(|(id, status)| format!("  {:<24} {}", sanitize(id), sanitize(status)))
+            .collect::<Vec<_>>()
+            .join("\n"),
         }
       }
       Request::AfterFailure { planned, result } => {
@@ -240,6 +248,7 @@ fn choose(
   colors: bool,
   prompt: &str,
   choices: &[(&'static str, Answer, &str)],
+  steps: Option<&str>,
   notes: &mut Vec<String>,
   shown: &mut Option<SystemTime>,
 ) -> Option<(Answer, &'static str)> {
@@ -260,6 +269,17 @@ fn choose(
         "note",
         "`note <text>` adds a note to the record"
       );
+      if steps.is_some() {
+        say!(
+          "  {:<8} {}",
+          "steps",
+          "every step of the run and where it stands"
+        );
+      }
+      continue;
+    }
+    if let (Some(list), "steps") = (steps, typed.as_str()) {
+      say!("{list}");
       continue;
     }
     let typed = match typed.as_str() {
@@ -299,6 +319,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
     Ask::Confirm {
       header,
       destructive: false,
+      progress,
       ..
     } => {
       say!("{header}");
@@ -315,6 +336,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
             "run it here and on the rest of this step's hosts without asking again",
           ),
         ],
+        Some(progress),
         &mut notes,
         &mut shown,
       );
@@ -327,6 +349,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
       header,
       host,
       destructive: true,
+      ..
     } => {
       say!("{header}");
       let theme = theme(colors);
@@ -350,7 +373,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
         ("output", Answer::Yes, "show what it printed"),
       ];
       loop {
-        match choose(colors, "What now?", &choices, &mut notes, &mut shown) {
+        match choose(colors, "What now?", &choices, None, &mut notes, &mut shown) {
           Some((Answer::Yes, _)) => say!("{output}"),
           other => break other.map(|(a, _)| a),
         }
@@ -366,6 +389,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
           ("skip", Answer::Skip, "it was not done (also: no)"),
           ("abort", Answer::Abort, "stop the run"),
         ],
+        None,
         &mut notes,
         &mut shown,
       )
@@ -383,6 +407,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
         colors,
         "Retry, skip or abort?",
         &choices,
+        None,
         &mut notes,
         &mut shown,
       )

@@ -19,6 +19,18 @@ use crate::ui::text::sanitize;
 /// Lines of output shown under a host's result (the full output is one prompt away).
 const TAIL_LINES: usize = 8;
 
+/// Characters of one output line shown when the width is not known (not a terminal).
+const LINE_LIMIT: usize = 1000;
+
+/// `line` in at most `room` characters, saying how much was left out.
+fn cut(line: &str, room: usize) -> String {
+  if line.chars().count() <= room {
+    return line.to_string();
+  }
+  let kept: String = line.chars().take(room.saturating_sub(16)).collect();
+  format!("{kept}… (+{} bytes)", line.len() - kept.len())
+}
+
 pub(crate) struct Lines {
   dry: bool,
   /// Human output goes to stderr when stdout carries the records (`--format json`).
@@ -31,6 +43,8 @@ pub(crate) struct Lines {
   held: Mutex<Vec<String>>,
   /// Clock times in UTC rather than local time (`--utc`).
   utc: bool,
+  /// The terminal's width, when the output goes to one.
+  width: Option<usize>,
 }
 
 impl Lines {
@@ -45,6 +59,10 @@ impl Lines {
       prompting: AtomicBool::new(false),
       held: Mutex::new(Vec::new()),
       utc,
+      width: terminal
+        .then(|| console::Term::stderr().size_checked())
+        .flatten()
+        .map(|(_, w)| w as usize),
     }
   }
 
@@ -139,12 +157,17 @@ impl Lines {
     // Checks show what they found; anything that failed shows why.
     let show_output = matches!(kind, StepKind::Check { .. }) || result.outcome == Outcome::Failed;
     if let (true, Some(output)) = (show_output, &result.output) {
+      // A line as wide as the terminal at most (a 100 MB line is one line too): the full
+      // output stays in the journal (`journal show RUN --output STEP HOST`).
+      let room = self.width.map_or(LINE_LIMIT, |w| {
+        w.saturating_sub(result.host.len() + 8).max(20)
+      });
       for line in tail(&output.stdout, &output.stderr, TAIL_LINES) {
         text.push_str(&format!(
           "\n[{}]   {} {}",
           result.host,
           style::dim("|"),
-          sanitize(&line)
+          cut(&sanitize(&line), room)
         ));
       }
     }
@@ -504,5 +527,19 @@ impl Reporter for Lines {
     if let Some(multi) = &self.progress {
       let _ = multi.clear();
     }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::cut;
+
+  #[test]
+  fn a_long_line_is_cut_and_says_how_much() {
+    assert_eq!(cut("short", 40), "short");
+    let long = "x".repeat(10_000);
+    let shown = cut(&long, 60);
+    assert!(shown.chars().count() <= 60, "{shown}");
+    assert!(shown.ends_with("… (+9956 bytes)"), "{shown}");
   }
 }

@@ -452,12 +452,15 @@ fn two_host_fix() -> (Fleet, String) {
 }
 
 #[test]
-fn the_prompt_says_why_answers_help_and_all_confirms_the_rest_of_the_step() {
+fn the_prompt_says_why_answers_steps_help_and_all_confirms_the_rest_of_the_step() {
   let (fleet, dir) = two_host_fix();
   let mut s = spawn(&fleet, "fix-both", &[]);
   s.exp_string("because probe failed on host-a: exit code 3, expected 0")
     .unwrap();
   s.exp_string("Run it?").unwrap();
+  crate::test::answer(&mut s, "steps");
+  s.exp_string("host-a=FAILED host-b=FAILED").unwrap();
+  s.exp_string("to come").unwrap();
   crate::test::answer(&mut s, "help");
   s.exp_string("rest of this step's hosts").unwrap();
   crate::test::answer(&mut s, "all");

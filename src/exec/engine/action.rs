@@ -92,6 +92,7 @@ impl Engine<'_> {
             destructive: *destructive,
             rehearsal: self.plan.mode == RunMode::DryRun,
             why: self.why(planned, host, records),
+            progress: self.progress(records),
           })
           .await;
         all = answer == Answer::Yes && value.as_deref() == Some("all") && !*destructive;
@@ -134,6 +135,36 @@ impl Engine<'_> {
 }
 
 impl Engine<'_> {
+  /// Each step of the plan with where it stands: done steps with their results per host, the
+  /// rest as to come.
+  fn progress(&self, records: &[StepRecord]) -> Vec<(String, String)> {
+    self
+      .plan
+      .steps
+      .iter()
+      .map(|s| {
+        let id = s.step.id.value.clone();
+        let status = match records.iter().find(|r| r.id == id) {
+          Some(r) if r.results.is_empty() => "skipped".to_string(),
+          Some(r) => r
+            .results
+            .iter()
+            .map(|h| {
+              if h.host == MANUAL_HOST {
+                h.outcome.label().to_string()
+              } else {
+                format!("{}={}", h.host, h.outcome.label())
+              }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+          None => "to come".to_string(),
+        };
+        (id, status)
+      })
+      .collect()
+  }
+
   /// Why the action is offered on `host`, from the findings its `when:` names: at the prompt,
   /// the reason has often scrolled away.
   fn why(&self, planned: &PlannedStep<'_>, host: &str, records: &[StepRecord]) -> Option<String> {
