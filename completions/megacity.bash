@@ -8,10 +8,13 @@ _clap_complete_megacity() {
     else
         local _CLAP_COMPLETE_SPACE=true
     fi
-    local words=("${COMP_WORDS[@]}")
-    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-        words[COMP_CWORD]="$2"
-    fi
+    local line="${COMP_LINE:0:COMP_POINT}"
+    local words
+    IFS=$' \t\n' read -r -a words <<< "$line"
+    [[ "$line" =~ [[:space:]]$ ]] && words+=("")
+    local _CLAP_COMPLETE_INDEX=$(( ${#words[@]} - 1 ))
+    local _megacity_cur="${words[_CLAP_COMPLETE_INDEX]}"
+    local _megacity_keep="${_megacity_cur%"$2"}"
     COMPREPLY=( $( \
         _CLAP_IFS="$IFS" \
         _CLAP_COMPLETE_INDEX="$_CLAP_COMPLETE_INDEX" \
@@ -20,7 +23,11 @@ _clap_complete_megacity() {
         COMPLETE="bash" \
         "megacity" -- "${words[@]}" \
     ) )
-    if [[ $? != 0 ]]; then
+    local _megacity_status=$?
+    if [[ -n "$_megacity_keep" ]]; then
+        COMPREPLY=( "${COMPREPLY[@]#"$_megacity_keep"}" )
+    fi
+    if [[ $_megacity_status != 0 ]]; then
         unset COMPREPLY
     elif [[ $_CLAP_COMPLETE_SPACE == false ]] && [[ "${COMPREPLY-}" =~ [=/:]$ ]]; then
         compopt -o nospace

@@ -27,7 +27,11 @@ pub(crate) fn run(config: &Config, args: &CompletionsArgs) -> Result<i32, Error>
       &mut script,
     )
     .map_err(Error::Output)?;
-  ui::emit(&String::from_utf8_lossy(&script))?;
+  let mut script = String::from_utf8_lossy(&script).into_owned();
+  if name == "bash" {
+    script = whole_words(&script);
+  }
+  ui::emit(&script)?;
   // Where it goes, on stderr: stdout is the script, redirected into that place.
   let place = match name.as_str() {
     "bash" => "megacity completions bash > ~/.local/share/bash-completion/completions/megacity",
@@ -40,4 +44,35 @@ pub(crate) fn run(config: &Config, args: &CompletionsArgs) -> Result<i32, Error>
   };
   say!("# install: {place}");
   Ok(exit_code::SUCCESS)
+}
+
+/// bash splits `--var name=value` at `=` (COMP_WORDBREAKS), so megacity would be asked to
+/// complete `=` as a word of its own and the choices never reached `name=`. The words are taken
+/// from the line as typed instead (split at blanks), and what bash sees as the current word gets
+/// the candidates without the `name=` part bash keeps.
+fn whole_words(script: &str) -> String {
+  const SPLIT: &str = r#"    local words=("${COMP_WORDS[@]}")
+    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+        words[COMP_CWORD]="$2"
+    fi"#;
+  const WHOLE: &str = r#"    local line="${COMP_LINE:0:COMP_POINT}"
+    local words
+    IFS=$' \t\n' read -r -a words <<< "$line"
+    [[ "$line" =~ [[:space:]]$ ]] && words+=("")
+    local _CLAP_COMPLETE_INDEX=$(( ${#words[@]} - 1 ))
+    local _megacity_cur="${words[_CLAP_COMPLETE_INDEX]}"
+    local _megacity_keep="${_megacity_cur%"$2"}""#;
+  const REPLY: &str = "    if [[ $? != 0 ]]; then
+        unset COMPREPLY";
+  const TRIMMED: &str = r#"    local _megacity_status=$?
+    if [[ -n "$_megacity_keep" ]]; then
+        COMPREPLY=( "${COMPREPLY[@]#"$_megacity_keep"}" )
+    fi
+    if [[ $_megacity_status != 0 ]]; then
+        unset COMPREPLY"#;
+  if !script.contains(SPLIT) || !script.contains(REPLY) {
+    // A clap_complete that writes another script: left as it is (the crate is pinned).
+    return script.to_string();
+  }
+  script.replacen(SPLIT, WHOLE, 1).replacen(REPLY, TRIMMED, 1)
 }

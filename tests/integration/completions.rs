@@ -167,3 +167,49 @@ fn host_completes_the_runbooks_own_hosts_and_groups() {
   let vars = complete(Test::new(), &["run", "redis-outage", "--var", ""]);
   assert!(vars.iter().any(|v| v == "redis_port="), "{vars:?}");
 }
+
+/// Real bash, with the committed script: `--var name=<TAB>` offers that parameter's choices,
+/// not `name=--` (bash splits words at `=`).
+#[test]
+fn bash_completes_a_parameters_choices_after_the_equals_sign() {
+  let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("completions/megacity.bash");
+  let bin = Path::new(BIN).parent().unwrap().display().to_string();
+  let complete = |line: &str, words: &str, cword: usize, cur: &str, prev: &str| {
+    let script = format!(
+      "source {script}\nCOMP_LINE='{line}'\nCOMP_POINT=${{#COMP_LINE}}\nCOMP_WORDS=({words})\nCOMP_CWORD={cword}\n_clap_complete_megacity megacity '{cur}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+      script = dir.display()
+    );
+    let out = std::process::Command::new("bash")
+      .arg("-c")
+      .arg(&script)
+      .env(
+        "PATH",
+        format!("{bin}:{}", std::env::var("PATH").unwrap_or_default()),
+      )
+      .output()
+      .expect("bash runs");
+    String::from_utf8_lossy(&out.stdout)
+      .lines()
+      .map(str::to_string)
+      .collect::<Vec<_>>()
+  };
+  let got = complete(
+    "megacity run redis-outage --var eviction_policy=all",
+    "megacity run redis-outage --var eviction_policy = all",
+    6,
+    "all",
+    "=",
+  );
+  assert_eq!(got, ["allkeys-lru", "allkeys-lfu"], "{got:?}");
+  let got = complete(
+    "megacity run redis-outage --var eviction_policy=",
+    "megacity run redis-outage --var eviction_policy = ''",
+    6,
+    "",
+    "=",
+  );
+  assert!(got.contains(&"noeviction".to_string()), "{got:?}");
+  assert!(!got.iter().any(|c| c.starts_with("--")), "{got:?}");
+  let got = complete("megacity run red", "megacity run red", 2, "red", "run");
+  assert_eq!(got, ["redis-outage"], "{got:?}");
+}
