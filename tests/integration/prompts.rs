@@ -545,3 +545,50 @@ fn through_a_pipe_the_log_has_every_answer() {
     .unwrap_or_else(|| panic!("{log}"));
   assert!(confirm < manual, "{log}");
 }
+
+/// What a run learned (a capture, an answer) is part of its record: the resumed run uses it,
+/// and does not ask again.
+#[test]
+fn a_resumed_run_has_what_the_first_one_learned() {
+  let fleet = Fleet::new();
+  let dir = fleet.path("");
+  let fleet = fleet.runbook(
+    "learn",
+    &format!(
+      r#"steps:
+  - id: find
+    title: which host is primary
+    targets: [host-a]
+    check: {{command: 'echo primary=host-b', expect: {{exit_code: 0}}}}
+    capture: {{primary: 'primary=(\S+)'}}
+  - id: colour
+    title: which colour
+    input: {{name: colour, pattern: '[a-z]+'}}
+  - id: act
+    title: act
+    targets: ['{{{{steps.find.primary}}}}']
+    action: {{command: 'touch {dir}/acted.{{{{host}}}}.{{{{colour}}}}', confirm: 'Act on {{{{host}}}}?'}}
+"#
+    ),
+  );
+  let mut s = spawn(&fleet, "learn", &[]);
+  s.exp_string("colour (or skip / abort)").unwrap();
+  crate::test::answer(&mut s, "blue");
+  s.exp_string("Act on host-b?").unwrap();
+  s.exp_string("Run it?").unwrap();
+  crate::test::answer(&mut s, "abort");
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, crate::test::exit::ABORTED, "{rest}");
+  let mut s = spawn_resume(&fleet);
+  s.exp_string("Act on host-b?").unwrap();
+  s.exp_string("Run it?").unwrap();
+  crate::test::answer(&mut s, "yes");
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, crate::test::exit::SUCCESS, "{rest}");
+  assert!(!rest.contains("colour (or skip"), "asked again: {rest}");
+  assert!(
+    Path::new(&format!("{dir}/acted.host-b.blue")).exists(),
+    "{rest}"
+  );
+  fleet.assert_clean();
+}
