@@ -18,8 +18,12 @@ pub(crate) enum Outcome {
   Failed,
   /// Its `when:` did not hold, or it comes before `--from`.
   Skipped,
-  /// The operator said skip (or an unattended run could not confirm it).
+  /// Not run by a rule: an unattended run without the flag for it, another run's lock.
   Declined,
+  /// A person said skip (or no) at its prompt.
+  OperatorSkipped,
+  /// A person said abort at its prompt: the run ended there.
+  Aborted,
   /// The host could not be reached; it sits out the rest of the run.
   Unreachable,
   /// A dry run walked it; nothing ran.
@@ -47,6 +51,8 @@ impl Outcome {
       Outcome::Failed => "FAILED",
       Outcome::Skipped => "skipped",
       Outcome::Declined => "declined",
+      Outcome::OperatorSkipped => "skipped by operator",
+      Outcome::Aborted => "aborted",
       Outcome::Unreachable => "UNREACHABLE",
       Outcome::Rehearsed => "rehearsed",
       Outcome::NotRun => "not run",

@@ -237,10 +237,10 @@ mod tests {
         vec![record("verify", Failed)],
         exit_code::SUCCESS,
       ),
-      (Live, Aborted, vec![], exit_code::ABORTED),
+      (Live, RunEnd::Aborted, vec![], exit_code::ABORTED),
       (Live, RunEnd::Interrupted, vec![], exit_code::INTERRUPTED),
       (Live, Stopped, vec![], exit_code::FAILURE),
-      (DryRun, Aborted, vec![], exit_code::ABORTED),
+      (DryRun, RunEnd::Aborted, vec![], exit_code::ABORTED),
     ];
     for (i, (mode, end, records, expected)) in cases.into_iter().enumerate() {
       assert_eq!(

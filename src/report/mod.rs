@@ -68,6 +68,8 @@ fn hosts_touched(read: &Read) -> Vec<String> {
         o,
         Outcome::Skipped
           | Outcome::Declined
+          | Outcome::SkippedByOperator
+          | Outcome::Aborted
           | Outcome::NotRun
           | Outcome::Rehearsed
           | Outcome::NotApplicable

@@ -104,6 +104,8 @@ impl Lines {
       Outcome::Failed => style::error("✘ failed").to_string(),
       Outcome::Skipped => style::dim("- skipped").to_string(),
       Outcome::Declined => style::warning("- declined").to_string(),
+      Outcome::OperatorSkipped => style::warning("- skipped by operator").to_string(),
+      Outcome::Aborted => style::warning("- aborted").to_string(),
       Outcome::Unreachable => style::error("✘ unreachable").to_string(),
       Outcome::Rehearsed => style::dim("~ rehearsed").to_string(),
       Outcome::NotRun => style::dim("- not run").to_string(),

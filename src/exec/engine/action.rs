@@ -107,9 +107,7 @@ impl Engine<'_> {
       match answer {
         Answer::Yes => confirmed.push(host.clone()),
         Answer::Abort => {
-          record
-            .results
-            .push(HostResult::new(host, Outcome::Declined));
+          record.results.push(HostResult::new(host, Outcome::Aborted));
           return Next::End(self.abort_kind());
         }
         _ => {
@@ -119,9 +117,13 @@ impl Engine<'_> {
               step.id.value
             )));
           }
-          record
-            .results
-            .push(HostResult::new(host, Outcome::Declined));
+          // A person's no, or a rule's: said apart in the summary and the record.
+          let outcome = if self.operator.interactive() {
+            Outcome::OperatorSkipped
+          } else {
+            Outcome::Declined
+          };
+          record.results.push(HostResult::new(host, outcome));
         }
       }
     }
@@ -223,7 +225,10 @@ impl Engine<'_> {
     let stops = planned.step.on_failure == crate::runbook::model::OnFailure::Ask;
     let (note, outcome) = match (answer, person) {
       (Answer::Yes, true) => ("confirmed in the rehearsal".to_string(), Outcome::Rehearsed),
-      (_, true) => ("skipped in the rehearsal".to_string(), Outcome::Declined),
+      (_, true) => (
+        "skipped in the rehearsal".to_string(),
+        Outcome::OperatorSkipped,
+      ),
       (Answer::Yes, false) => (
         format!(
           "an unattended run confirms it{}",

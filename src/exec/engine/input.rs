@@ -69,7 +69,7 @@ impl Engine<'_> {
     result.duration = started.elapsed();
     match (answer, value) {
       (Answer::Abort, _) => {
-        result.outcome = Outcome::Declined;
+        result.outcome = Outcome::Aborted;
         record.results.push(result);
         Next::End(self.abort_kind())
       }
@@ -100,7 +100,7 @@ impl Engine<'_> {
       }
       _ => {
         // Skipped: the value stays unknown, and steps that need it say so.
-        result.outcome = Outcome::Declined;
+        result.outcome = Outcome::OperatorSkipped;
         self.answered(planned, record, result)
       }
     }

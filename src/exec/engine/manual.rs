@@ -46,14 +46,14 @@ impl Engine<'_> {
       (Answer::Abort, ..) => {
         record
           .results
-          .push(HostResult::new(MANUAL_HOST, Outcome::Declined));
+          .push(HostResult::new(MANUAL_HOST, Outcome::Aborted));
         return Next::End(self.abort_kind());
       }
       (Answer::Yes, _, RunMode::DryRun) => Outcome::Rehearsed,
       (Answer::Yes, ..) => Outcome::Passed,
       (_, false, RunMode::DryRun) => Outcome::Rehearsed,
       (_, false, _) => Outcome::Unconfirmed,
-      _ => Outcome::Declined,
+      _ => Outcome::OperatorSkipped,
     };
     let mut result = HostResult::new(MANUAL_HOST, outcome);
     result.duration = started.elapsed();

@@ -211,7 +211,7 @@ impl<'a> Engine<'a> {
             record.results = planned
               .hosts
               .iter()
-              .map(|h| HostResult::new(h, Outcome::Declined))
+              .map(|h| HostResult::new(h, Outcome::OperatorSkipped))
               .collect();
             self.reporter.event(Event::StepDone { planned });
             records.push(record);

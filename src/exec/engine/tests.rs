@@ -373,11 +373,13 @@ fn a_skipped_confirmation_runs_nothing_and_abort_ends_the_run() {
   let t = Scripted::default().on("b", "ping-it", vec![ok(1, "")]);
   let ran = run_person(CHECK_THEN_FIX, RunMode::Live, &t, &[Answer::Skip]);
   assert!(t.ran_matching("restart-it").is_empty());
-  assert_eq!(ran.outcome("restart", "b"), Some(Outcome::Declined));
+  // A person's no is said as such, apart from a rule's.
+  assert_eq!(ran.outcome("restart", "b"), Some(Outcome::OperatorSkipped));
   let t = Scripted::default().on("b", "ping-it", vec![ok(1, "")]);
   let ran = run_person(CHECK_THEN_FIX, RunMode::Live, &t, &[Answer::Abort]);
   assert!(t.ran_matching("restart-it").is_empty());
   assert_eq!(ran.result.end, RunEnd::Aborted);
+  assert_eq!(ran.outcome("restart", "b"), Some(Outcome::Aborted));
 }
 
 #[test]
