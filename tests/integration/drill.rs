@@ -951,6 +951,28 @@ fn a_healthy_redis_and_nginx_lead_to_no_action_in_triage() {
   );
 }
 
+/// A healthy PostgreSQL behind PgBouncer with its API backends: the pool runbook finds nothing
+/// to do in triage. (disk-full is left out: test hosts share the machine's disks, whose use is
+/// the machine's, not the fleet's.)
+#[test]
+fn a_healthy_database_and_pool_lead_to_no_action_in_triage() {
+  let drill = Drill::up(&["db-primary-01", "backend-api-01", "backend-api-02"]);
+  drill.postgres("db-primary-01");
+  drill.pgbouncer("db-primary-01", 5);
+  drill.backend("backend-api-01");
+  drill.backend("backend-api-02");
+  select_one(&drill, 5).expect("PgBouncer answers");
+  for (runbook, args) in [("db-connection-pool", vec!["--checks-only"])] {
+    let triage = drill.run(runbook, &args);
+    let (proposed, failed) = proposals_and_failures(&drill.journal());
+    assert!(
+      proposed.is_empty() && failed.is_empty(),
+      "{runbook} on a healthy fleet: proposed {proposed:?}, failed {failed:?}\n{}",
+      triage.stdout
+    );
+  }
+}
+
 #[test]
 fn a_full_postgres_disk_drops_the_inactive_slot_that_a_check_named() {
   let drill = Drill::up(&["db-primary-01"]);

@@ -131,13 +131,21 @@ fn header(out: &mut String, show: &RunbookShow) {
       );
     }
   }
-  if !runbook.escalation.is_empty() {
+  if !runbook.escalation.is_empty() || !runbook.escalate_on.is_empty() {
     let _ = writeln!(out, "\n{}", style::bold("Escalation:"));
     for rung in &runbook.escalation {
       let _ = writeln!(
         out,
         "  after {:>6} → {}",
         format_duration(rung.after),
+        sanitize(&rung.to)
+      );
+    }
+    for rung in &runbook.escalate_on {
+      let _ = writeln!(
+        out,
+        "  {} → {}",
+        sanitize(&crate::exec::condition::describe(&rung.when)),
         sanitize(&rung.to)
       );
     }
@@ -281,6 +289,13 @@ fn render_step(out: &mut String, planned: &PlannedStep) {
       "{indent}waits {until}, polling every {} for up to {}",
       format_duration(w.every),
       format_duration(w.up_to)
+    );
+  }
+  if let Some(severity) = step.raise {
+    let _ = writeln!(
+      out,
+      "{indent}raises the incident to {} when reached",
+      severity.name()
     );
   }
   if step.serial {
