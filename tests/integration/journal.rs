@@ -974,3 +974,80 @@ fn journal_show_output_prints_what_a_step_printed_on_a_host() {
     missing.stderr
   );
 }
+
+/// `doctor` says what blocks a run — a full journal directory, a name nothing resolves — each
+/// with its fix, and exits 0 once they are mended.
+#[test]
+fn doctor_finds_a_full_journal_directory_and_an_unknown_name_and_passes_once_mended() {
+  let fleet = crate::fleet::Fleet::new();
+  let config = fleet.sshd.ssh_config().display().to_string();
+  let full = Tmpfs::mount("1m");
+  full.fill("filler");
+  let inventory = fleet.path("ghosts.yaml");
+  std::fs::write(
+    &inventory,
+    "hosts:\n  - name: host-a\n    groups: [web]\n  - name: ghost-01\n",
+  )
+  .unwrap();
+  let crate::fleet::Fleet { test, sshd } = fleet;
+  let journal_dir = full.path("journal").display().to_string();
+  let test = test.args([
+    "--color",
+    "never",
+    "--inventory",
+    &inventory,
+    "--journal-dir",
+    &journal_dir,
+    "doctor",
+    "host-a",
+    "ghost-01",
+    "--ssh-config",
+    &config,
+  ]);
+  let run = test.run();
+  assert_eq!(run.code, crate::test::exit::FAILURE, "{}", run.stdout);
+  assert!(run.stdout.contains("✘ [local] journal:"), "{}", run.stdout);
+  assert!(run.stdout.contains("free space there"), "{}", run.stdout);
+  assert!(
+    run
+      .stdout
+      .contains("✘ [ghost-01] name: ghost-01 does not resolve"),
+    "{}",
+    run.stdout
+  );
+  assert!(
+    run
+      .stdout
+      .contains("add `Host ghost-01` with `HostName <address>`"),
+    "{}",
+    run.stdout
+  );
+  // Mended: a journal directory with room, and only hosts that resolve.
+  let room = test.path("journal");
+  let test = test.reset().args([
+    "--color",
+    "never",
+    "--inventory",
+    &inventory,
+    "--journal-dir",
+    room.to_str().unwrap(),
+    "doctor",
+    "host-a",
+    "--ssh-config",
+    &config,
+  ]);
+  let run = test.run();
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
+  assert!(
+    run.stderr.contains("nothing blocks a run"),
+    "{}",
+    run.stderr
+  );
+  drop(sshd);
+}
