@@ -91,6 +91,8 @@ pub(crate) enum Command {
   /// Run, list, show and validate runbooks
   #[command(subcommand)]
   Runbook(RunbookCommand),
+  /// Firing alerts from Alertmanager, each with the runbook that handles it and its hosts
+  Alerts(AlertsArgs),
   /// Check everything a run will need: ssh, agent, each host's name, key, login, sudo and
   /// tools, the journal directory, runbook directories, completions
   Doctor(DoctorArgs),
@@ -198,6 +200,23 @@ pub(crate) struct RunArgs {
   /// Show clock times in UTC instead of local time
   #[arg(long)]
   pub(crate) utc: bool,
+  /// Run for this firing alert (a fingerprint, a prefix of one, or an alert name): its runbook
+  /// on the hosts it names, recorded with the run
+  #[arg(
+    long,
+    value_name = "ALERT",
+    conflicts_with = "resume",
+    help_heading = "What to run"
+  )]
+  pub(crate) alert: Option<String>,
+  /// Alertmanager's base URL, for --alert
+  #[arg(
+    long,
+    value_name = "URL",
+    env = "MEGACITY_ALERTMANAGER",
+    requires = "alert"
+  )]
+  pub(crate) alertmanager: Option<String>,
   #[command(flatten)]
   pub(crate) ssh: SshArgs,
 }
@@ -264,6 +283,13 @@ pub(crate) struct HostsCheckArgs {
   pub(crate) concurrency: Option<u16>,
   #[command(flatten)]
   pub(crate) ssh: SshArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AlertsArgs {
+  /// Alertmanager's base URL (its API v2 is under /api/v2)
+  #[arg(long, value_name = "URL", env = "MEGACITY_ALERTMANAGER")]
+  pub(crate) alertmanager: Option<String>,
 }
 
 #[derive(Debug, Args)]

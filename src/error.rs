@@ -57,6 +57,14 @@ pub(crate) enum Error {
   WhichRunbook { ids: Vec<String> },
   #[error("cannot import {}: {reason}", path.display())]
   Import { path: PathBuf, reason: String },
+  #[error("cannot ask Alertmanager at {url}: {reason}")]
+  Alertmanager { url: String, reason: String },
+  #[error("no firing alert `{wanted}`")]
+  NoSuchAlert { wanted: String, firing: Vec<String> },
+  #[error("where is Alertmanager? give --alertmanager URL or set MEGACITY_ALERTMANAGER")]
+  NoAlertmanager,
+  #[error("no runbook handles alert `{alert}`")]
+  NoRunbookForAlert { alert: String },
   #[error("the run recorded no output of `{step}` on {host}")]
   NoOutput {
     step: String,
@@ -158,6 +166,9 @@ impl Error {
       | Error::WhichRunbook { .. }
       | Error::Import { .. }
       | Error::NoOutput { .. }
+      | Error::NoSuchAlert { .. }
+      | Error::NoAlertmanager
+      | Error::NoRunbookForAlert { .. }
       | Error::NoSelectedHost { .. }
       | Error::NoTerminal
       | Error::NotAJournal { .. }
@@ -179,13 +190,24 @@ impl Error {
       | Error::Output(_)
       | Error::UnsafeDirectory { .. }
       | Error::JournalLocked { .. }
-      | Error::NoRoomForRecord { .. } => exit_code::ERROR,
+      | Error::NoRoomForRecord { .. }
+      | Error::Alertmanager { .. } => exit_code::ERROR,
     }
   }
 
   pub(crate) fn hint(&self) -> Option<String> {
     match self {
       Error::NoOutput { hint, .. } => Some(hint.clone()),
+      Error::NoSuchAlert { firing, .. } if firing.is_empty() => {
+        Some("no alert is firing now (`megacity alerts` lists them)".into())
+      }
+      Error::NoSuchAlert { firing, .. } => Some(format!("firing: {}", firing.join(", "))),
+      Error::NoRunbookForAlert { .. } => Some(
+        "give the runbook id too (`megacity run ID --alert …`), and add the alert to its `alerts:`".into(),
+      ),
+      Error::Alertmanager { .. } => {
+        Some("check the URL (its API is under /api/v2) and that this machine can reach it".into())
+      }
       Error::WhichRunbook { .. } => {
         Some("`megacity runbook list` shows them with their titles and hosts".into())
       }

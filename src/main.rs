@@ -3,6 +3,7 @@
 #[macro_use]
 mod macros;
 
+mod alerts;
 mod cli;
 mod commands;
 mod complete;

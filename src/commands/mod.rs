@@ -1,5 +1,6 @@
 //! One file per subcommand; each takes the resolved config and returns an exit code.
 
+pub(crate) mod alerts;
 mod completions;
 
 mod connections;
@@ -25,6 +26,7 @@ pub(crate) fn run(cli: Cli) -> Result<i32, Error> {
     Command::Runbook(RunbookCommand::Show(args)) => runbook_show::run(&config, &args),
     Command::Runbook(RunbookCommand::Validate(args)) => runbook_validate::run(&config, &args),
     Command::Doctor(args) => doctor::run(&config, &args),
+    Command::Alerts(args) => alerts::run(&config, &args),
     Command::Hosts(HostsCommand::List(args)) => hosts_list::run(&config, &args),
     Command::Hosts(HostsCommand::Check(args)) => hosts_check::run(&config, &args),
     Command::Hosts(HostsCommand::Import(args)) => hosts_import::run(&config, &args),

@@ -64,6 +64,9 @@ pub(crate) struct Setup {
   /// `--host` selections.
   #[serde(default, skip_serializing_if = "Vec::is_empty")]
   pub(crate) hosts: Vec<String>,
+  /// The alert the run was started for (`--alert`): its name and fingerprint.
+  #[serde(default, skip_serializing_if = "Option::is_none")]
+  pub(crate) alert: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -238,6 +238,9 @@ impl Postmortem {
         );
       }
       let _ = writeln!(out, "| Mode | {} |", h.mode.label());
+      if let Some(alert) = &h.setup.alert {
+        let _ = writeln!(out, "| Alert | {} |", md_escape(alert));
+      }
       let _ = writeln!(out, "| Response started | {} |", h.started);
       let _ = writeln!(out, "| Operator | {} on {} |", h.operator, h.machine);
     }

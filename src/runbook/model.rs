@@ -85,6 +85,9 @@ pub(crate) struct Runbook {
   #[serde(skip_serializing_if = "Option::is_none")]
   pub(crate) description: Option<String>,
   pub(crate) symptoms: Vec<String>,
+  /// Names of the alerts this runbook handles (Alertmanager's `alertname`).
+  #[serde(skip_serializing_if = "Vec::is_empty")]
+  pub(crate) alerts: Vec<Loc<String>>,
   pub(crate) causes: Vec<String>,
   #[serde(serialize_with = "ser_opt_duration")]
   pub(crate) recovery_target: Option<Duration>,

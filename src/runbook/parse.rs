@@ -16,6 +16,7 @@ const RUNBOOK_KEYS: &[&str] = &[
   "source",
   "description",
   "symptoms",
+  "alerts",
   "causes",
   "recovery_target",
   "parameters",
@@ -120,6 +121,7 @@ pub(crate) fn parse(c: &mut Collector, text: &str, expected_id: Option<&str>) ->
     .into_iter()
     .map(|s| s.value)
     .collect();
+  let alerts = f.string_list(c, "alerts");
   let causes = f
     .string_list(c, "causes")
     .into_iter()
@@ -149,6 +151,7 @@ pub(crate) fn parse(c: &mut Collector, text: &str, expected_id: Option<&str>) ->
     source,
     description,
     symptoms,
+    alerts,
     causes,
     recovery_target,
     parameters,

@@ -1,5 +1,6 @@
 //! Integration tests: each drives the real `megacity` binary.
 
+mod alerts;
 mod catalog;
 mod completions;
 mod drill;

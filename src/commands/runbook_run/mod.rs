@@ -32,15 +32,35 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     .map(|run| Resume::open(&config.journal_dir, run, args.id.as_deref()))
     .transpose()?;
   // A resume reaches the same hosts the same way, unless told otherwise again.
-  let (given, overrides) = match &resume {
+  let (mut given, overrides) = match &resume {
     Some(r) => recorded::merge(recorded::given(config, args), &r.header.setup),
     None => (recorded::given(config, args), Vec::new()),
   };
   let config = &recorded::apply(config, &given);
-  let id = match (&resume, &args.id) {
-    (Some(r), _) => r.header.runbook.clone(),
-    (None, Some(id)) => id.clone(),
-    (None, None) => return Err(which_runbook(config)),
+  // An alert names the runbook and the hosts, unless the operator did.
+  let routed = args
+    .alert
+    .as_deref()
+    .map(|wanted| for_alert(config, args, wanted))
+    .transpose()?;
+  if let Some(routed) = &routed {
+    if given.hosts.is_empty() {
+      given.hosts = routed.hosts.clone();
+    }
+    given.alert = Some(format!("{} ({})", routed.alert, routed.fingerprint));
+  }
+  let id = match (&resume, &args.id, &routed) {
+    (Some(r), _, _) => r.header.runbook.clone(),
+    (None, Some(id), _) => id.clone(),
+    (None, None, Some(routed)) => {
+      routed
+        .runbook
+        .clone()
+        .ok_or_else(|| Error::NoRunbookForAlert {
+          alert: routed.alert.clone(),
+        })?
+    }
+    (None, None, None) => return Err(which_runbook(config)),
   };
   let (source, runbook, inventory) = load(config, &id)?;
   let ssh = recorded::ssh(&given);
@@ -82,6 +102,17 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     }
   };
   overrides.iter().for_each(|line| journal.note_setup(line));
+  if let Some(alert) = &header.setup.alert {
+    say!(
+      "for alert {alert}: {} on {}",
+      runbook.id,
+      if given.hosts.is_empty() {
+        "its hosts".to_string()
+      } else {
+        given.hosts.join(", ")
+      }
+    );
+  }
   // --format json: stdout carries the run's records, as the journal has them; people read stderr.
   let json = config.format == Format::Json;
   if json {
@@ -107,6 +138,26 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     Some(_) => crate::exit_code::ERROR,
     None => result.exit_code(&plan),
   })
+}
+
+/// The firing alert `wanted`, routed to its runbook and hosts.
+fn for_alert(
+  config: &Config,
+  args: &RunArgs,
+  wanted: &str,
+) -> Result<crate::alerts::Routed, Error> {
+  let url = args.alertmanager.as_deref().ok_or(Error::NoAlertmanager)?;
+  let firing = crate::alerts::fetch(url)?;
+  let alert = crate::alerts::pick(&firing, wanted)?;
+  let inventory = inventory::load(config.inventory.as_deref())?;
+  let runbooks = crate::commands::alerts::runbooks(config)?;
+  let routed = crate::alerts::route(alert, &runbooks, &inventory);
+  for address in &routed.unmatched {
+    ui::warn(&format!(
+      "the alert names `{address}`, which is not an inventory host: not selected"
+    ));
+  }
+  Ok(routed)
 }
 
 /// No runbook named: which ones there are.

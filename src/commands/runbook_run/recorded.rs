@@ -30,6 +30,7 @@ pub(crate) fn given(config: &Config, args: &RunArgs) -> Setup {
     keep_connections_s: args.ssh.keep_connections.map(|d| d.as_secs()),
     concurrency: args.concurrency,
     hosts: args.hosts.clone(),
+    alert: None,
   }
 }
 
@@ -96,6 +97,8 @@ pub(crate) fn merge(now: Setup, recorded: &Setup) -> (Setup, Vec<String>) {
       list,
     )
     .unwrap_or_default(),
+    // A resume continues the run for the alert it was started for.
+    alert: recorded.alert.clone(),
   };
   (merged, changed)
 }

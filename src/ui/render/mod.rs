@@ -4,6 +4,7 @@
 //! rendering. To add a command's output: a view struct here (one file), `impl View`, and
 //! `render::emit(&view, config.format)` in the command.
 
+mod alerts;
 mod connections;
 mod doctor;
 mod hosts_check;
@@ -12,6 +13,7 @@ mod runbook_list;
 mod runbook_show;
 mod runbook_validate;
 
+pub(crate) use alerts::Alerts;
 pub(crate) use connections::{Closed, KeptConnection, KeptList};
 pub(crate) use doctor::{Doctor, Finding, Level};
 pub(crate) use hosts_check::{HostRow, HostsCheck};
