@@ -148,6 +148,8 @@ pub(crate) enum RunEnd {
 pub(crate) enum Event<'a> {
   Start {
     plan: &'a Plan<'a>,
+    /// How long the incident had already run (a resumed run): zero for a new one.
+    elapsed: Duration,
   },
   /// The preflight starts connecting to these hosts.
   Connecting {

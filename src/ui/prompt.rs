@@ -296,6 +296,34 @@ fn choose(
   }
 }
 
+/// Long output through the operator's pager on a terminal (`$PAGER`, else `less -FRX`, which
+/// prints one screenful and returns at once); printed as is when there is no terminal or no pager.
+fn page(text: &str) {
+  use std::io::{IsTerminal, Write};
+  if std::io::stderr().is_terminal() {
+    let pager = std::env::var("PAGER")
+      .ok()
+      .filter(|p| !p.trim().is_empty())
+      .unwrap_or_else(|| "less -FRX".into());
+    let spawned = std::process::Command::new("sh")
+      .arg("-c")
+      .arg(&pager)
+      .stdin(std::process::Stdio::piped())
+      .spawn();
+    if let Ok(mut child) = spawned {
+      if let Some(mut stdin) = child.stdin.take() {
+        // A pager quit early closes its input: not an error.
+        let _ = stdin.write_all(text.as_bytes());
+        let _ = stdin.write_all(b"\n");
+      }
+      if child.wait().is_ok_and(|s| s.success()) {
+        return;
+      }
+    }
+  }
+  say!("{text}");
+}
+
 /// A prompt that could not be answered: Ctrl-C stops the run, anything else (a closed
 /// terminal) aborts it.
 fn interrupted(error: dialoguer::Error) -> Option<Answer> {
@@ -374,7 +402,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
       ];
       loop {
         match choose(colors, "What now?", &choices, None, &mut notes, &mut shown) {
-          Some((Answer::Yes, _)) => say!("{output}"),
+          Some((Answer::Yes, _)) => page(output),
           other => break other.map(|(a, _)| a),
         }
       }

@@ -70,6 +70,13 @@ impl Lines {
     crate::ui::clock::hms(std::time::SystemTime::now(), self.utc)
   }
 
+  fn now_minus(&self, ago: Duration) -> String {
+    let at = std::time::SystemTime::now()
+      .checked_sub(ago)
+      .unwrap_or(std::time::UNIX_EPOCH);
+    crate::ui::clock::hms(at, self.utc)
+  }
+
   fn print(&self, text: &str) {
     let prefix = if self.dry {
       format!("{} ", style::warning("[dry-run]"))
@@ -270,7 +277,7 @@ pub(crate) fn tail(stdout: &str, stderr: &str, n: usize) -> Vec<String> {
 impl Reporter for Lines {
   fn event(&self, event: Event<'_>) {
     match event {
-      Event::Start { plan } => {
+      Event::Start { plan, elapsed } => {
         self.total.store(plan.steps.len(), Ordering::Relaxed);
         let r = plan.runbook;
         let (respond, _) = r.severity.targets();
@@ -288,6 +295,15 @@ impl Reporter for Lines {
         let hosts = plan.remote_hosts();
         if !hosts.is_empty() {
           self.print(&format!("hosts: {}", hosts.join(", ")));
+        }
+        // A resumed incident: how long it has been going, against its recovery target.
+        if !elapsed.is_zero() {
+          self.print(&format!(
+            "incident time so far: {} of {} to recover · started {}",
+            format_duration(Duration::from_secs(elapsed.as_secs())),
+            format_duration(r.recovery_target()),
+            self.now_minus(elapsed)
+          ));
         }
       }
       Event::Connecting { hosts } if !hosts.is_empty() => self.print(&format!(

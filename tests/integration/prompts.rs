@@ -310,6 +310,7 @@ fn ended_at_the_prompt_then_resumed(end: &str) {
     "{end}: no resume command in {rest}"
   );
   let mut s = spawn_resume(&fleet);
+  s.exp_string("incident time so far:").unwrap();
   s.exp_string("Touch the marker on host-a?").unwrap();
   s.exp_string("Run it? [yes/skip/abort/all]").unwrap();
   crate::test::answer(&mut s, "yes");
@@ -591,4 +592,31 @@ fn a_resumed_run_has_what_the_first_one_learned() {
     "{rest}"
   );
   fleet.assert_clean();
+}
+
+/// `output` at a prompt goes through the operator's pager on a terminal.
+#[test]
+fn output_at_a_prompt_goes_through_the_pager() {
+  let fleet = Fleet::new();
+  let paged = fleet.path("paged");
+  let fleet = fleet.runbook(
+    "noisy",
+    "steps:\n  - id: noisy\n    title: fails loudly\n    targets: [host-a]\n    action: {command: 'echo the-full-output; exit 4'}\n",
+  );
+  let mut command = fleet.test.command();
+  let config = fleet.sshd.ssh_config();
+  command
+    .args(["--color", "never", "run", "noisy", "--ssh-config"])
+    .arg(&config)
+    .env("PAGER", format!("cat > {paged}"));
+  let mut s = spawn_command(command, Some(30_000)).unwrap();
+  s.exp_string("Run it?").unwrap();
+  crate::test::answer(&mut s, "y");
+  s.exp_string("What now?").unwrap();
+  crate::test::answer(&mut s, "output");
+  s.exp_string("What now?").unwrap();
+  crate::test::answer(&mut s, "skip");
+  let _ = exit_code(s);
+  let shown = std::fs::read_to_string(&paged).expect("the pager got the output");
+  assert!(shown.contains("the-full-output"), "{shown}");
 }

@@ -147,7 +147,10 @@ impl<'a> Engine<'a> {
 
   pub(crate) async fn run(&self) -> RunResult {
     let started = Instant::now();
-    self.reporter.event(Event::Start { plan: self.plan });
+    self.reporter.event(Event::Start {
+      plan: self.plan,
+      elapsed: self.prior.elapsed,
+    });
     if !self.prior.records.is_empty() {
       self.reporter.event(Event::Resumed {
         done: &self.prior.records,
