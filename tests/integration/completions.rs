@@ -213,3 +213,52 @@ fn bash_completes_a_parameters_choices_after_the_equals_sign() {
   let got = complete("megacity run red", "megacity run red", 2, "red", "run");
   assert_eq!(got, ["redis-outage"], "{got:?}");
 }
+
+/// Runs `script` in `shell` with the built megacity first on PATH; its stdout lines.
+fn in_shell(shell: &str, args: &[&str], script: &str) -> Vec<String> {
+  let bin = Path::new(BIN).parent().unwrap().display().to_string();
+  let out = std::process::Command::new(shell)
+    .args(args)
+    .arg(script)
+    .env(
+      "PATH",
+      format!("{bin}:{}", std::env::var("PATH").unwrap_or_default()),
+    )
+    .current_dir(env!("CARGO_MANIFEST_DIR"))
+    .output()
+    .unwrap_or_else(|e| panic!("`{shell}` is missing ({e}): apt-get install -y {shell}"));
+  String::from_utf8_lossy(&out.stdout)
+    .lines()
+    .map(|l| l.split(['\t', ':']).next().unwrap_or("").to_string())
+    .filter(|l| !l.is_empty())
+    .collect()
+}
+
+/// Real fish, with the committed script: ids, and a parameter's choices after `=`.
+#[test]
+fn fish_completes_runbooks_and_a_parameters_choices() {
+  let ids = in_shell(
+    "fish",
+    &["-c"],
+    "source completions/megacity.fish; complete -C 'megacity run red'",
+  );
+  assert_eq!(ids, ["redis-outage"]);
+  let choices = in_shell(
+    "fish",
+    &["-c"],
+    "source completions/megacity.fish; complete -C 'megacity run redis-outage --var eviction_policy=no'",
+  );
+  assert_eq!(choices, ["eviction_policy=noeviction"]);
+}
+
+/// Real zsh, with the committed script: its completer asked as compsys would, `_describe`
+/// standing in for the menu (it prints what would be offered).
+#[test]
+fn zsh_completes_runbooks_and_a_parameters_choices() {
+  let script = "autoload -U compinit && compinit -u -D; source completions/_megacity; \
+    _describe() { local arr=${@[-1]}; print -l -- ${(P)arr} }; \
+    words=(megacity run red); CURRENT=3; _clap_dynamic_completer_megacity; \
+    words=(megacity run redis-outage --var eviction_policy=no); CURRENT=5; _clap_dynamic_completer_megacity";
+  let got = in_shell("zsh", &["-f", "-c"], script);
+  assert_eq!(got, ["redis-outage", "eviction_policy=noeviction"]);
+}
