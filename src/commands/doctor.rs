@@ -43,7 +43,15 @@ pub(crate) fn run(config: &Config, args: &DoctorArgs) -> Result<i32, Error> {
       .filter(|h| needs.get(*h).is_some_and(|n| n.sudo))
       .cloned()
       .collect();
-    let checks = preflight(&transports, &hosts, &sudo_hosts, ssh.concurrency, &interrupts).await;
+    let checks = preflight(
+      &transports,
+      &hosts,
+      &sudo_hosts,
+      ssh.concurrency,
+      &interrupts,
+      &|_, _| {},
+    )
+    .await;
     let mut out: Vec<Finding> = Vec::new();
     if let Some(checks) = checks {
       // Name, host key and tools, in parallel, for the hosts that answered.

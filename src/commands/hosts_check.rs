@@ -50,7 +50,15 @@ pub(crate) fn run(config: &Config, args: &HostsCheckArgs) -> Result<i32, Error> 
     let interrupts = Interrupts::install();
     let transports = Transports::for_mode(false, &ssh, &inventory, None)?;
     // Every host is asked about sudo: any of them may run a step as root.
-    let found = preflight(&transports, &hosts, &hosts, ssh.concurrency, &interrupts).await;
+    let found = preflight(
+      &transports,
+      &hosts,
+      &hosts,
+      ssh.concurrency,
+      &interrupts,
+      &|_, _| {},
+    )
+    .await;
     for warning in transports.close().await {
       ui::warn(&warning);
     }

@@ -158,6 +158,8 @@ pub(crate) enum Event<'a> {
   Preflight {
     host: &'a str,
     problem: Option<&'a str>,
+    /// How many hosts have answered so far, of how many.
+    of: Option<(usize, usize)>,
   },
   StepStart {
     planned: &'a PlannedStep<'a>,

@@ -41,8 +41,12 @@ pub(crate) async fn preflight(
   sudo_hosts: &[String],
   concurrency: usize,
   interrupts: &Interrupts,
+  done: &(dyn Fn(&HostCheck, usize) + Sync),
 ) -> Option<Vec<HostCheck>> {
   let seen = interrupts.count();
+  // Told as each host answers (or not), with how many have: slow hosts do not hide the others.
+  let finished = std::sync::atomic::AtomicUsize::new(0);
+  let finished = &finished;
   let checks = stream::iter(hosts.iter())
     .map(|host| async move {
       let started = Instant::now();
@@ -53,12 +57,17 @@ pub(crate) async fn preflight(
         }
         Ok(()) => (None, None),
       };
-      HostCheck {
+      let check = HostCheck {
         host: host.clone(),
         unreachable,
         sudo,
         elapsed: started.elapsed(),
-      }
+      };
+      done(
+        &check,
+        finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+      );
+      check
     })
     .buffer_unordered(concurrency.max(1));
   let mut found: Vec<HostCheck> = tokio::select! {

@@ -371,7 +371,7 @@ impl Reporter for Journal {
         pid: std::process::id(),
         done: done.iter().map(|r| r.id.clone()).collect(),
       },
-      Event::Preflight { host, problem } => Record::Preflight {
+      Event::Preflight { host, problem, .. } => Record::Preflight {
         t: now(),
         host: host.into(),
         problem: problem.map(str::to_string),

@@ -311,10 +311,19 @@ impl Reporter for Lines {
         hosts.join(", ")
       )),
       Event::Connecting { .. } => {}
-      Event::Preflight { host, problem } => match problem {
-        None => self.print(&format!("[{host}] {} connected", style::ok("✔"))),
-        Some(p) => self.print(&format!("[{host}] {} {}", style::error("✘"), sanitize(p))),
-      },
+      Event::Preflight { host, problem, of } => {
+        let count = of
+          .map(|(done, total)| format!(" {}", style::dim(&format!("({done}/{total})"))))
+          .unwrap_or_default();
+        match problem {
+          None => self.print(&format!("[{host}] {} connected{count}", style::ok("✔"))),
+          Some(p) => self.print(&format!(
+            "[{host}] {} {}{count}",
+            style::error("✘"),
+            sanitize(p)
+          )),
+        }
+      }
       Event::StepStart { planned, hosts } => {
         let step = planned.step;
         let on = if hosts.is_empty() {

@@ -418,6 +418,14 @@ fn a_step_on_five_hosts_runs_them_concurrently() {
     run.stdout,
     run.stderr
   );
+  // The preflight says each host as it answers, with how many have.
+  for done in 1..=5 {
+    assert!(
+      run.stdout.contains(&format!("✔ connected ({done}/5)")),
+      "{}",
+      run.stdout
+    );
+  }
   let spans = std::fs::read_to_string(&log).unwrap();
   let times = |kind: &str| -> Vec<u128> {
     spans

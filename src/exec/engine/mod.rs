@@ -239,12 +239,20 @@ impl<'a> Engine<'a> {
   async fn preflight(&self) -> bool {
     let hosts = self.plan.remote_hosts();
     self.reporter.event(Event::Connecting { hosts: &hosts });
+    let total = hosts.len();
     let found = preflight(
       self.transport,
       &hosts,
       &self.plan.sudo_hosts(),
       self.concurrency,
       &self.interrupts,
+      &|check, done| {
+        self.reporter.event(Event::Preflight {
+          host: &check.host,
+          problem: check.problem().as_deref(),
+          of: Some((done, total)),
+        })
+      },
     )
     .await;
     let Some(found) = found else {
@@ -254,10 +262,6 @@ impl<'a> Engine<'a> {
       if check.unreachable.is_some() {
         self.down.lock().unwrap().insert(check.host.clone());
       }
-      self.reporter.event(Event::Preflight {
-        host: &check.host,
-        problem: check.problem().as_deref(),
-      });
       self.lock_notice(&check.host).await;
     }
     true
@@ -292,12 +296,14 @@ impl<'a> Engine<'a> {
       Ok(()) => self.reporter.event(Event::Preflight {
         host,
         problem: None,
+        of: None,
       }),
       Err(e) => {
         self.down.lock().unwrap().insert(host.to_string());
         self.reporter.event(Event::Preflight {
           host,
           problem: Some(&format!("unreachable: {e}")),
+          of: None,
         });
       }
     }
