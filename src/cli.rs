@@ -209,14 +209,19 @@ pub(crate) struct RunArgs {
     help_heading = "What to run"
   )]
   pub(crate) alert: Option<String>,
-  /// Alertmanager's base URL, for --alert
+  /// Alertmanager's base URL, for --alert (set in the environment, it is simply unused without
+  /// --alert)
+  #[arg(long, value_name = "URL", env = "MEGACITY_ALERTMANAGER")]
+  pub(crate) alertmanager: Option<String>,
+  /// After the run, keep asking Alertmanager for up to DURATION whether the alert resolved
+  /// (recorded; a run whose alert still fires exits 1)
   #[arg(
     long,
-    value_name = "URL",
-    env = "MEGACITY_ALERTMANAGER",
+    value_name = "DURATION",
+    value_parser = humantime::parse_duration,
     requires = "alert"
   )]
-  pub(crate) alertmanager: Option<String>,
+  pub(crate) until_resolved: Option<std::time::Duration>,
   #[command(flatten)]
   pub(crate) ssh: SshArgs,
 }

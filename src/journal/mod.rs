@@ -16,7 +16,7 @@ use std::path::Path;
 pub(crate) use find::{dir, find, list, new_run_id};
 pub(crate) use read::{Read, read};
 pub(crate) use record::{
-  Answer, Header, Mode, Outcome, Record, RunEnd, Rung, Setup, ended, parse_time, sha256,
+  Answer, Header, Mode, Outcome, Record, RunEnd, Rung, Setup, ended, now, parse_time, sha256,
 };
 pub(crate) use writer::{Journal, header};
 

@@ -167,6 +167,13 @@ pub(crate) enum Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
   },
+  /// After the run: whether the alert it was started for resolved (`--until-resolved`).
+  AlertResolved {
+    t: String,
+    alert: String,
+    resolved: bool,
+    waited_s: u64,
+  },
   /// A step made the incident more severe.
   SeverityRaised {
     t: String,
@@ -227,6 +234,7 @@ impl Record {
       | Record::Note { t, .. }
       | Record::Escalation { t, .. }
       | Record::SeverityRaised { t, .. }
+      | Record::AlertResolved { t, .. }
       | Record::Notice { t, .. }
       | Record::StepDone { t, .. }
       | Record::End { t, .. } => t,
@@ -711,6 +719,15 @@ mod tests {
           reason: Some("when db-disk failed".into()),
         },
         r#"{"type":"escalation","t":"2026-12-03T01:00:00.000Z","after":"4m","to":"DBA on call","elapsed_s":240,"reason":"when db-disk failed"}"#,
+      ),
+      (
+        Record::AlertResolved {
+          t: t(),
+          alert: "HighErrorRate (abc)".into(),
+          resolved: true,
+          waited_s: 42,
+        },
+        r#"{"type":"alert-resolved","t":"2026-12-03T01:00:00.000Z","alert":"HighErrorRate (abc)","resolved":true,"waited_s":42}"#,
       ),
       (
         Record::SeverityRaised {

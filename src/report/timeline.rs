@@ -121,6 +121,15 @@ pub(crate) fn describe(record: &Record) -> Option<String> {
       ..
     } => format!("ESCALATION: {reason} — {to}"),
     Record::Escalation { after, to, .. } => format!("ESCALATION: {after} elapsed — {to}"),
+    Record::AlertResolved {
+      alert,
+      resolved: true,
+      waited_s,
+      ..
+    } => format!("alert {alert} resolved ({waited_s} s after the run)"),
+    Record::AlertResolved {
+      alert, waited_s, ..
+    } => format!("alert {alert} still firing {waited_s} s after the run"),
     Record::SeverityRaised { step, from, to, .. } => {
       format!("SEVERITY raised from {from} to {to} by `{step}`")
     }

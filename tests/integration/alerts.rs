@@ -228,3 +228,52 @@ fn an_alertmanager_that_does_not_answer_is_said_as_such() {
     run.stderr
   );
 }
+
+/// `--until-resolved`: after the run, megacity asks Alertmanager until the alert is gone (or
+/// the time is up), says which, and records it.
+#[test]
+fn until_resolved_records_whether_the_alert_went_away() {
+  let am = Alertmanager::start();
+  // One that Prometheus will stop sending: it ends in three seconds. One that goes on.
+  let ends = String::from_utf8(
+    Command::new("date")
+      .args(["-u", "-d", "+3 seconds", "+%Y-%m-%dT%H:%M:%SZ"])
+      .output()
+      .unwrap()
+      .stdout,
+  )
+  .unwrap();
+  am.fire(&format!(
+    r#"[{{"labels": {{"alertname": "HighErrorRate", "instance": "backend-api-01:8000"}}, "endsAt": "{}"}},
+        {{"labels": {{"alertname": "HighDBConnections", "instance": "db-primary-01:9187"}}}}]"#,
+    ends.trim()
+  ));
+  let resolved = |alert: &str, limit: &str| {
+    let test = Test::new().args([
+      "run",
+      "--alert",
+      alert,
+      "--alertmanager",
+      &am.url,
+      "--dry-run",
+      "--yes",
+      "--until-resolved",
+      limit,
+    ]);
+    let run = test.run();
+    assert_eq!(run.code, exit::SUCCESS, "{}\n{}", run.stdout, run.stderr);
+    let journal = test.newest_journal();
+    let record = journal
+      .iter()
+      .find(|r| r["type"] == "alert-resolved")
+      .unwrap_or_else(|| panic!("not recorded: {}", run.stderr))
+      .clone();
+    (record, run.stderr)
+  };
+  let (record, said) = resolved("HighErrorRate", "60s");
+  assert_eq!(record["resolved"], true, "{said}");
+  assert!(said.contains("alert HighErrorRate resolved"), "{said}");
+  let (record, said) = resolved("HighDBConnections", "2s");
+  assert_eq!(record["resolved"], false, "{said}");
+  assert!(said.contains("still fires"), "{said}");
+}

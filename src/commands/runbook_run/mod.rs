@@ -133,11 +133,63 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     prior,
   };
   let result = run.execute(setup.operator().as_ref(), &Tee(vec![&journal, &screen]))?;
+  // Whether the alert resolved is told and recorded; the exit code stays the run's own (the
+  // one its end record holds).
+  if let (Some(routed), Some(limit)) = (&routed, args.until_resolved) {
+    until_resolved(&journal, args, routed, limit)?;
+  }
   finish(&journal, &result, setup.mode);
   Ok(match journal.failure() {
     Some(_) => crate::exit_code::ERROR,
     None => result.exit_code(&plan),
   })
+}
+
+/// Asks Alertmanager, for up to `limit`, whether the alert the run was for has resolved; says
+/// and records the answer.
+fn until_resolved(
+  journal: &Journal,
+  args: &RunArgs,
+  routed: &crate::alerts::Routed,
+  limit: std::time::Duration,
+) -> Result<(), Error> {
+  let url = args.alertmanager.as_deref().ok_or(Error::NoAlertmanager)?;
+  let every = (limit / 10).clamp(
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(15),
+  );
+  let started = std::time::Instant::now();
+  say!(
+    "waiting up to {} for alert {} to resolve …",
+    crate::schema::format_duration(limit),
+    routed.alert
+  );
+  let resolved = loop {
+    let firing = crate::alerts::fetch(url)?;
+    if !firing.iter().any(|a| a.fingerprint == routed.fingerprint) {
+      break true;
+    }
+    if started.elapsed() + every > limit {
+      break false;
+    }
+    std::thread::sleep(every);
+  };
+  let waited = started.elapsed().as_secs();
+  if resolved {
+    say!("alert {} resolved ({waited} s after the run)", routed.alert);
+  } else {
+    ui::warn(&format!(
+      "alert {} still fires {waited} s after the run",
+      routed.alert
+    ));
+  }
+  let _ = journal.write(&journal::Record::AlertResolved {
+    t: journal::now(),
+    alert: format!("{} ({})", routed.alert, routed.fingerprint),
+    resolved,
+    waited_s: waited,
+  });
+  Ok(())
 }
 
 /// The firing alert `wanted`, routed to its runbook and hosts.
