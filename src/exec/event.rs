@@ -352,6 +352,8 @@ pub(crate) enum Answer {
   Abort,
   /// Ctrl-C at a prompt: stop the run now.
   Interrupt,
+  /// Run again the checks that led to this question, then ask again.
+  Again,
 }
 
 /// Who took a decision: reports count a person's answers apart from flags and policies.

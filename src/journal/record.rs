@@ -289,6 +289,8 @@ pub(crate) enum Answer {
   Retry,
   Abort,
   Interrupt,
+  /// Run the checks behind the question again, then ask again.
+  Again,
 }
 
 impl Answer {
@@ -299,6 +301,7 @@ impl Answer {
       Answer::Retry => "retry",
       Answer::Abort => "abort",
       Answer::Interrupt => "Ctrl-C",
+      Answer::Again => "again",
     }
   }
 }
@@ -388,6 +391,7 @@ impl From<event::Answer> for Answer {
       event::Answer::Retry => Answer::Retry,
       event::Answer::Abort => Answer::Abort,
       event::Answer::Interrupt => Answer::Interrupt,
+      event::Answer::Again => Answer::Again,
     }
   }
 }
@@ -814,10 +818,14 @@ mod tests {
       Answer::Retry,
       Answer::Abort,
       Answer::Interrupt,
+      Answer::Again,
     ]
     .map(|a| s(serde_json::to_value(a).unwrap()))
     .to_vec();
-    assert_eq!(answers, ["yes", "skip", "retry", "abort", "interrupt"]);
+    assert_eq!(
+      answers,
+      ["yes", "skip", "retry", "abort", "interrupt", "again"]
+    );
     let ends: Vec<String> = [
       RunEnd::Completed,
       RunEnd::Stopped,

@@ -248,6 +248,7 @@ fn choose(
   colors: bool,
   prompt: &str,
   choices: &[(&'static str, Answer, &str)],
+  unlisted: &[(&'static str, Answer, &str)],
   steps: Option<&str>,
   notes: &mut Vec<String>,
   shown: &mut Option<SystemTime>,
@@ -261,7 +262,7 @@ fn choose(
       Err(answer) => return answer.map(|a| (a, "")),
     };
     if typed == "help" || typed == "?" {
-      for (word, _, meaning) in choices {
+      for (word, _, meaning) in choices.iter().chain(unlisted) {
         say!("  {word:<8} {meaning}");
       }
       say!(
@@ -288,7 +289,8 @@ fn choose(
     };
     let found = choices
       .iter()
-      .find(|(w, _, _)| *w == typed || (typed.len() == 1 && w.starts_with(&typed)));
+      .find(|(w, _, _)| *w == typed || (typed.len() == 1 && w.starts_with(&typed)))
+      .or_else(|| unlisted.iter().find(|(w, _, _)| *w == typed));
     if let Some((word, answer, _)) = found {
       return Some((*answer, word));
     }
@@ -364,6 +366,11 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
             "run it here and on the rest of this step's hosts without asking again",
           ),
         ],
+        &[(
+          "again",
+          Answer::Again,
+          "run the checks that found this again on this host, then ask again",
+        )],
         Some(progress),
         &mut notes,
         &mut shown,
@@ -401,7 +408,15 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
         ("output", Answer::Yes, "show what it printed"),
       ];
       loop {
-        match choose(colors, "What now?", &choices, None, &mut notes, &mut shown) {
+        match choose(
+          colors,
+          "What now?",
+          &choices,
+          &[],
+          None,
+          &mut notes,
+          &mut shown,
+        ) {
           Some((Answer::Yes, _)) => page(output),
           other => break other.map(|(a, _)| a),
         }
@@ -417,6 +432,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
           ("skip", Answer::Skip, "it was not done (also: no)"),
           ("abort", Answer::Abort, "stop the run"),
         ],
+        &[],
         None,
         &mut notes,
         &mut shown,
@@ -435,6 +451,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
         colors,
         "Retry, skip or abort?",
         &choices,
+        &[],
         None,
         &mut notes,
         &mut shown,

@@ -620,3 +620,50 @@ fn output_at_a_prompt_goes_through_the_pager() {
   let shown = std::fs::read_to_string(&paged).expect("the pager got the output");
   assert!(shown.contains("the-full-output"), "{shown}");
 }
+
+/// `again` at an action's prompt runs the checks that led to it once more on that host, shows
+/// and records what they find now, and asks again.
+#[test]
+fn again_rechecks_before_the_operator_decides() {
+  let fleet = Fleet::new();
+  let dir = fleet.path("");
+  let fleet = fleet.runbook(
+    "recheck",
+    &format!(
+      r#"steps:
+  - id: probe
+    title: healthy?
+    targets: [host-a]
+    check: {{command: 'test -e {dir}/healed', expect: {{exit_code: 0}}}}
+  - id: fix
+    title: fix it
+    targets: [host-a]
+    when: {{failed: probe}}
+    action: {{command: 'touch {dir}/fixed'}}
+"#
+    ),
+  );
+  let mut s = spawn(&fleet, "recheck", &[]);
+  s.exp_string("because probe failed on host-a").unwrap();
+  s.exp_string("Run it?").unwrap();
+  // It healed on its own meanwhile.
+  std::fs::write(format!("{dir}/healed"), "").unwrap();
+  crate::test::answer(&mut s, "again");
+  s.exp_string("passed").unwrap();
+  s.exp_string("Run it?").unwrap();
+  crate::test::answer(&mut s, "no");
+  let (_, rest) = exit_code(s);
+  assert!(!Path::new(&format!("{dir}/fixed")).exists(), "{rest}");
+  let journal = fleet.test.newest_journal();
+  let probes: Vec<&str> = journal
+    .iter()
+    .filter(|r| r["type"] == "host-result" && r["step"] == "probe")
+    .map(|r| r["outcome"].as_str().unwrap())
+    .collect();
+  assert_eq!(probes, ["failed", "passed"]);
+  assert!(
+    journal
+      .iter()
+      .any(|r| r["type"] == "decision" && r["answer"] == "again" && r["by"] == "operator")
+  );
+}

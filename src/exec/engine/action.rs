@@ -83,18 +83,27 @@ impl Engine<'_> {
         });
         Answer::Yes
       } else {
-        let (answer, value) = self
-          .ask_value(Request::Confirm {
-            planned,
-            host,
-            text,
-            command: &command,
-            destructive: *destructive,
-            rehearsal: self.plan.mode == RunMode::DryRun,
-            why: self.why(planned, host, records),
-            progress: self.progress(records),
-          })
-          .await;
+        // `again`: the checks behind the question run again on this host, and it is asked again
+        // with what they found now.
+        let mut seen: Vec<StepRecord> = records.to_vec();
+        let (answer, value) = loop {
+          let (answer, value) = self
+            .ask_value(Request::Confirm {
+              planned,
+              host,
+              text: text.clone(),
+              command: &command,
+              destructive: *destructive,
+              rehearsal: self.plan.mode == RunMode::DryRun,
+              why: self.why(planned, host, &seen),
+              progress: self.progress(&seen),
+            })
+            .await;
+          if answer != Answer::Again {
+            break (answer, value);
+          }
+          self.recheck(planned, host, &mut seen).await;
+        };
         all = answer == Answer::Yes && value.as_deref() == Some("all") && !*destructive;
         answer
       };
@@ -137,6 +146,31 @@ impl Engine<'_> {
 }
 
 impl Engine<'_> {
+  /// Runs again, on `host`, the checks whose findings the action's `when:` names, and keeps
+  /// their new results in `seen` (and the record). A rehearsal runs nothing.
+  async fn recheck(&self, planned: &PlannedStep<'_>, host: &str, seen: &mut Vec<StepRecord>) {
+    if self.plan.mode == RunMode::DryRun {
+      return;
+    }
+    let when = &planned.step.when;
+    for id in when.failed.iter().chain(&when.unknown) {
+      let Some(check) = self.plan.steps.iter().find(|s| s.step.id.value == id.value) else {
+        continue;
+      };
+      let StepKind::Check { expect, .. } = &check.step.kind else {
+        continue;
+      };
+      if !check.hosts.iter().any(|h| h == host) {
+        continue;
+      }
+      let result = self.on_host(check, host, &Compiled::new(expect)).await;
+      if let Some(record) = seen.iter_mut().find(|r| r.id == id.value) {
+        record.results.retain(|r| r.host != host);
+        record.results.push(result);
+      }
+    }
+  }
+
   /// Each step of the plan with where it stands: done steps with their results per host, the
   /// rest as to come.
   fn progress(&self, records: &[StepRecord]) -> Vec<(String, String)> {

@@ -204,7 +204,7 @@ impl Engine<'_> {
     }
   }
 
-  async fn on_host(
+  pub(super) async fn on_host(
     &self,
     planned: &PlannedStep<'_>,
     host: &str,
