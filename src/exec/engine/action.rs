@@ -148,7 +148,7 @@ impl Engine<'_> {
 impl Engine<'_> {
   /// Runs again, on `host`, the checks whose findings the action's `when:` names, and keeps
   /// their new results in `seen` (and the record). A rehearsal runs nothing.
-  async fn recheck(&self, planned: &PlannedStep<'_>, host: &str, seen: &mut Vec<StepRecord>) {
+  async fn recheck(&self, planned: &PlannedStep<'_>, host: &str, seen: &mut [StepRecord]) {
     if self.plan.mode == RunMode::DryRun {
       return;
     }
