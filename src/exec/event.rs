@@ -354,6 +354,8 @@ pub(crate) enum Answer {
   Interrupt,
   /// Run again the checks that led to this question, then ask again.
   Again,
+  /// Go on at a later step (its id is the decision's value), passing over the ones between.
+  Jump,
 }
 
 /// Who took a decision: reports count a person's answers apart from flags and policies.

@@ -291,6 +291,8 @@ pub(crate) enum Answer {
   Interrupt,
   /// Run the checks behind the question again, then ask again.
   Again,
+  /// Go on at a later step (the decision's value).
+  Jump,
 }
 
 impl Answer {
@@ -302,6 +304,7 @@ impl Answer {
       Answer::Abort => "abort",
       Answer::Interrupt => "Ctrl-C",
       Answer::Again => "again",
+      Answer::Jump => "jump",
     }
   }
 }
@@ -392,6 +395,7 @@ impl From<event::Answer> for Answer {
       event::Answer::Abort => Answer::Abort,
       event::Answer::Interrupt => Answer::Interrupt,
       event::Answer::Again => Answer::Again,
+      event::Answer::Jump => Answer::Jump,
     }
   }
 }
@@ -819,12 +823,21 @@ mod tests {
       Answer::Abort,
       Answer::Interrupt,
       Answer::Again,
+      Answer::Jump,
     ]
     .map(|a| s(serde_json::to_value(a).unwrap()))
     .to_vec();
     assert_eq!(
       answers,
-      ["yes", "skip", "retry", "abort", "interrupt", "again"]
+      [
+        "yes",
+        "skip",
+        "retry",
+        "abort",
+        "interrupt",
+        "again",
+        "jump"
+      ]
     );
     let ends: Vec<String> = [
       RunEnd::Completed,

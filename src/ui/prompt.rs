@@ -244,12 +244,14 @@ fn line(
 
 /// Asks until the answer is one of `choices` (a first letter is enough; `no`/`n` is `skip`).
 /// `help` says what each answer does. Returns the answer and the word chosen.
+#[allow(clippy::too_many_arguments)]
 fn choose(
   colors: bool,
   prompt: &str,
   choices: &[(&'static str, Answer, &str)],
   unlisted: &[(&'static str, Answer, &str)],
   steps: Option<&str>,
+  jump_to: &mut Option<String>,
   notes: &mut Vec<String>,
   shown: &mut Option<SystemTime>,
 ) -> Option<(Answer, &'static str)> {
@@ -276,11 +278,30 @@ fn choose(
           "steps",
           "every step of the run and where it stands"
         );
+        say!(
+          "  {:<8} {}",
+          "jump X",
+          "go on at step X, passing over the steps before it (recorded)"
+        );
       }
       continue;
     }
     if let (Some(list), "steps") = (steps, typed.as_str()) {
       say!("{list}");
+      continue;
+    }
+    // `jump <step>`: only to a step still to come (the `steps` list says which).
+    if let (Some(list), Some(target)) = (steps, typed.strip_prefix("jump ")) {
+      let target = target.trim();
+      let later = list.lines().any(|l| {
+        let mut words = l.split_whitespace();
+        words.next() == Some(target) && l.trim_end().ends_with("to come")
+      });
+      if later {
+        *jump_to = Some(target.to_string());
+        return Some((Answer::Jump, "jump"));
+      }
+      say!("  `{target}` is not a step still to come (`steps` lists them)");
       continue;
     }
     let typed = match typed.as_str() {
@@ -372,6 +393,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
           "run the checks that found this again on this host, then ask again",
         )],
         Some(progress),
+        &mut value,
         &mut notes,
         &mut shown,
       );
@@ -414,6 +436,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
           &choices,
           &[],
           None,
+          &mut None,
           &mut notes,
           &mut shown,
         ) {
@@ -434,6 +457,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
         ],
         &[],
         None,
+        &mut None,
         &mut notes,
         &mut shown,
       )
@@ -453,6 +477,7 @@ fn ask_blocking(ask: &Ask, colors: bool) -> Decision {
         &choices,
         &[],
         None,
+        &mut None,
         &mut notes,
         &mut shown,
       )

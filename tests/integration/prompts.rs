@@ -667,3 +667,53 @@ fn again_rechecks_before_the_operator_decides() {
       .any(|r| r["type"] == "decision" && r["answer"] == "again" && r["by"] == "operator")
   );
 }
+
+/// `jump <step>` at an action's prompt goes on at a later step; the steps passed over are
+/// recorded as such, and the jump with the operator's name on it.
+#[test]
+fn jump_goes_on_at_a_later_step_and_says_what_it_passed_over() {
+  let fleet = Fleet::new();
+  let dir = fleet.path("");
+  let fleet = fleet.runbook(
+    "leap",
+    &format!(
+      r#"steps:
+  - id: probe
+    title: healthy?
+    targets: [host-a]
+    check: {{command: 'false', expect: {{exit_code: 0}}}}
+  - id: fix
+    title: fix it
+    targets: [host-a]
+    when: {{failed: probe}}
+    action: {{command: 'touch {dir}/fixed'}}
+  - id: middle
+    title: middle
+    targets: [host-a]
+    action: {{command: 'touch {dir}/middle'}}
+  - id: last
+    title: last
+    targets: [host-a]
+    check: {{command: 'touch {dir}/last', expect: {{exit_code: 0}}}}
+"#
+    ),
+  );
+  let mut s = spawn(&fleet, "leap", &[]);
+  s.exp_string("Run it?").unwrap();
+  crate::test::answer(&mut s, "jump probe");
+  s.exp_string("is not a step still to come").unwrap();
+  crate::test::answer(&mut s, "jump last");
+  let (_, rest) = exit_code(s);
+  assert!(!Path::new(&format!("{dir}/fixed")).exists(), "{rest}");
+  assert!(!Path::new(&format!("{dir}/middle")).exists(), "{rest}");
+  assert!(Path::new(&format!("{dir}/last")).exists(), "{rest}");
+  assert!(rest.contains("jumping to `last`"), "{rest}");
+  let journal = fleet.test.newest_journal();
+  assert!(journal.iter().any(|r| r["type"] == "decision"
+    && r["answer"] == "jump"
+    && r["value"] == "last"
+    && r["by"] == "operator"));
+  assert!(journal.iter().any(|r| r["type"] == "step-skipped"
+    && r["step"] == "middle"
+    && r["reason"] == "the operator jumped to `last`"));
+}

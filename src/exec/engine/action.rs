@@ -71,7 +71,7 @@ impl Engine<'_> {
         .map(|t| self.text(t, Some(host), Quoting::Text))
         .unwrap_or_else(|| format!("Run `{}` on {host}?", planned.title()));
       let command = self.shown(planned, host);
-      let answer = if all {
+      let (answer, value) = if all {
         self.reporter.event(Event::Decision {
           planned,
           host: Some(host),
@@ -81,7 +81,7 @@ impl Engine<'_> {
           by: DecidedBy::Operator,
           value: Some("all"),
         });
-        Answer::Yes
+        (Answer::Yes, None)
       } else {
         // `again`: the checks behind the question run again on this host, and it is asked again
         // with what they found now.
@@ -105,13 +105,20 @@ impl Engine<'_> {
           self.recheck(planned, host, &mut seen).await;
         };
         all = answer == Answer::Yes && value.as_deref() == Some("all") && !*destructive;
-        answer
+        (answer, value)
       };
       if self.plan.mode == RunMode::DryRun && answer != Answer::Abort {
         // The plan says what this run would do with the action, not only that it exists.
         let outcome = self.rehearsal_note(planned, host, answer, *destructive);
         record.results.push(HostResult::new(host, outcome));
         continue;
+      }
+      if answer == Answer::Jump {
+        let target = value.clone().unwrap_or_default();
+        record
+          .results
+          .push(HostResult::new(host, Outcome::OperatorSkipped));
+        return Next::Jump(target);
       }
       match answer {
         Answer::Yes => confirmed.push(host.clone()),

@@ -74,6 +74,8 @@ pub(crate) struct Engine<'a> {
 enum Next {
   Continue,
   End(RunEnd),
+  /// The operator jumped ahead to this step: the ones between are passed over.
+  Jump(String),
 }
 
 impl<'a> Engine<'a> {
@@ -181,6 +183,7 @@ impl<'a> Engine<'a> {
     if self.plan.mode != RunMode::DryRun && !self.preflight().await {
       return (records, RunEnd::Interrupted);
     }
+    let mut jump: Option<String> = None;
     for planned in &self.plan.steps {
       if self
         .prior
@@ -189,6 +192,18 @@ impl<'a> Engine<'a> {
         .any(|r| r.id == planned.step.id.value)
       {
         continue;
+      }
+      // Passed over by the operator's jump: recorded, so that nothing looks done that was not.
+      if let Some(target) = jump.as_deref() {
+        if planned.step.id.value != target {
+          self.reporter.event(Event::StepSkipped {
+            planned,
+            reason: &format!("the operator jumped to `{target}`"),
+          });
+          records.push(StepRecord::new(planned));
+          continue;
+        }
+        jump = None;
       }
       if self.interrupts.stop_now() {
         return (records, RunEnd::Interrupted);
@@ -230,6 +245,12 @@ impl<'a> Engine<'a> {
         Next::Continue if !planned.before_start => self.reporter.event(Event::StepDone { planned }),
         Next::Continue => {}
         Next::End(end) => return (records, end),
+        Next::Jump(target) => {
+          self.reporter.event(Event::Notice(&format!(
+            "jumping to `{target}`: the steps before it do not run, and conditions on them do not hold"
+          )));
+          jump = Some(target);
+        }
       }
     }
     (records, RunEnd::Completed)
