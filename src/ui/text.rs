@@ -37,6 +37,61 @@ fn hidden(c: char) -> bool {
 
 /// Left-aligned columns separated by two spaces; the last column is not padded.
 /// Cells may hold styled text: widths are measured without escape codes.
+/// The width of the terminal stdout is, if it is one.
+pub(crate) fn terminal_width() -> Option<usize> {
+  let term = console::Term::stdout();
+  term
+    .is_term()
+    .then(|| term.size_checked())
+    .flatten()
+    .map(|(_, w)| w as usize)
+    .filter(|w| *w > 20)
+}
+
+/// `text` with its paragraphs (lines joined up to a blank line, a list item or an indented
+/// line) wrapped again to `width`.
+pub(crate) fn reflow(text: &str, width: usize) -> String {
+  let mut out: Vec<String> = Vec::new();
+  let mut paragraph = String::new();
+  let flush = |paragraph: &mut String, out: &mut Vec<String>| {
+    if !paragraph.is_empty() {
+      out.extend(wrap(paragraph, width, usize::MAX));
+      paragraph.clear();
+    }
+  };
+  for line in text.lines() {
+    let starts_item = line.starts_with(['-', '*', ' ']) || line.trim().is_empty();
+    if starts_item {
+      flush(&mut paragraph, &mut out);
+      if line.trim().is_empty() {
+        out.push(String::new());
+        continue;
+      }
+      // A list item keeps its marker and indents what wraps.
+      let indent = line.len() - line.trim_start_matches([' ', '-', '*']).len();
+      let (marker, body) = line.split_at(indent);
+      for (i, l) in wrap(body, width.saturating_sub(indent).max(10), usize::MAX)
+        .iter()
+        .enumerate()
+      {
+        let pad = if i == 0 {
+          marker.to_string()
+        } else {
+          " ".repeat(indent)
+        };
+        out.push(format!("{pad}{l}"));
+      }
+      continue;
+    }
+    if !paragraph.is_empty() {
+      paragraph.push(' ');
+    }
+    paragraph.push_str(line.trim());
+  }
+  flush(&mut paragraph, &mut out);
+  out.join("\n")
+}
+
 /// `table`, each line cut to the terminal's width (with `…`) when stdout is a terminal; whole
 /// when it is not (a pipe, a file: nothing is lost).
 pub(crate) fn screen_table(rows: &[Vec<String>]) -> String {
@@ -171,6 +226,15 @@ pub(crate) fn wrap(text: &str, width: usize, max: usize) -> Vec<String> {
 #[cfg(test)]
 mod wrap_tests {
   use super::{fit, wrap};
+
+  #[test]
+  fn reflow_joins_paragraphs_and_keeps_list_items() {
+    let text = "one two\nthree four five\n\n- an item that is long\n- short";
+    assert_eq!(
+      super::reflow(text, 12),
+      "one two\nthree four\nfive\n\n- an item\n  that is\n  long\n- short"
+    );
+  }
 
   #[test]
   fn fit_cuts_long_lines_only() {

@@ -92,7 +92,13 @@ fn header(out: &mut String, show: &RunbookShow) {
   }
   let _ = writeln!(out, "from: {}", sanitize(&show.origin));
   if let Some(description) = &runbook.description {
-    let _ = writeln!(out, "\n{}", sanitize(description.trim_end()));
+    let text = sanitize(description.trim_end());
+    // Re-flowed to the terminal: the YAML's own line breaks are the author's editor's width.
+    let shown = match crate::ui::text::terminal_width() {
+      Some(width) => crate::ui::text::reflow(&text, width.min(100)),
+      None => text.into_owned(),
+    };
+    let _ = writeln!(out, "\n{shown}");
   }
   list(out, "Symptoms", &runbook.symptoms);
   list(out, "Likely causes", &runbook.causes);
