@@ -2,6 +2,7 @@
 
 #[macro_use]
 mod macros;
+mod notify;
 
 mod alerts;
 mod cli;

@@ -222,6 +222,14 @@ impl Journal {
   }
 
   /// A setting a resume was given again with another value than the run started with.
+  /// A notice from outside the engine (an update to the team that was not delivered).
+  pub(crate) fn note(&self, text: &str) {
+    self.record(Record::Notice {
+      t: now(),
+      text: text.to_string(),
+    });
+  }
+
   pub(crate) fn note_setup(&self, line: &str) {
     self.record(Record::Notice {
       t: now(),

@@ -8,6 +8,7 @@ mod fleet;
 mod format;
 mod journal;
 mod learned;
+mod notify;
 mod prompts;
 mod run;
 mod sshd;

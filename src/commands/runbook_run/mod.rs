@@ -132,7 +132,17 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     lock,
     prior,
   };
-  let result = run.execute(setup.operator().as_ref(), &Tee(vec![&journal, &screen]))?;
+  // The team hears of it too, where Slack or PagerDuty is configured (live runs only).
+  let notifier = crate::notify::Notifier::from_env(setup.mode, &header.run, &header.operator);
+  let mut reporters: Vec<&dyn crate::exec::event::Reporter> = vec![&journal, &screen];
+  if let Some(n) = &notifier {
+    reporters.push(n);
+  }
+  let result = run.execute(setup.operator().as_ref(), &Tee(reporters))?;
+  for failure in notifier.iter().flat_map(|n| n.finish()) {
+    ui::warn(&failure);
+    journal.note(&failure);
+  }
   // Whether the alert resolved is told and recorded; the exit code stays the run's own (the
   // one its end record holds).
   if let (Some(routed), Some(limit)) = (&routed, args.until_resolved) {
