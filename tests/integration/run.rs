@@ -1173,3 +1173,50 @@ fn an_inventory_imported_from_ssh_config_drives_a_run_and_ansible_ini_keeps_its_
   assert!(run.stderr.contains("`ansible_become`"), "{}", run.stderr);
   drop(sshd);
 }
+
+#[test]
+fn an_ansible_yaml_inventory_is_imported_with_its_groups() {
+  let test = crate::test::Test::new().write(
+    "inventory.yml",
+    "all:\n  children:\n    redis:\n      hosts:\n        redis-master-01: {ansible_user: ops, ansible_port: 2222}\n        redis-replica-01:\n    datastores:\n      children:\n        redis:\n",
+  );
+  let file = test.path("inventory.yml");
+  let test = test.args(["hosts", "import", file.to_str().unwrap()]);
+  let run = test.run();
+  assert_eq!(run.code, crate::test::exit::SUCCESS, "{}", run.stderr);
+  assert!(
+    run
+      .stdout
+      .contains("  - name: redis-master-01\n    groups: [redis, datastores]\n    user: ops\n"),
+    "{}",
+    run.stdout
+  );
+  assert!(
+    run.stderr.contains("Host redis-master-01\n  Port 2222"),
+    "{}",
+    run.stderr
+  );
+  assert!(
+    run.stderr.contains("Ansible YAML inventory"),
+    "{}",
+    run.stderr
+  );
+  // What it wrote is an inventory megacity reads.
+  let test = test.reset().write("imported.yaml", &run.stdout);
+  let imported = test.path("imported.yaml");
+  let listed = test
+    .args([
+      "--inventory",
+      imported.to_str().unwrap(),
+      "hosts",
+      "list",
+      "datastores",
+    ])
+    .run();
+  assert_eq!(listed.code, 0, "{}", listed.stderr);
+  assert!(
+    listed.stdout.contains("redis-replica-01"),
+    "{}",
+    listed.stdout
+  );
+}
