@@ -25,12 +25,19 @@ pub(crate) struct Notifier {
   /// The run's id: PagerDuty's dedup key, so every update lands on one incident.
   run: String,
   operator: String,
+  /// The alert the run is for (`--alert`), named in the declaration.
+  alert: Option<String>,
   sent: Mutex<Vec<JoinHandle<Option<String>>>>,
 }
 
 impl Notifier {
   /// From the environment; `None` when no target is configured or the run is not live.
-  pub(crate) fn from_env(mode: RunMode, run: &str, operator: &str) -> Option<Notifier> {
+  pub(crate) fn from_env(
+    mode: RunMode,
+    run: &str,
+    operator: &str,
+    alert: Option<&str>,
+  ) -> Option<Notifier> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let slack = var(SLACK_ENV);
     let pagerduty = var(PAGERDUTY_ENV).map(|key| {
@@ -47,6 +54,7 @@ impl Notifier {
       pagerduty,
       run: run.to_string(),
       operator: operator.to_string(),
+      alert: alert.map(str::to_string),
       sent: Mutex::new(Vec::new()),
     })
   }
@@ -127,10 +135,15 @@ impl Reporter for Notifier {
         let (respond, recover) = r.severity.targets();
         self.send(
           format!(
-            "🚨 [{}] Incident declared: {} — {}. Runbook `{}` run by {} (run {}). Respond within {}, recover within {}.",
+            "🚨 [{}] Incident declared: {} — {}.{} Runbook `{}` run by {} (run {}). Respond within {}, recover within {}.",
             r.severity.name(),
             r.id,
             r.title,
+            self
+              .alert
+              .as_ref()
+              .map(|a| format!(" Alert: {a}."))
+              .unwrap_or_default(),
             r.id,
             self.operator,
             self.run,

@@ -133,7 +133,12 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     prior,
   };
   // The team hears of it too, where Slack or PagerDuty is configured (live runs only).
-  let notifier = crate::notify::Notifier::from_env(setup.mode, &header.run, &header.operator);
+  let notifier = crate::notify::Notifier::from_env(
+    setup.mode,
+    &header.run,
+    &header.operator,
+    header.setup.alert.as_deref(),
+  );
   let mut reporters: Vec<&dyn crate::exec::event::Reporter> = vec![&journal, &screen];
   if let Some(n) = &notifier {
     reporters.push(n);
