@@ -1220,3 +1220,74 @@ fn an_ansible_yaml_inventory_is_imported_with_its_groups() {
     listed.stdout
   );
 }
+
+/// `hosts check` and `journal list` fit an 80-column terminal (cut with …), and a 120-column one
+/// shows more of each line.
+#[test]
+fn hosts_check_and_journal_list_fit_the_terminal() {
+  let fleet = Fleet::new().runbook(
+    "a-runbook-with-a-rather-long-identifier-for-its-list-entry",
+    "steps:\n  - id: look\n    title: look\n    targets: [five]\n    check: {command: 'true', expect: {exit_code: 0}}\n",
+  );
+  let config = fleet.sshd.ssh_config().display().to_string();
+  let (fleet, run) = fleet.run(
+    "a-runbook-with-a-rather-long-identifier-for-its-list-entry",
+    &["--checks-only"],
+  );
+  assert_eq!(run.code, 0, "{}", run.stderr);
+  let shown = |columns: u16, args: &str| -> Vec<String> {
+    let mut command = std::process::Command::new("sh");
+    command.arg("-c").arg(format!(
+      "stty cols {columns} rows 24; exec {} --color never {args}",
+      crate::test::BIN
+    ));
+    let base = fleet.test.command();
+    for (k, v) in base.get_envs() {
+      if let Some(v) = v {
+        command.env(k, v);
+      }
+    }
+    if let Some(dir) = base.get_current_dir() {
+      command.current_dir(dir);
+    }
+    let mut s = rexpect::session::spawn_command(command, Some(30_000)).unwrap();
+    let bytes: Vec<u8> = s
+      .exp_eof()
+      .unwrap()
+      .chars()
+      .map(|c| c as u32 as u8)
+      .collect();
+    String::from_utf8_lossy(&bytes)
+      .lines()
+      .map(|l| l.trim_end_matches('\r').to_string())
+      .filter(|l| !l.trim().is_empty())
+      .collect()
+  };
+  for args in [
+    format!("hosts check five --ssh-config {config}"),
+    "journal list".to_string(),
+  ] {
+    let narrow = shown(80, &args);
+    assert!(narrow.len() >= 2, "{args}: {narrow:?}");
+    for line in &narrow {
+      assert!(
+        console::measure_text_width(line) <= 80,
+        "{args}: wider than 80: {line:?}"
+      );
+    }
+    let wide = shown(120, &args);
+    assert_eq!(wide.len(), narrow.len(), "{args}");
+    for line in &wide {
+      assert!(console::measure_text_width(line) <= 120, "{args}: {line:?}");
+    }
+  }
+  let journal = shown(80, "journal list");
+  assert!(journal.iter().any(|l| l.contains('…')), "{journal:?}");
+  let journal = shown(120, "journal list");
+  assert!(
+    journal
+      .iter()
+      .any(|l| l.contains("a-runbook-with-a-rather-long-identifier")),
+    "{journal:?}"
+  );
+}
