@@ -153,6 +153,33 @@ impl Inventory {
       .map(|(g, members)| Target::Group(g, members))
   }
 
+  /// The hosts `targets` (host and group names) name, each once; every host when none is
+  /// named. `local` and unknown names are usage errors (did you mean).
+  pub(crate) fn select(&self, targets: &[String]) -> Result<Vec<String>, crate::error::Error> {
+    if targets.is_empty() {
+      return Ok(self.host_names());
+    }
+    let mut hosts: Vec<String> = Vec::new();
+    for name in targets {
+      let members = match self.resolve(name) {
+        Some(Target::Host(h)) => vec![h],
+        Some(Target::Group(_, members)) => members,
+        Some(Target::Local) | None => {
+          return Err(crate::error::Error::UnknownTarget {
+            name: name.clone(),
+            suggestion: self.suggest(name),
+          });
+        }
+      };
+      for member in members {
+        if !hosts.iter().any(|h| h == member) {
+          hosts.push(member.to_string());
+        }
+      }
+    }
+    Ok(hosts)
+  }
+
   /// Every host's name, in inventory order.
   pub(crate) fn host_names(&self) -> Vec<String> {
     self.hosts.iter().map(|h| h.name.clone()).collect()

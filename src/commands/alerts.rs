@@ -26,14 +26,5 @@ pub(crate) fn run(config: &Config, args: &AlertsArgs) -> Result<i32, Error> {
 
 /// Every runbook that parses, for matching alerts to them.
 pub(crate) fn runbooks(config: &Config) -> Result<Vec<crate::runbook::Runbook>, Error> {
-  let catalog = Catalog::discover(&config.runbook_dirs)?;
-  Ok(
-    catalog
-      .entries()
-      .filter_map(|e| {
-        let source = e.source().ok()?;
-        crate::runbook::load(&source, Some(&e.id), None).runbook
-      })
-      .collect(),
-  )
+  Ok(Catalog::discover(&config.runbook_dirs)?.parsed())
 }

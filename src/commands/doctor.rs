@@ -15,15 +15,14 @@ use crate::error::Error;
 use crate::exec::interrupt::Interrupts;
 use crate::exec::preflight::preflight;
 use crate::exec::transport::{SshSettings, Transport, Transports};
-use crate::inventory::{self, Inventory, LOCAL, Target};
+use crate::inventory::{self, Inventory, LOCAL};
 use crate::runbook::catalog::Catalog;
-use crate::runbook::model::StepKind;
 use crate::ui::render::{self, Doctor, Finding, Level};
 use crate::{exit_code, ui};
 
 pub(crate) fn run(config: &Config, args: &DoctorArgs) -> Result<i32, Error> {
   let inventory = inventory::load(config.inventory.as_deref())?;
-  let hosts = selected(&inventory, &args.targets)?;
+  let hosts = inventory.select(&args.targets)?;
   let ssh = config::ssh_settings(&args.ssh, args.concurrency);
   ssh.check()?;
   let catalog = Catalog::discover(&config.runbook_dirs)?;
@@ -105,28 +104,6 @@ pub(crate) fn run(config: &Config, args: &DoctorArgs) -> Result<i32, Error> {
   })
 }
 
-/// The inventory hosts named (every host by default).
-fn selected(inventory: &Inventory, targets: &[String]) -> Result<Vec<String>, Error> {
-  if targets.is_empty() {
-    return Ok(inventory.host_names());
-  }
-  let mut hosts: Vec<String> = Vec::new();
-  for name in targets {
-    match inventory.resolve(name) {
-      Some(Target::Host(h)) => hosts.push(h.to_string()),
-      Some(Target::Group(_, members)) => hosts.extend(members.into_iter().map(str::to_string)),
-      Some(Target::Local) | None => {
-        return Err(Error::UnknownTarget {
-          name: name.clone(),
-          suggestion: inventory.suggest(name),
-        });
-      }
-    }
-  }
-  hosts.dedup();
-  Ok(hosts)
-}
-
 /// What the runbooks need of each host: the programs their commands call there (with the
 /// runbooks that call them), and whether some step runs as root there.
 #[derive(Default)]
@@ -137,18 +114,12 @@ struct Needs {
 
 fn needs(catalog: &Catalog, inventory: &Inventory) -> BTreeMap<String, Needs> {
   let mut out: BTreeMap<String, Needs> = BTreeMap::new();
-  for entry in catalog.entries() {
-    let Ok(source) = entry.source() else { continue };
-    let Some(runbook) = crate::runbook::load(&source, Some(&entry.id), None).runbook else {
-      continue;
-    };
+  for runbook in catalog.parsed() {
     for step in &runbook.steps {
+      // Only checks and actions run a command.
       let Some(command) = step.command() else {
         continue;
       };
-      if matches!(step.kind, StepKind::Manual { .. }) {
-        continue;
-      }
       let hosts = inventory.expand(step.targets.iter().map(|t| t.value.as_str()));
       for host in hosts.iter().filter(|h| *h != LOCAL) {
         let need = out.entry(host.clone()).or_default();

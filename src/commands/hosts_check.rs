@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::exec::interrupt::Interrupts;
 use crate::exec::preflight::{HostCheck, preflight};
 use crate::exec::transport::{Transport, Transports};
-use crate::inventory::{self, Target};
+use crate::inventory;
 use crate::ui::render::{self, HostRow, HostsCheck};
 use crate::{exit_code, ui};
 
@@ -25,24 +25,7 @@ impl From<HostCheck> for HostRow {
 
 pub(crate) fn run(config: &Config, args: &HostsCheckArgs) -> Result<i32, Error> {
   let inventory = inventory::load(config.inventory.as_deref())?;
-  let mut hosts: Vec<String> = Vec::new();
-  for name in &args.targets {
-    let members = match inventory.resolve(name) {
-      Some(Target::Host(h)) => vec![h],
-      Some(Target::Group(_, members)) => members,
-      Some(Target::Local) | None => {
-        return Err(Error::UnknownTarget {
-          name: name.clone(),
-          suggestion: inventory.suggest(name),
-        });
-      }
-    };
-    hosts.extend(members.into_iter().map(str::to_string));
-  }
-  if args.targets.is_empty() {
-    hosts = inventory.hosts.iter().map(|h| h.name.clone()).collect();
-  }
-  hosts.dedup();
+  let hosts = inventory.select(&args.targets)?;
   let ssh = config::ssh_settings(&args.ssh, args.concurrency);
   ssh.check()?;
   let runtime = crate::exec::runtime()?;

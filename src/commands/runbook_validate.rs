@@ -31,15 +31,7 @@ fn calls(
     StepKind::Call(call) => Some(call.runbook.pos),
     _ => None,
   })?;
-  let one = |id: &str| -> Result<runbook::Runbook, Error> {
-    let entry = catalog.get(id)?;
-    runbook::load(&entry.source()?, Some(&entry.id), Some(inventory))
-      .valid()
-      .map_err(|diagnostics| Error::Invalid {
-        what: format!("runbook `{}`", entry.id),
-        diagnostics,
-      })
-  };
+  let one = |id: &str| runbook::compose::valid(catalog, id, Some(inventory));
   let error = runbook::compose::expand(runbook, &one).err()?;
   let mut c = crate::diagnostic::Collector::new(&source.display, &source.text);
   c.error(at, error.to_string(), error.hint());

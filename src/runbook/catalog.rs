@@ -176,6 +176,18 @@ impl Catalog {
     &self.skipped
   }
 
+  /// Every runbook that parses (not validated, not expanded): for matching alerts and for
+  /// what runbooks need of hosts.
+  pub(crate) fn parsed(&self) -> Vec<crate::runbook::Runbook> {
+    self
+      .entries()
+      .filter_map(|e| {
+        let source = e.source().ok()?;
+        crate::runbook::load(&source, Some(&e.id), None).runbook
+      })
+      .collect()
+  }
+
   pub(crate) fn ids(&self) -> impl Iterator<Item = &str> {
     self.entries.keys().map(String::as_str)
   }

@@ -322,15 +322,22 @@ pub(crate) fn load(
   id: &str,
   inventory: Option<&crate::inventory::Inventory>,
 ) -> Result<Runbook, Error> {
-  let one = |id: &str| -> Result<Runbook, Error> {
-    let entry = catalog.get(id)?;
-    let source = entry.source()?;
-    crate::runbook::load(&source, Some(&entry.id), inventory)
-      .valid()
-      .map_err(|diagnostics| Error::Invalid {
-        what: format!("runbook `{}`", entry.id),
-        diagnostics,
-      })
-  };
+  let one = |id: &str| valid(catalog, id, inventory);
   expand(one(id)?, &one)
+}
+
+/// Runbook `id` from `catalog`, parsed and (with `inventory`) validated; not expanded.
+pub(crate) fn valid(
+  catalog: &crate::runbook::catalog::Catalog,
+  id: &str,
+  inventory: Option<&crate::inventory::Inventory>,
+) -> Result<Runbook, Error> {
+  let entry = catalog.get(id)?;
+  let source = entry.source()?;
+  crate::runbook::load(&source, Some(&entry.id), inventory)
+    .valid()
+    .map_err(|diagnostics| Error::Invalid {
+      what: format!("runbook `{}`", entry.id),
+      diagnostics,
+    })
 }

@@ -577,16 +577,10 @@ fn run_is_a_top_level_command_and_without_an_id_lists_the_runbooks() {
 #[test]
 fn tables_fit_an_80_column_terminal_and_stay_whole_in_a_pipe() {
   let t = Test::new();
-  let mut command = std::process::Command::new("sh");
-  command.arg("-c").arg(format!(
+  let command = t.shell(&format!(
     "stty cols 80 rows 24; exec {} --color never runbook list",
     crate::test::BIN
   ));
-  for (k, v) in t.command().get_envs() {
-    if let Some(v) = v {
-      command.env(k, v);
-    }
-  }
   let mut s = rexpect::session::spawn_command(command, Some(30_000)).unwrap();
   // rexpect hands back one char per byte: put the UTF-8 back together.
   let bytes: Vec<u8> = s

@@ -513,23 +513,13 @@ fn no_skips_an_action() {
 #[test]
 fn through_a_pipe_the_log_has_every_answer() {
   let (fleet, marker) = with_action(false);
-  let mut command = std::process::Command::new("sh");
   let config = fleet.sshd.ssh_config();
   let log = fleet.path("run.log");
-  command.arg("-c").arg(format!(
+  let command = fleet.test.shell(&format!(
     "{} --color never run ask --ssh-config {} | tee {log} >/dev/null",
     crate::test::BIN,
     config.display()
   ));
-  let base = fleet.test.command();
-  for (k, v) in base.get_envs() {
-    if let Some(v) = v {
-      command.env(k, v);
-    }
-  }
-  if let Some(dir) = base.get_current_dir() {
-    command.current_dir(dir);
-  }
   let mut s = spawn_command(command, Some(30_000)).unwrap();
   s.exp_string("Run it?").unwrap();
   crate::test::answer(&mut s, "yes");

@@ -1236,20 +1236,10 @@ fn hosts_check_and_journal_list_fit_the_terminal() {
   );
   assert_eq!(run.code, 0, "{}", run.stderr);
   let shown = |columns: u16, args: &str| -> Vec<String> {
-    let mut command = std::process::Command::new("sh");
-    command.arg("-c").arg(format!(
+    let command = fleet.test.shell(&format!(
       "stty cols {columns} rows 24; exec {} --color never {args}",
       crate::test::BIN
     ));
-    let base = fleet.test.command();
-    for (k, v) in base.get_envs() {
-      if let Some(v) = v {
-        command.env(k, v);
-      }
-    }
-    if let Some(dir) = base.get_current_dir() {
-      command.current_dir(dir);
-    }
     let mut s = rexpect::session::spawn_command(command, Some(30_000)).unwrap();
     let bytes: Vec<u8> = s
       .exp_eof()

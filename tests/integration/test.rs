@@ -105,8 +105,19 @@ impl Test {
 
   pub(crate) fn command(&self) -> Command {
     let mut command = Command::new(BIN);
+    command.args(&self.args);
+    self.scratch(command)
+  }
+
+  /// `sh -c script` in this scratch directory and environment (for pipes, `stty`).
+  pub(crate) fn shell(&self, script: &str) -> Command {
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(script);
+    self.scratch(command)
+  }
+
+  fn scratch(&self, mut command: Command) -> Command {
     command
-      .args(&self.args)
       .current_dir(self.dir.path())
       .env_remove("MEGACITY_RUNBOOKS")
       .env_remove("MEGACITY_INVENTORY")
