@@ -54,6 +54,7 @@ pub(crate) fn passes(test: &Test, value: &str) -> bool {
   let number = || value.trim().parse::<f64>().ok();
   match test {
     Test::Is(wanted) => value == wanted,
+    Test::IsNot(unwanted) => value != unwanted,
     Test::OneOf(list) => list.iter().any(|w| w == value),
     Test::Above(limit) => number().is_some_and(|n| n > *limit),
     Test::Below(limit) => number().is_some_and(|n| n < *limit),
@@ -124,6 +125,7 @@ pub(crate) fn describe(when: &When) -> String {
     let name = &t.name.value;
     parts.push(match &t.test {
       Test::Is(v) => format!("when {name} is {v}"),
+      Test::IsNot(v) => format!("when {name} is not {v}"),
       Test::OneOf(list) => format!("when {name} is one of {}", list.join(", ")),
       Test::Above(n) => format!("when {name} is above {n}"),
       Test::Below(n) => format!("when {name} is below {n}"),
@@ -282,6 +284,8 @@ mod tests {
       "when recovery is restart, when steps.lag.seconds is above 30"
     );
     assert!(passes(&Test::OneOf(vec!["a".into(), "b".into()]), "b"));
+    assert!(passes(&Test::IsNot("none".into()), "4242"));
+    assert!(!passes(&Test::IsNot("none".into()), "none"));
     assert!(passes(&Test::Below(1.5), "1"));
   }
 

@@ -446,6 +446,7 @@ pub(crate) struct ValueTest {
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Test {
   Is(String),
+  IsNot(String),
   OneOf(Vec<String>),
   Above(f64),
   Below(f64),

@@ -74,7 +74,7 @@ const EXPECT_KEYS: &[&str] = &[
 ];
 const THRESHOLD_KEYS: &[&str] = &["name", "regex", "stream", "min", "max", "unit"];
 const WHEN_KEYS: &[&str] = &[
-  "failed", "passed", "unknown", "is", "one_of", "above", "below",
+  "failed", "passed", "unknown", "is", "is_not", "one_of", "above", "below",
 ];
 const RETRY_KEYS: &[&str] = &["attempts", "delay"];
 
@@ -1085,7 +1085,7 @@ fn when(c: &mut Collector, node: &Node) -> When {
     return When::default();
   };
   let mut values = Vec::new();
-  for key in ["is", "one_of", "above", "below"] {
+  for key in ["is", "is_not", "one_of", "above", "below"] {
     let Some(n) = f.get(key) else { continue };
     let Value::Map(entries) = &n.value else {
       c.error(
@@ -1104,6 +1104,7 @@ fn when(c: &mut Collector, node: &Node) -> When {
       };
       let test = match key {
         "is" => schema::string(c, v, key).map(|s| Test::Is(s.value)),
+        "is_not" => schema::string(c, v, key).map(|s| Test::IsNot(s.value)),
         "one_of" => Some(Test::OneOf(
           schema::string_list(c, v, key)
             .into_iter()

@@ -19,7 +19,7 @@ up() {
   local dir=$1 k=$2; shift 2
   [ "$(id -u)" -eq 0 ] || { echo "fleet: network namespaces need root (CI runs as root)" >&2; exit 2; }
   need ip "apt-get install -y iproute2"; need unshare "apt-get install -y util-linux"
-  need /usr/sbin/sshd "apt-get install -y openssh-server"
+  need /usr/sbin/sshd "apt-get install -y openssh-server"; need openssl "apt-get install -y openssl"
   mkdir -p "$dir/bin" "$dir/run"
   echo "$k" > "$dir/k"
   local br="mcbr$k" net="10.213.$k"
@@ -29,11 +29,26 @@ up() {
   ip link set "$br" up
   # The subnet exists only on this bridge: nothing for it may leave the machine.
   ip route add unreachable "10.213.$k.0/24" metric 4000 2>/dev/null || true
+  # A gateway that goes nowhere: every host has a default route, as a real one does, through
+  # a namespace of the fleet's own with no uplink and no forwarding, so nothing leaves.
+  ip netns add "mc$k-gw"
+  echo "netns mc$k-gw" >> "$dir/created"
+  ip link add "mc${k}vgw" type veth peer name eth0 netns "mc$k-gw"
+  echo "link mc${k}vgw" >> "$dir/created"
+  ip link set "mc${k}vgw" master "$br" up
+  ip -n "mc$k-gw" addr add "$net.254/24" dev eth0
+  ip -n "mc$k-gw" link set eth0 up
+  # The fleet's own certificate authority: services' certificates are signed by it, and curl on
+  # the hosts (CURL_CA_BUNDLE) trusts it and nothing else.
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=megacity fleet test CA $k" -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
   ssh-keygen -q -t ed25519 -N '' -f "$dir/client_key"
   cp "$dir/client_key.pub" "$dir/authorized_keys"
   cp "$here/systemctl" "$dir/bin/systemctl"
   cp "$here/nginx" "$dir/bin/nginx"
   cp "$here/journalctl" "$dir/bin/journalctl"
+  cp "$here/nvidia-smi" "$dir/bin/nvidia-smi"
+  cp "$here/app-server" "$dir/bin/app-server"
   chmod +x "$dir/bin/"*
   : > "$dir/known_hosts"; : > "$dir/ssh_config"; : > "$dir/hosts"
   mkdir -p /run/sshd
@@ -58,6 +73,7 @@ up() {
     ip -n "$ns" addr add "$ip/24" dev eth0
     ip -n "$ns" link set eth0 up
     ip -n "$ns" link set lo up
+    ip -n "$ns" route add default via "$net.254"
     ssh-keygen -q -t ed25519 -N '' -f "$h/host_key"
     cat > "$h/sshd_config" <<CONF
 ListenAddress $ip
@@ -73,7 +89,7 @@ PermitRootLogin yes
 MaxSessions 20
 MaxStartups 200
 LogLevel VERBOSE
-SetEnv PATH=$dir/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin FLEET_DIR=$dir FLEET_HOST=$name
+SetEnv PATH=$dir/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin FLEET_DIR=$dir FLEET_HOST=$name CURL_CA_BUNDLE=$dir/ca.pem
 CONF
     # Its own hostname (UTS namespace), its own /etc/hosts naming the fleet, and root's stock
     # Debian ~/.bashrc in place of this machine's (mount namespace): sshd runs every command

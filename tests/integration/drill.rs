@@ -16,7 +16,7 @@ const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 const AS_POSTGRES: &str = "setpriv --reuid=postgres --regid=postgres --init-groups";
 
 /// A shell command on the machine (outside the fleet), which must succeed.
-fn sh(command: &str) {
+pub(crate) fn sh(command: &str) {
   let out = Command::new("sh").arg("-c").arg(command).output().unwrap();
   assert!(
     out.status.success(),
@@ -81,9 +81,11 @@ impl Drill {
       k.to_string(),
     ];
     args.extend(hosts.iter().map(|h| h.to_string()));
+    // Steps on the operator's machine trust the fleet's certificate authority, as its hosts do.
+    let ca = dir.path().join("ca.pem");
     let drill = Drill {
       dir,
-      test: Test::new(),
+      test: Test::new().env("CURL_CA_BUNDLE", ca.to_str().unwrap()),
       _one_at_a_time: guard,
     };
     let out = Command::new(script()).args(&args).output().unwrap();
@@ -118,7 +120,9 @@ impl Drill {
   pub(crate) fn exec(&self, host: &str, command: &str) -> std::process::Output {
     let dir = self.dir.path().to_str().unwrap();
     let path = format!("{dir}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    let command = format!("export FLEET_DIR={dir} FLEET_HOST={host} PATH={path}; {command}");
+    let command = format!(
+      "export FLEET_DIR={dir} FLEET_HOST={host} PATH={path} CURL_CA_BUNDLE={dir}/ca.pem; {command}"
+    );
     Command::new(script())
       .args(["nsexec", dir, host, "sh", "-c", &command])
       .output()
@@ -156,7 +160,8 @@ impl Drill {
     assert!(out.status.success());
   }
 
-  /// `megacity runbook run ID --ssh-config <fleet> ARGS…`, non-interactive.
+  /// `megacity runbook run ID --ssh-config <fleet> ARGS…`, non-interactive, on a machine that
+  /// resolves the fleet's names.
   pub(crate) fn run(&self, id: &str, args: &[&str]) -> Run {
     let config = self.dir.path().join("ssh_config");
     let mut all = vec![
@@ -169,7 +174,23 @@ impl Drill {
       config.to_str().unwrap(),
     ];
     all.extend_from_slice(args);
-    self.test.run_with(&all)
+    // The operator's machine resolves the fleet's names, as a real one resolves production's:
+    // megacity runs with the fleet's hosts file over /etc/hosts (its own mount namespace).
+    let hosts = self.dir.path().join("etc-hosts");
+    let script = format!("mount --bind {} /etc/hosts && exec \"$@\"", hosts.display());
+    self.test.run_under(
+      &[
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        &script,
+        "sh",
+      ],
+      &all,
+    )
   }
 
   /// Runs `id` in a pty and answers every prompt as a cautious operator would: the destructive

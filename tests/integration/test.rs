@@ -57,16 +57,22 @@ impl Test {
 
   /// Runs with these arguments instead of the builder's, keeping the directory and environment.
   pub(crate) fn run_with(&self, args: &[&str]) -> Run {
-    let mut command = self.command();
-    let mut fresh = Command::new(BIN);
-    fresh.args(args).current_dir(self.dir.path());
-    for (k, v) in command.get_envs() {
-      match v {
-        Some(v) => fresh.env(k, v),
-        None => fresh.env_remove(k),
-      };
-    }
-    command = fresh;
+    self.run_under(&[], args)
+  }
+
+  /// Like [`Test::run_with`], with megacity started by `prefix` (a program and its arguments
+  /// that end by running the rest of the command line).
+  pub(crate) fn run_under(&self, prefix: &[&str], args: &[&str]) -> Run {
+    let mut command = match prefix.split_first() {
+      Some((program, rest)) => {
+        let mut c = Command::new(program);
+        c.args(rest).arg(BIN);
+        c
+      }
+      None => Command::new(BIN),
+    };
+    command.args(args);
+    let mut command = self.scratch(command);
     let Output {
       status,
       stdout,

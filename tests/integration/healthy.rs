@@ -1,0 +1,184 @@
+//! Silence on a healthy fleet: the whole inventory's hosts, each service healthy and configured as
+//! its Debian package installs it (tests/integration/stock.rs), and every shipped runbook run
+//! against them. A runbook that proposes an action, or calls a check failed, on this fleet would
+//! send an operator down a harmful branch on a healthy production.
+
+use crate::drill::Drill;
+
+/// The inventory, as the manuals name it.
+const FLEET: [&str; 10] = [
+  "edge-proxy-01",
+  "backend-api-01",
+  "backend-api-02",
+  "gpu-cluster-01",
+  "gpu-cluster-02",
+  "db-primary-01",
+  "db-replica-01",
+  "redis-master-01",
+  "redis-replica-01",
+  "monitoring-01",
+];
+
+/// Parameters that point a runbook at the fleet instead of the manuals' public sites (tests may
+/// reach only their own hosts; the fleet's hosts file names the edge api.dreamseedai.com too).
+/// Nothing here changes what a runbook checks, only where.
+fn fleet_vars(id: &str) -> Vec<String> {
+  let public = "public_health_url=http://edge-proxy-01/health".to_string();
+  let vars: &[&str] = match id {
+    "api-down" => &["health_urls=https://api.dreamseedai.com/health"],
+    "proxy-outage" | "ddos" | "dr-failover" => &[&public],
+    "network-outage" => &[
+      &public,
+      // Any reliable URL outside the edge: here, another fleet host.
+      "external_probe_url=http://backend-api-01:8000/health",
+    ],
+    "ssl-expiry" => &["public_tls_endpoint=api.dreamseedai.com:443"],
+    // The external API the backends call: here, the edge's TLS site.
+    "external-api-timeout" => &["external_api_url=https://edge-proxy-01/health"],
+    "zone-api-outage" => &[
+      "zone=dreamseed",
+      "domain=api.dreamseedai.com",
+      "service=backend-api",
+    ],
+    _ => &[],
+  };
+  vars.iter().map(|v| v.to_string()).collect()
+}
+
+/// Checks that may be unknown on this fleet, because the fleet lacks what they measure.
+const MAY_BE_UNKNOWN: &[(&str, &str)] = &[
+  // No Prometheus on the fleet.
+  ("ai-inference-latency", "p95-latency"),
+  ("ai-inference-latency", "verify-p95"),
+  // No certbot: the edge's certificate is the fleet's own, renewed by nobody.
+  ("ssl-expiry", "certbot-status"),
+  ("ssl-expiry", "auto-renew"),
+];
+
+/// Brings up every inventory host with its services healthy.
+fn healthy_fleet() -> Drill {
+  let drill = Drill::up(&FLEET);
+  for api in ["backend-api-01", "backend-api-02"] {
+    drill.app(api, "backend-api", 8000, "/var/log/backend-api/app.log", "");
+  }
+  drill.stock_nginx(
+    "edge-proxy-01",
+    &["backend-api-01", "backend-api-02"],
+    "api.dreamseedai.com edge-proxy-01",
+  );
+  drill.alias("edge-proxy-01", "api.dreamseedai.com");
+  drill.stock_postgres("db-primary-01");
+  drill.stock_pgbouncer("db-primary-01");
+  drill.stock_replica("db-replica-01", "db-primary-01");
+  drill.stock_redis("redis-master-01", None);
+  drill.stock_redis("redis-replica-01", Some("redis-master-01"));
+  drill.sentinel("redis-master-01", "redis-master-01");
+  drill.sentinel("redis-replica-01", "redis-master-01");
+  for gpu in ["gpu-cluster-01", "gpu-cluster-02"] {
+    drill.app(gpu, "vllm-server", 8100, "/var/log/vllm/inference.log", "");
+  }
+  drill.app(
+    "gpu-cluster-01",
+    "whisper-server",
+    8200,
+    "/var/log/whisper/whisper.log",
+    " --batch-size 4",
+  );
+  application_data(&drill);
+  // The replica streams before anything is judged.
+  let state = drill.script(
+    "db-primary-01",
+    "for i in $(seq 1 100); do s=$(runuser -u postgres -- psql -X -qAt -c 'SELECT state FROM pg_stat_replication'); [ \"$s\" = streaming ] && break; sleep 0.1; done; echo $s",
+  );
+  assert_eq!(state.trim(), "streaming", "the replica does not stream");
+  drill
+}
+
+/// The application's own data on the primary (seed 001's tables, with rows and the indexes of
+/// seed 001 §2.4 B), and last night's backup where seed 002 B keeps it.
+fn application_data(drill: &Drill) {
+  drill.private("db-primary-01", "/backup", false);
+  drill.script(
+    "db-primary-01",
+    "runuser -u postgres -- psql -X -q -d dreamseed -v ON_ERROR_STOP=1 \
+       -c 'CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, zone_id int NOT NULL DEFAULT 1, org_id int NOT NULL DEFAULT 1)' \
+       -c 'CREATE INDEX idx_users_zone_org ON users (zone_id, org_id)' \
+       -c 'CREATE TABLE questions (id bigserial PRIMARY KEY, body text NOT NULL)' \
+       -c 'CREATE TABLE test_results (id bigserial PRIMARY KEY, user_id bigint NOT NULL, score int NOT NULL)' \
+       -c 'CREATE TABLE exam_attempts (id bigserial PRIMARY KEY, user_id bigint NOT NULL, exam_id bigint NOT NULL, started timestamptz NOT NULL DEFAULT now())' \
+       -c 'CREATE INDEX idx_exam_attempts_user_exam ON exam_attempts (user_id, exam_id)' \
+       -c 'CREATE TABLE exam_responses (id bigserial PRIMARY KEY, attempt_id bigint NOT NULL, answer text)' \
+       -c 'CREATE INDEX idx_exam_responses_attempt ON exam_responses (attempt_id)' \
+       -c \"INSERT INTO users (email) SELECT 'user' || n || '@example.com' FROM generate_series(1, 500) n\" \
+       -c \"INSERT INTO questions (body) SELECT 'question ' || n FROM generate_series(1, 200) n\" \
+       -c 'INSERT INTO test_results (user_id, score) SELECT n % 500 + 1, n % 100 FROM generate_series(1, 2000) n' \
+       -c 'INSERT INTO exam_attempts (user_id, exam_id) SELECT n % 500 + 1, n % 1000 FROM generate_series(1, 5000) n' \
+       -c 'ANALYZE'
+     chown postgres:postgres /backup
+     runuser -u postgres -- pg_dump -Fc -d dreamseed -f /backup/dreamseed.dump",
+  );
+}
+
+/// Every shipped runbook's id.
+fn shipped(drill: &Drill) -> Vec<String> {
+  let list = drill
+    .test
+    .run_with(&["runbook", "list", "--format", "json"]);
+  let list: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+  list
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|r| r["id"].as_str().unwrap().to_string())
+    .collect()
+}
+
+#[test]
+fn no_shipped_runbook_proposes_an_action_or_fails_a_check_on_a_healthy_fleet() {
+  let drill = healthy_fleet();
+  let mut wrong = Vec::new();
+  for id in shipped(&drill) {
+    let vars = fleet_vars(&id);
+    let mut args = vec!["--checks-only"];
+    for v in &vars {
+      args.extend(["--var", v]);
+    }
+    let run = drill.run(&id, &args);
+    if run.code == crate::test::exit::USAGE {
+      wrong.push(format!("{id}: refused: {}", run.stderr));
+      continue;
+    }
+    let journal = drill.journal();
+    for r in &journal {
+      let step = r["step"].as_str().unwrap_or("");
+      let host = r["host"].as_str().unwrap_or("");
+      let verdict = match (
+        r["type"].as_str(),
+        r["outcome"].as_str().or(r["end"].as_str()),
+      ) {
+        (Some("would-run"), _) => "proposed",
+        (Some("host-result"), Some("failed")) => "failed",
+        (Some("host-result"), Some("unknown"))
+          if !MAY_BE_UNKNOWN.contains(&(id.as_str(), step)) =>
+        {
+          "unknown"
+        }
+        (Some("host-result"), Some("unreachable")) => "unreachable",
+        (Some("preflight"), _) if !r["problem"].is_null() => "preflight problem",
+        (Some("end"), Some(end)) if end != "completed" => "run ended",
+        _ => continue,
+      };
+      let output = r["stdout"].as_str().unwrap_or("").trim();
+      let err = r["stderr"].as_str().unwrap_or("").trim();
+      wrong.push(format!(
+        "{id}: {step} on {host}: {verdict}\n    stdout: {output}\n    stderr: {err}"
+      ));
+    }
+    eprintln!("{id}: exit {}", run.code);
+  }
+  assert!(
+    wrong.is_empty(),
+    "on a healthy fleet:\n{}",
+    wrong.join("\n")
+  );
+}
