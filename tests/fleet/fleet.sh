@@ -89,7 +89,7 @@ PermitRootLogin yes
 MaxSessions 20
 MaxStartups 200
 LogLevel VERBOSE
-SetEnv PATH=$dir/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin FLEET_DIR=$dir FLEET_HOST=$name CURL_CA_BUNDLE=$dir/ca.pem
+SetEnv PATH=$dir/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin FLEET_DIR=$dir FLEET_HOST=$name CURL_CA_BUNDLE=$dir/ca.pem MEGACITY_LOCK_DIR=$h/run
 CONF
     # Its own hostname (UTS namespace), its own /etc/hosts naming the fleet, and root's stock
     # Debian ~/.bashrc in place of this machine's (mount namespace): sshd runs every command

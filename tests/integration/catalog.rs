@@ -5,13 +5,16 @@ use crate::test::Test;
 /// Every scenario the seeds describe, shipped and embedded.
 const SHIPPED: &[&str] = &[
   "ai-inference-latency",
+  "ai-model-outage",
   "api-down",
   "data-corruption",
   "db-connection-pool",
   "db-primary-failure",
   "db-slow-query",
   "ddos",
+  "deploy-rollback",
   "disk-full",
+  "dr-failback",
   "dr-failover",
   "external-api-timeout",
   "gpu-failure",
@@ -19,6 +22,7 @@ const SHIPPED: &[&str] = &[
   "network-outage",
   "proxy-outage",
   "redis-outage",
+  "security-incident",
   "ssl-expiry",
   "zone-api-outage",
 ];

@@ -26,7 +26,7 @@ fn fleet_vars(id: &str) -> Vec<String> {
   let public = "public_health_url=http://edge-proxy-01/health".to_string();
   let vars: &[&str] = match id {
     "api-down" => &["health_urls=https://api.dreamseedai.com/health"],
-    "proxy-outage" | "ddos" | "dr-failover" => &[&public],
+    "proxy-outage" | "ddos" | "dr-failover" | "deploy-rollback" | "dr-failback" => &[&public],
     "network-outage" => &[
       &public,
       // Any reliable URL outside the edge: here, another fleet host.
@@ -53,6 +53,11 @@ const MAY_BE_UNKNOWN: &[(&str, &str)] = &[
   // No certbot: the edge's certificate is the fleet's own, renewed by nobody.
   ("ssl-expiry", "certbot-status"),
   ("ssl-expiry", "auto-renew"),
+  // No Loki, no Prometheus, no cloud account.
+  ("ai-model-outage", "loki-ai-oom"),
+  ("deploy-rollback", "error-rate"),
+  ("deploy-rollback", "p95-latency"),
+  ("dr-failback", "cloud-sql-state"),
 ];
 
 /// Brings up every inventory host with its services healthy.
@@ -83,6 +88,13 @@ fn healthy_fleet() -> Drill {
     8200,
     "/var/log/whisper/whisper.log",
     " --batch-size 4",
+  );
+  drill.app(
+    "gpu-cluster-01",
+    "posenet-server",
+    8300,
+    "/var/log/posenet/posenet.log",
+    "",
   );
   application_data(&drill);
   // The replica streams before anything is judged.
@@ -133,48 +145,119 @@ fn shipped(drill: &Drill) -> Vec<String> {
     .collect()
 }
 
+/// What a run must not change, host by host: every unit's state and main process (a restart
+/// changes it, a reload does not), configuration files, the database's settings, roles of
+/// primary and replica, slots and replication, the application's rows, Redis's roles and
+/// memory settings, Sentinel's master, the GPUs' state, routes and firewall rules.
+fn snapshot(drill: &Drill) -> std::collections::BTreeMap<String, String> {
+  const EVERY_HOST: &str = r#"cd /
+    for u in $(ls "$FLEET_DIR/$FLEET_HOST/units" | grep -v '\.'); do
+      echo "unit:$u $(systemctl show -p ActiveState,MainPID "$u" | tr '\n' ' ')"
+    done
+    echo "route $(ip route show default)"
+    echo "link $(ip -o link show eth0 | grep -o 'state [A-Z]*')"
+    if command -v iptables >/dev/null; then echo "iptables $(iptables -S 2>&1 | md5sum)"; fi
+    for f in /etc/nginx/nginx.conf /etc/nginx/sites-enabled/* /etc/nginx/ssl/* /etc/redis/redis.conf /etc/postgresql/15/main/*.conf /etc/pgbouncer/*; do
+      [ -f "$f" ] && echo "file:$f $(md5sum < "$f")"
+    done
+    m="$FLEET_DIR/$FLEET_HOST/nvidia-smi.mode"
+    [ -f "$m" ] && echo "gpu $(cat "$m")"
+    true
+  "#;
+  const DATABASE: &str = r#"
+    q() { runuser -u postgres -- psql -X -qAt -d dreamseed -c "$1"; }
+    echo "pg:recovery $(q 'SELECT pg_is_in_recovery()')"
+    echo "pg:settings $(q "SELECT string_agg(name || '=' || setting, ' ' ORDER BY name) FROM pg_settings WHERE source NOT IN ('default', 'override', 'environment variable', 'client', 'session')")"
+    echo "pg:role-settings $(q 'SELECT setdatabase, setrole, setconfig FROM pg_db_role_setting')"
+    echo "pg:databases $(q "SELECT string_agg(datname, ' ' ORDER BY datname) FROM pg_database")"
+    echo "pg:slots $(q 'SELECT slot_name FROM pg_replication_slots')"
+    echo "pg:replication $(q 'SELECT state FROM pg_stat_replication')"
+    echo "pg:rows $(q "SELECT (SELECT count(*) FROM users) || ' ' || (SELECT count(*) FROM questions) || ' ' || (SELECT count(*) FROM test_results) || ' ' || (SELECT count(*) FROM exam_attempts)")"
+    echo "pg:indexes $(q "SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'public'")"
+    echo "backups $(ls /backup 2>/dev/null | tr '\n' ' ')"
+  "#;
+  const REDIS: &str = r#"
+    echo "redis:role $(redis-cli role | head -n 1)"
+    echo "redis:memory $(redis-cli config get maxmemory | tail -n 1) $(redis-cli config get maxmemory-policy | tail -n 1)"
+    echo "redis:keys $(redis-cli dbsize)"
+    echo "sentinel:master $(redis-cli -p 26379 sentinel get-master-addr-by-name mymaster | tr '\n' ' ')"
+  "#;
+  let mut all = std::collections::BTreeMap::new();
+  for host in FLEET {
+    let mut script = EVERY_HOST.to_string();
+    if host.starts_with("db-") {
+      script.push_str(DATABASE);
+    }
+    if host.starts_with("redis-") {
+      script.push_str(REDIS);
+    }
+    for line in drill.script(host, &script).lines() {
+      let (what, value) = line.split_once(' ').unwrap_or((line, ""));
+      all.insert(format!("{host} {what}"), value.trim().to_string());
+    }
+  }
+  all
+}
+
+/// A problem a run's journal shows on a healthy fleet, or nothing.
+fn judge(id: &str, r: &serde_json::Value) -> Option<String> {
+  let step = r["step"].as_str().unwrap_or("");
+  let host = r["host"].as_str().unwrap_or("");
+  let verdict = match (
+    r["type"].as_str(),
+    r["outcome"].as_str().or(r["end"].as_str()),
+  ) {
+    (Some("would-run"), _) => "proposed",
+    (Some("decision"), _) => "a decision was asked for",
+    (Some("manual"), _) => "a manual step was reached",
+    (Some("host-result"), Some("failed")) => "failed",
+    (Some("host-result"), Some("unknown")) if !MAY_BE_UNKNOWN.contains(&(id, step)) => "unknown",
+    (Some("host-result"), Some("unreachable")) => "unreachable",
+    (Some("preflight"), _) if !r["problem"].is_null() => "preflight problem",
+    (Some("end"), Some(end)) if end != "completed" => "run ended",
+    _ => return None,
+  };
+  let output = r["stdout"].as_str().unwrap_or("").trim();
+  let err = r["stderr"].as_str().unwrap_or("").trim();
+  Some(format!(
+    "{id}: {step} on {host}: {verdict}\n    stdout: {output}\n    stderr: {err}"
+  ))
+}
+
+/// Every shipped runbook, first in triage (`--checks-only`), then unattended with every
+/// confirmation given (`--yes --yes-destructive`): on a healthy fleet neither proposes, asks,
+/// runs or changes anything.
 #[test]
-fn no_shipped_runbook_proposes_an_action_or_fails_a_check_on_a_healthy_fleet() {
+fn no_shipped_runbook_proposes_or_changes_anything_on_a_healthy_fleet() {
   let drill = healthy_fleet();
   let mut wrong = Vec::new();
-  for id in shipped(&drill) {
-    let vars = fleet_vars(&id);
-    let mut args = vec!["--checks-only"];
-    for v in &vars {
-      args.extend(["--var", v]);
+  let ids = shipped(&drill);
+  let before = snapshot(&drill);
+  for mode in [&["--checks-only"][..], &["--yes", "--yes-destructive"]] {
+    for id in &ids {
+      let vars = fleet_vars(id);
+      let mut args = mode.to_vec();
+      for v in &vars {
+        args.extend(["--var", v]);
+      }
+      let run = drill.run(id, &args);
+      if run.code == crate::test::exit::USAGE {
+        wrong.push(format!("{id}: refused: {}", run.stderr));
+        continue;
+      }
+      wrong.extend(drill.journal().iter().filter_map(|r| judge(id, r)));
+      eprintln!("{id} {}: exit {}", mode.join(" "), run.code);
     }
-    let run = drill.run(&id, &args);
-    if run.code == crate::test::exit::USAGE {
-      wrong.push(format!("{id}: refused: {}", run.stderr));
-      continue;
+  }
+  let after = snapshot(&drill);
+  for (key, value) in &before {
+    match after.get(key) {
+      Some(now) if now == value => {}
+      now => wrong.push(format!("changed: {key}: {value} -> {now:?}")),
     }
-    let journal = drill.journal();
-    for r in &journal {
-      let step = r["step"].as_str().unwrap_or("");
-      let host = r["host"].as_str().unwrap_or("");
-      let verdict = match (
-        r["type"].as_str(),
-        r["outcome"].as_str().or(r["end"].as_str()),
-      ) {
-        (Some("would-run"), _) => "proposed",
-        (Some("host-result"), Some("failed")) => "failed",
-        (Some("host-result"), Some("unknown"))
-          if !MAY_BE_UNKNOWN.contains(&(id.as_str(), step)) =>
-        {
-          "unknown"
-        }
-        (Some("host-result"), Some("unreachable")) => "unreachable",
-        (Some("preflight"), _) if !r["problem"].is_null() => "preflight problem",
-        (Some("end"), Some(end)) if end != "completed" => "run ended",
-        _ => continue,
-      };
-      let output = r["stdout"].as_str().unwrap_or("").trim();
-      let err = r["stderr"].as_str().unwrap_or("").trim();
-      wrong.push(format!(
-        "{id}: {step} on {host}: {verdict}\n    stdout: {output}\n    stderr: {err}"
-      ));
-    }
-    eprintln!("{id}: exit {}", run.code);
+  }
+  for key in after.keys().filter(|k| !before.contains_key(*k)) {
+    wrong.push(format!("new: {key}: {}", after[key]));
   }
   assert!(
     wrong.is_empty(),
