@@ -160,9 +160,20 @@ impl Drill {
     assert!(out.status.success());
   }
 
-  /// `megacity runbook run ID --ssh-config <fleet> ARGS…`, non-interactive, on a machine that
-  /// resolves the fleet's names.
+  /// `megacity runbook run ID --ssh-config <fleet> ARGS…`, non-interactive.
   pub(crate) fn run(&self, id: &str, args: &[&str]) -> Run {
+    let out = self.megacity(id, args).output().expect("megacity runs");
+    Run {
+      code: out.status.code().unwrap_or(-1),
+      stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+      stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+  }
+
+  /// `megacity runbook run ID --ssh-config <fleet> ARGS…` on a machine that resolves the fleet's
+  /// names, as a real operator's resolves production's: megacity runs with the fleet's hosts
+  /// file over /etc/hosts (in a mount namespace of its own).
+  fn megacity(&self, id: &str, args: &[&str]) -> Command {
     let config = self.dir.path().join("ssh_config");
     let mut all = vec![
       "--color",
@@ -174,11 +185,9 @@ impl Drill {
       config.to_str().unwrap(),
     ];
     all.extend_from_slice(args);
-    // The operator's machine resolves the fleet's names, as a real one resolves production's:
-    // megacity runs with the fleet's hosts file over /etc/hosts (its own mount namespace).
     let hosts = self.dir.path().join("etc-hosts");
     let script = format!("mount --bind {} /etc/hosts && exec \"$@\"", hosts.display());
-    self.test.run_under(
+    self.test.command_under(
       &[
         "unshare",
         "--mount",
@@ -203,15 +212,29 @@ impl Drill {
     confirm: &[(&str, &str)],
     manual: &str,
   ) -> Vec<String> {
+    self.walk(id, args, |prompt, screen| match prompt {
+      Prompt::Destructive => confirm
+        .iter()
+        .find(|(id, _)| header(screen).contains(id))
+        .map_or("skip".into(), |(_, answer)| answer.to_string()),
+      Prompt::Manual => manual.into(),
+      Prompt::Run | Prompt::Failed => "skip".into(),
+    })
+  }
+
+  /// Runs `id` in a pty and answers each prompt with what `answer` says, given the kind of
+  /// prompt and the screen since the previous one. Returns what was answered.
+  pub(crate) fn walk(
+    &self,
+    id: &str,
+    args: &[&str],
+    mut answer: impl FnMut(Prompt, &str) -> String,
+  ) -> Vec<String> {
     use rexpect::reader::ReadUntil;
-    let config = self.dir.path().join("ssh_config");
-    let mut command = self.test.command();
-    command
-      .args(["--color", "never", "runbook", "run", id, "--ssh-config"])
-      .arg(config)
-      .args(args);
+    let command = self.megacity(id, args);
     let mut s = rexpect::session::spawn_command(command, Some(120_000)).unwrap();
     let mut answered = Vec::new();
+    let mut screen = String::new();
     loop {
       let (before, found) = s
         .exp_any(vec![
@@ -222,35 +245,27 @@ impl Drill {
           ReadUntil::EOF,
         ])
         .unwrap();
-      // An answered prompt is drawn again with its answer; only a fresh header means a new one.
-      let header = ["DESTRUCTIVE", "Manual step", " failed on ", "  $ ", "  # "];
-      let eof = !["(or skip / abort)", "Run it?", "Done?", "What now?"]
-        .iter()
-        .any(|p| found.contains(p));
-      if !eof && !header.iter().any(|h| before.contains(h)) {
-        continue;
-      }
-      // The prompt's own header is the last such line (the step's summary line comes before it).
-      let step = before
-        .lines()
-        .rev()
-        .find(|l| l.contains("DESTRUCTIVE") || l.starts_with("Manual step"))
-        .unwrap_or("")
-        .to_string();
-      let answer = if found.contains("(or skip / abort)") {
-        confirm
-          .iter()
-          .find(|(id, _)| step.contains(id))
-          .map_or("skip", |(_, answer)| answer)
-      } else if found.contains("Run it?") || found.contains("What now?") {
-        "skip"
+      screen.push_str(&before);
+      let prompt = if found.contains("(or skip / abort)") {
+        Prompt::Destructive
+      } else if found.contains("Run it?") {
+        Prompt::Run
       } else if found.contains("Done?") {
-        manual
+        Prompt::Manual
+      } else if found.contains("What now?") {
+        Prompt::Failed
       } else {
         break;
       };
-      answered.push(format!("{step} -> {answer}"));
-      crate::test::answer(&mut s, answer);
+      // An answered prompt is drawn again with its answer; only a fresh header means a new one.
+      let fresh = ["DESTRUCTIVE", "Manual step", " failed on ", "  $ ", "  # "];
+      if !fresh.iter().any(|h| before.contains(h)) {
+        continue;
+      }
+      let reply = answer(prompt, &screen);
+      answered.push(format!("{} -> {reply}", header(&screen)));
+      crate::test::answer(&mut s, &reply);
+      screen.clear();
     }
     answered
   }
@@ -442,6 +457,37 @@ impl Drill {
     );
     cert
   }
+}
+
+/// The kind of prompt a run stopped at.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Prompt {
+  /// A destructive action: type the host name (or skip / abort).
+  Destructive,
+  /// An action: yes / skip / abort / all.
+  Run,
+  /// A manual step: done / skip / abort.
+  Manual,
+  /// A failed step: retry / skip / abort / output.
+  Failed,
+}
+
+/// A prompt's own header: the last DESTRUCTIVE or "Manual step" line on the screen.
+fn header(screen: &str) -> &str {
+  screen
+    .lines()
+    .rev()
+    .find(|l| l.contains("DESTRUCTIVE") || l.starts_with("Manual step"))
+    .unwrap_or("")
+}
+
+/// Of `ids`, the one named last on `screen`: the step a prompt belongs to.
+pub(crate) fn last_named<'a>(screen: &str, ids: &[&'a str]) -> Option<&'a str> {
+  ids
+    .iter()
+    .filter_map(|id| screen.rfind(id).map(|at| (at, *id)))
+    .max()
+    .map(|(_, id)| id)
 }
 
 impl Drop for Drill {

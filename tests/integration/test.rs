@@ -63,16 +63,7 @@ impl Test {
   /// Like [`Test::run_with`], with megacity started by `prefix` (a program and its arguments
   /// that end by running the rest of the command line).
   pub(crate) fn run_under(&self, prefix: &[&str], args: &[&str]) -> Run {
-    let mut command = match prefix.split_first() {
-      Some((program, rest)) => {
-        let mut c = Command::new(program);
-        c.args(rest).arg(BIN);
-        c
-      }
-      None => Command::new(BIN),
-    };
-    command.args(args);
-    let mut command = self.scratch(command);
+    let mut command = self.command_under(prefix, args);
     let Output {
       status,
       stdout,
@@ -107,6 +98,21 @@ impl Test {
   pub(crate) fn reset(mut self) -> Test {
     self.args.clear();
     self
+  }
+
+  /// megacity with `args`, started by `prefix` (see [`Test::run_under`]), in this scratch
+  /// directory and environment.
+  pub(crate) fn command_under(&self, prefix: &[&str], args: &[&str]) -> Command {
+    let mut command = match prefix.split_first() {
+      Some((program, rest)) => {
+        let mut c = Command::new(program);
+        c.args(rest).arg(BIN);
+        c
+      }
+      None => Command::new(BIN),
+    };
+    command.args(args);
+    self.scratch(command)
   }
 
   pub(crate) fn command(&self) -> Command {
