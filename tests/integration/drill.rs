@@ -212,10 +212,10 @@ impl Drill {
     confirm: &[(&str, &str)],
     manual: &str,
   ) -> Vec<String> {
-    self.walk(id, args, |prompt, screen| match prompt {
+    self.walk(id, args, |prompt, step| match prompt {
       Prompt::Destructive => confirm
         .iter()
-        .find(|(id, _)| header(screen).contains(id))
+        .find(|(id, _)| step == *id)
         .map_or("skip".into(), |(_, answer)| answer.to_string()),
       Prompt::Manual => manual.into(),
       Prompt::Run | Prompt::Failed => "skip".into(),
@@ -223,7 +223,7 @@ impl Drill {
   }
 
   /// Runs `id` in a pty and answers each prompt with what `answer` says, given the kind of
-  /// prompt and the screen since the previous one. Returns what was answered.
+  /// prompt and the step it is for. Returns what was answered.
   pub(crate) fn walk(
     &self,
     id: &str,
@@ -244,7 +244,9 @@ impl Drill {
           ReadUntil::String("What now? [retry/skip/abort/output]".into()),
           ReadUntil::EOF,
         ])
-        .unwrap();
+        .unwrap_or_else(|e| {
+          panic!("{e}\nanswered so far: {answered:#?}\nscreen since the last answer:\n{screen}")
+        });
       screen.push_str(&before);
       let prompt = if found.contains("(or skip / abort)") {
         Prompt::Destructive
@@ -262,8 +264,9 @@ impl Drill {
       if !fresh.iter().any(|h| before.contains(h)) {
         continue;
       }
-      let reply = answer(prompt, &screen);
-      answered.push(format!("{} -> {reply}", header(&screen)));
+      let step = prompt_step(&screen).to_string();
+      let reply = answer(prompt, &step);
+      answered.push(format!("{prompt:?} {step} -> {reply}"));
       crate::test::answer(&mut s, &reply);
       screen.clear();
     }
@@ -472,22 +475,19 @@ pub(crate) enum Prompt {
   Failed,
 }
 
-/// A prompt's own header: the last DESTRUCTIVE or "Manual step" line on the screen.
-fn header(screen: &str) -> &str {
-  screen
-    .lines()
-    .rev()
-    .find(|l| l.contains("DESTRUCTIVE") || l.starts_with("Manual step"))
-    .unwrap_or("")
-}
-
-/// Of `ids`, the one named last on `screen`: the step a prompt belongs to.
-pub(crate) fn last_named<'a>(screen: &str, ids: &[&'a str]) -> Option<&'a str> {
-  ids
-    .iter()
-    .filter_map(|id| screen.rfind(id).map(|at| (at, *id)))
-    .max()
-    .map(|(_, id)| id)
+/// The step a prompt is for: the id that starts the line above an action's command
+/// (`ID [DESTRUCTIVE] title on host`, then `  $ command`), or a manual step's header.
+fn prompt_step(screen: &str) -> &str {
+  let lines: Vec<&str> = screen.lines().collect();
+  for (i, line) in lines.iter().enumerate().rev() {
+    if let Some(rest) = line.strip_prefix("Manual step `") {
+      return rest.split('`').next().unwrap_or("");
+    }
+    if (line.starts_with("  $ ") || line.starts_with("  # ")) && i > 0 {
+      return lines[i - 1].split_whitespace().next().unwrap_or("");
+    }
+  }
+  ""
 }
 
 impl Drop for Drill {

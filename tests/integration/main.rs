@@ -5,6 +5,7 @@ mod catalog;
 mod completions;
 mod drill;
 mod drill_edge;
+mod drill_failover;
 mod fleet;
 mod format;
 mod healthy;
