@@ -212,29 +212,32 @@ impl Drill {
     confirm: &[(&str, &str)],
     manual: &str,
   ) -> Vec<String> {
-    self.walk(id, args, |prompt, step| match prompt {
+    let (answered, _) = self.walk(id, args, |prompt, step| match prompt {
       Prompt::Destructive => confirm
         .iter()
         .find(|(id, _)| step == *id)
         .map_or("skip".into(), |(_, answer)| answer.to_string()),
       Prompt::Manual => manual.into(),
       Prompt::Run | Prompt::Failed => "skip".into(),
-    })
+    });
+    answered
   }
 
   /// Runs `id` in a pty and answers each prompt with what `answer` says, given the kind of
-  /// prompt and the step it is for. Returns what was answered.
+  /// prompt and the step it is for. Returns what was answered, and everything megacity wrote
+  /// to its terminal.
   pub(crate) fn walk(
     &self,
     id: &str,
     args: &[&str],
     mut answer: impl FnMut(Prompt, &str) -> String,
-  ) -> Vec<String> {
+  ) -> (Vec<String>, String) {
     use rexpect::reader::ReadUntil;
     let command = self.megacity(id, args);
     let mut s = rexpect::session::spawn_command(command, Some(120_000)).unwrap();
     let mut answered = Vec::new();
     let mut screen = String::new();
+    let mut transcript = String::new();
     loop {
       let (before, found) = s
         .exp_any(vec![
@@ -248,6 +251,8 @@ impl Drill {
           panic!("{e}\nanswered so far: {answered:#?}\nscreen since the last answer:\n{screen}")
         });
       screen.push_str(&before);
+      transcript.push_str(&before);
+      transcript.push_str(&found);
       let prompt = if found.contains("(or skip / abort)") {
         Prompt::Destructive
       } else if found.contains("Run it?") {
@@ -270,7 +275,7 @@ impl Drill {
       crate::test::answer(&mut s, &reply);
       screen.clear();
     }
-    answered
+    (answered, transcript)
   }
 
   /// The newest journal's records.

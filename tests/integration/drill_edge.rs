@@ -56,7 +56,7 @@ fn ssl_expiry_reloads_nginx_onto_a_renewed_certificate() {
   let before = master(&drill);
   assert!(served_days(&drill, "edge-proxy-01") <= 3);
 
-  let answered = drill.walk(
+  let (answered, _) = drill.walk(
     "ssl-expiry",
     &["--var", "public_tls_endpoint=api.dreamseedai.com:443"],
     |prompt, step| match (prompt, step) {

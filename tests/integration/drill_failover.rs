@@ -31,7 +31,7 @@ fn db_primary_failure_fences_the_broken_primary_then_promotes_the_replica() {
     "mv /var/lib/postgresql/15/main/global/pg_control /var/lib/postgresql/pg_control.lost",
   );
 
-  let answered = drill.walk(
+  let (answered, _) = drill.walk(
     "db-primary-failure",
     &["--host", "db-primary-01", "--host", "db-replica-01"],
     |prompt, step| match (prompt, step) {

@@ -163,12 +163,14 @@ impl Drill {
     self.systemctl(host, "start", "pgbouncer");
   }
 
-  /// Redis with the packaged /etc/redis/redis.conf (no password, `noeviction`, no maxmemory),
+  /// Redis with the packaged /etc/redis/redis.conf, copied to the host (no password, `noeviction`, no maxmemory),
   /// in the foreground under the unit `redis-server`, its data and log in the packaged places.
   /// Changed from the package: it also listens on the host's address, without protected mode
   /// (which refuses every other host when there is no password: no replication, no Sentinel),
   /// and a replica follows `replica_of`.
   pub(crate) fn stock_redis(&self, host: &str, replica_of: Option<&str>) {
+    // The host's own copy: a promotion (Sentinel) rewrites the file in place (CONFIG REWRITE).
+    self.private(host, "/etc/redis", true);
     self.private(host, "/var/lib/redis", false);
     self.private(host, "/var/log/redis", false);
     let replica = replica_of
