@@ -109,6 +109,16 @@ pub(crate) enum Command {
   Report(ReportArgs),
   /// Print the shell completion script (it asks megacity for runbook, host and step names)
   Completions(CompletionsArgs),
+  /// (internal) A Prometheus check's query, read from stdin, against MEGACITY_PROMETHEUS
+  #[command(hide = true)]
+  PrometheusQuery(PrometheusQueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PrometheusQueryArgs {
+  /// What no series means: `unknown`, or `pass`
+  #[arg(long, value_parser = ["unknown", "pass"], default_value = "unknown")]
+  pub(crate) empty: String,
 }
 
 #[derive(Debug, Subcommand)]

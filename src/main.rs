@@ -3,6 +3,7 @@
 #[macro_use]
 mod macros;
 mod notify;
+mod prometheus;
 
 mod alerts;
 mod cli;

@@ -38,6 +38,7 @@ pub(crate) fn run(cli: Cli) -> Result<i32, Error> {
     Command::Connections(ConnectionsCommand::List) => connections::list(&config),
     Command::Connections(ConnectionsCommand::Close(args)) => connections::close(&config, &args),
     Command::Report(args) => report::run(&config, &args),
+    Command::PrometheusQuery(args) => Ok(crate::prometheus::run(args.empty == "pass")),
     Command::Completions(args) => completions::run(&config, &args),
   }
 }

@@ -137,6 +137,8 @@ impl Compiled {
         .and_then(|c| c.get(1).or_else(|| c.get(0)))
         .and_then(|m| m.as_str().trim().parse::<f64>().ok());
       let ok = match value {
+        // Allowed to be absent, and the command said nothing went wrong.
+        None if threshold.absent_ok && reasons.is_empty() => true,
         None => {
           reasons.push(format!(
             "{}: no number found by /{}/",
@@ -240,6 +242,7 @@ mod tests {
         min: None,
         max: Some(80.0),
         unit: Some("%".into()),
+        absent_ok: false,
       }],
       ..Expect::default()
     };

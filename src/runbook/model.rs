@@ -420,6 +420,10 @@ pub(crate) struct Threshold {
   pub(crate) max: Option<f64>,
   #[serde(skip_serializing_if = "Option::is_none")]
   pub(crate) unit: Option<String>,
+  /// No number at all is a pass, where the command otherwise succeeded (a Prometheus query
+  /// with `empty: pass` that found no series).
+  #[serde(skip_serializing_if = "std::ops::Not::not")]
+  pub(crate) absent_ok: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]

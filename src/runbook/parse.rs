@@ -61,7 +61,8 @@ const INPUT_KEYS: &[&str] = &["name", "help", "default", "choices", "pattern"];
 const CHOICE_KEYS: &[&str] = &["name", "help", "default", "options"];
 const CAPTURE_KEYS: &[&str] = &["regex", "json", "stream", "secret"];
 const WAIT_KEYS: &[&str] = &["every", "up_to", "until", "value"];
-const CHECK_KEYS: &[&str] = &["command", "expect"];
+const CHECK_KEYS: &[&str] = &["command", "prometheus", "expect"];
+const PROMETHEUS_KEYS: &[&str] = &["query", "empty"];
 const ACTION_KEYS: &[&str] = &["command", "confirm", "destructive", "expect"];
 const MANUAL_KEYS: &[&str] = &["instructions"];
 const EXPECT_KEYS: &[&str] = &[
@@ -570,6 +571,16 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
       Some("e.g. `targets: [redis-master-01]`".into()),
     );
   }
+  if let Some(StepKind::Check { command, .. }) = &kind
+    && command.value.starts_with("\"$MEGACITY\" prometheus-query")
+    && !(targets.len() == 1 && targets[0].value == "local")
+  {
+    c.error(
+      f.get("targets").map_or(f.pos, |n| n.pos),
+      "a Prometheus check runs on the operator's machine: `targets: [local]`",
+      Some("megacity asks the Prometheus in MEGACITY_PROMETHEUS itself".into()),
+    );
+  }
   let when = f.get("when").map(|n| when(c, n)).unwrap_or_default();
   let after = f.get("after").and_then(|n| schema::string(c, n, "after"));
   let sudo = f.opt_bool(c, "sudo").unwrap_or(false);
@@ -903,6 +914,16 @@ fn step_kind(c: &mut Collector, kind: &str, node: &Node) -> Option<StepKind> {
   match kind {
     "check" => {
       let f = Fields::new(c, node, "check", CHECK_KEYS)?;
+      if let Some(query) = f.get("prometheus") {
+        if let Some(pos) = f.key_pos("command") {
+          c.error(
+            pos,
+            "a check has a `command` or a `prometheus` query, not both",
+            None,
+          );
+        }
+        return prometheus_check(c, query, f.get("expect"), f.pos);
+      }
       let command = f.req_string(c, "command").map(trim_command);
       let expect = match f.get("expect") {
         Some(n) => expect(c, n, true),
@@ -952,6 +973,107 @@ fn step_kind(c: &mut Collector, kind: &str, node: &Node) -> Option<StepKind> {
       })
     }
   }
+}
+
+/// A PromQL check: megacity itself asks the configured Prometheus (`"$MEGACITY"
+/// prometheus-query`, run on the operator's machine), which prints each series' value and the
+/// highest and lowest of them; each threshold judges the worst series (a `max` the highest, a
+/// `min` the lowest). No series is *unknown*, unless `empty: pass`.
+fn prometheus_check(
+  c: &mut Collector,
+  node: &Node,
+  expect_node: Option<&Node>,
+  pos: yaml::Pos,
+) -> Option<StepKind> {
+  let f = Fields::new(c, node, "prometheus", PROMETHEUS_KEYS)?;
+  let query = f.req_string(c, "query").map(trim_command);
+  let empty_ok = match f.opt_string(c, "empty") {
+    None => false,
+    Some(e) if e.value == "unknown" => false,
+    Some(e) if e.value == "pass" => true,
+    Some(e) => {
+      c.error(
+        e.pos,
+        format!("unknown `empty` value `{}`", e.value),
+        Some("`empty: unknown` (the default) or `empty: pass`".into()),
+      );
+      false
+    }
+  };
+  let Some(expect_node) = expect_node else {
+    c.error(
+      pos,
+      "a Prometheus check needs thresholds (`expect: {thresholds: …}`)",
+      Some("e.g. `thresholds: [{name: error_rate, max: 0.01}]`".into()),
+    );
+    return None;
+  };
+  let g = Fields::new(c, expect_node, "expect", &["thresholds"])?;
+  let Some(list) = g.get("thresholds") else {
+    c.error(
+      expect_node.pos,
+      "a Prometheus check needs thresholds",
+      Some("e.g. `thresholds: [{name: error_rate, max: 0.01}]`".into()),
+    );
+    return None;
+  };
+  let Value::Seq(items) = &list.value else {
+    c.error(
+      list.pos,
+      format!("`thresholds` must be a list, found {}", list.kind()),
+      None,
+    );
+    return None;
+  };
+  let mut thresholds = Vec::new();
+  for item in items {
+    let Some(t) = Fields::new(c, item, "threshold", &["name", "min", "max", "unit"]) else {
+      continue;
+    };
+    let name = t.req_string(c, "name");
+    let min = t.get("min").and_then(|n| schema::number(c, n, "min"));
+    let max = t.get("max").and_then(|n| schema::number(c, n, "max"));
+    let side = match (min, max) {
+      (Some(_), None) => "lowest",
+      (None, Some(_)) => "highest",
+      _ => {
+        c.error(
+          item.pos,
+          "a Prometheus threshold takes `min` or `max` (one of them: give two thresholds for both)",
+          None,
+        );
+        continue;
+      }
+    };
+    let Some(name) = name else { continue };
+    thresholds.push(Threshold {
+      name: name.value,
+      regex: Loc {
+        value: format!("(?m)^{side}=(\\S+)"),
+        pos: item.pos,
+      },
+      stream: Stream::Stdout,
+      min,
+      max,
+      unit: t.opt_string(c, "unit").map(|u| u.value),
+      absent_ok: empty_ok,
+    });
+  }
+  let query = query?;
+  let empty = if empty_ok { "pass" } else { "unknown" };
+  Some(StepKind::Check {
+    command: Loc {
+      value: format!(
+        "\"$MEGACITY\" prometheus-query --empty {empty} <<'PROMQL'\n{}\nPROMQL",
+        query.value
+      ),
+      pos: query.pos,
+    },
+    expect: Expect {
+      thresholds,
+      ..Expect::default()
+    },
+  })
 }
 
 /// A block scalar (`|`) ends in a newline that is not part of the command.
@@ -1075,6 +1197,7 @@ fn thresholds(c: &mut Collector, node: &Node) -> Vec<Threshold> {
         min,
         max,
         unit,
+        absent_ok: false,
       })
     })
     .collect()

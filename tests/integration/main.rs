@@ -13,6 +13,7 @@ mod healthy;
 mod journal;
 mod learned;
 mod notify;
+mod prometheus;
 mod prompts;
 mod run;
 mod sshd;

@@ -24,7 +24,12 @@ impl Transport for Local {
   ) -> BoxFuture<'a, Result<Output, TransportError>> {
     let token = watchdog::token();
     Box::pin(async move {
-      let mut child = Command::new("sh")
+      let mut child = Command::new("sh");
+      // Prometheus checks run megacity itself (`"$MEGACITY" prometheus-query`).
+      if let Ok(exe) = std::env::current_exe() {
+        child.env("MEGACITY", exe);
+      }
+      let mut child = child
         .arg("-c")
         .arg(WATCHDOG)
         .args(watchdog_args(command, timeout, &token))
