@@ -407,7 +407,10 @@ mod tests {
       let mut roff = Vec::new();
       clap_mangen::Man::new(page).render(&mut roff).unwrap();
       out.push((format!("{name}.1"), roff));
-      for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+      for sub in command
+        .get_subcommands()
+        .filter(|s| s.get_name() != "help" && !s.is_hide_set())
+      {
         walk(sub.clone(), &name, out);
       }
     }
