@@ -253,6 +253,34 @@ impl Drill {
     self.systemctl(host, "start", "nginx");
   }
 
+  /// Prometheus on `host` (port 9090, the unit `prometheus`), scraping each of `targets`
+  /// (`host:port`) every second; the package's binary, a configuration of the fleet's own.
+  pub(crate) fn prometheus(&self, host: &str, targets: &[&str]) {
+    let h = self.host_dir(host);
+    let list = targets
+      .iter()
+      .map(|t| format!("'{t}'"))
+      .collect::<Vec<_>>()
+      .join(", ");
+    std::fs::write(
+      h.join("prometheus.yml"),
+      format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: api\n    static_configs:\n      - targets: [{list}]\n"
+      ),
+    )
+    .unwrap();
+    self.unit(
+      host,
+      "prometheus",
+      &format!(
+        "/usr/bin/prometheus --config.file={h}/prometheus.yml --storage.tsdb.path={h}/prometheus-data --web.listen-address=0.0.0.0:9090",
+        h = h.display()
+      ),
+      "curl -fsS -o /dev/null http://127.0.0.1:9090/-/ready",
+    );
+    self.systemctl(host, "start", "prometheus");
+  }
+
   /// An application (`tests/fleet/app-server`) as the unit `unit`, answering `/health` on
   /// `port` and logging its requests to `log` (a directory of the host's own); `args` are the
   /// service's further options as its unit would pass them.

@@ -51,8 +51,13 @@ impl Test {
   }
 
   pub(crate) fn env(mut self, key: &str, value: impl AsRef<str>) -> Test {
-    self.env.push((key.to_string(), value.as_ref().to_string()));
+    self.set_env(key, value);
     self
+  }
+
+  /// Sets an environment variable for every later run.
+  pub(crate) fn set_env(&mut self, key: &str, value: impl AsRef<str>) {
+    self.env.push((key.to_string(), value.as_ref().to_string()));
   }
 
   /// Runs with these arguments instead of the builder's, keeping the directory and environment.
