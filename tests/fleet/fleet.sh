@@ -48,6 +48,7 @@ up() {
   cp "$here/nginx" "$dir/bin/nginx"
   cp "$here/journalctl" "$dir/bin/journalctl"
   cp "$here/nvidia-smi" "$dir/bin/nvidia-smi"
+  cp "$here/modprobe" "$dir/bin/modprobe"
   cp "$here/app-server" "$dir/bin/app-server"
   chmod +x "$dir/bin/"*
   : > "$dir/known_hosts"; : > "$dir/ssh_config"; : > "$dir/hosts"
