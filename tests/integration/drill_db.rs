@@ -181,12 +181,15 @@ fn walk(
 
 // --- db-slow-query ------------------------------------------------------------------------------
 
-/// A background client on the database host, bounded (`timeout 300`), its output and exit code
-/// in `log` (a file of the host's directory). It outlives the exec; the fleet's end kills it.
-fn client(drill: &Drill, name: &str, psql_args: &str) -> std::path::PathBuf {
+/// A background client on the database host, bounded (`timeout 300`), named `name`
+/// (application_name), its output and exit code in the returned file; `input` feeds psql's
+/// standard input (a pipe that stays open: the session stays connected). It outlives the exec;
+/// the fleet's end kills it.
+fn client(drill: &Drill, name: &str, input: Option<&str>, psql_args: &str) -> std::path::PathBuf {
   let log = drill.host_dir(DB).join(format!("{name}.log"));
+  let feed = input.map_or(String::new(), |i| format!("{i} | "));
   let line = format!(
-    "PGAPPNAME={name} timeout 300 {AS_APP} {psql_args} >{log} 2>&1; echo \"exit=$?\" >>{log}",
+    "{feed}PGAPPNAME={name} timeout 300 {AS_APP} {psql_args} >{log} 2>&1; echo \"exit=$?\" >>{log}",
     log = log.display()
   );
   let out = drill.exec(
@@ -207,29 +210,48 @@ fn backend(drill: &Drill, name: &str) -> Option<String> {
   (!pid.is_empty()).then_some(pid)
 }
 
-#[test]
-fn db_slow_query_cancels_the_lock_holder_and_nothing_else() {
+/// How the session that holds the lock holds it.
+#[derive(PartialEq)]
+enum Blocker {
+  /// Inside a query that runs for ten minutes: a cancel ends it.
+  SlowQuery,
+  /// In a transaction the client left open, doing nothing ("idle in transaction"): a cancel
+  /// has no query to stop, only a terminate ends it.
+  IdleInTransaction,
+}
+
+/// db-slow-query against a session that holds an exclusive lock on exam_attempts, with a client
+/// of that table waiting behind it and an unrelated idle application session; the operator
+/// confirms only the cancel and the terminate of the lock holder's pid.
+fn lock_drill(blocker: Blocker) {
   let drill = Drill::up(&[DB]);
   drill.stock_postgres(DB);
   application_tables(&drill);
 
   // A healthy, unrelated session of the application: connected, idle, for the whole drill.
-  let bystander_log = drill.host_dir(DB).join("bystander.log");
-  let line = format!(
-    "{{ echo 'SELECT 1;'; sleep 300; }} | PGAPPNAME=bystander timeout 300 {AS_APP} -qAt >{} 2>&1",
-    bystander_log.display()
-  );
-  drill.exec(
-    DB,
-    &format!("setsid sh -c {} </dev/null >/dev/null 2>&1 &", quote(&line)),
-  );
-  // The break: a session holds an exclusive lock on exam_attempts inside a query that runs for
-  // ten minutes; the next client of that table waits behind it.
-  let blocker_log = client(
+  client(
     &drill,
-    "blocker",
-    "-c BEGIN -c 'LOCK TABLE exam_attempts IN ACCESS EXCLUSIVE MODE' -c 'SELECT pg_sleep(600)'",
+    "bystander",
+    Some("{ echo 'SELECT 1;'; sleep 300; }"),
+    "-qAt",
   );
+  // The break.
+  let blocker_log = match blocker {
+    Blocker::SlowQuery => client(
+      &drill,
+      "blocker",
+      None,
+      "-c BEGIN -c 'LOCK TABLE exam_attempts IN ACCESS EXCLUSIVE MODE' -c 'SELECT pg_sleep(600)'",
+    ),
+    Blocker::IdleInTransaction => client(
+      &drill,
+      "blocker",
+      Some(
+        "{ echo 'BEGIN;'; echo 'LOCK TABLE exam_attempts IN ACCESS EXCLUSIVE MODE;'; sleep 300; }",
+      ),
+      "",
+    ),
+  };
   assert!(
     eventually(Duration::from_secs(20), || psql(
       &drill,
@@ -242,16 +264,23 @@ fn db_slow_query_cancels_the_lock_holder_and_nothing_else() {
   let waiter_log = client(
     &drill,
     "waiter",
+    None,
     "-qAt -c 'SELECT count(*) FROM exam_attempts'",
   );
   // Both are past the runbook's 5-second mark, the waiter waiting on the lock.
+  let state = match blocker {
+    Blocker::SlowQuery => "active",
+    Blocker::IdleInTransaction => "idle in transaction",
+  };
   assert!(
     eventually(Duration::from_secs(30), || psql(
       &drill,
       "dreamseed",
-      "SELECT count(*) FROM pg_stat_activity WHERE application_name IN ('blocker', 'waiter') AND state = 'active' AND now() - query_start > interval '6 seconds' AND (application_name = 'blocker' OR wait_event_type = 'Lock')"
+      &format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE now() - query_start > interval '6 seconds' AND ((application_name = 'blocker' AND state = '{state}') OR (application_name = 'waiter' AND state = 'active' AND wait_event_type = 'Lock'))"
+      )
     ) == "2"),
-    "the slow query and its waiter did not settle"
+    "the lock holder and its waiter did not settle"
   );
   let bystander = backend(&drill, "bystander").expect("the bystander session is connected");
   // The operator finds the pid as the runbook's lock-waits check shows it: the waiter's blocker.
@@ -291,18 +320,19 @@ fn db_slow_query_cancels_the_lock_holder_and_nothing_else() {
   println!("run took {:?}:\n{transcript}", started.elapsed());
   let context = format!("answered: {given:#?}\n{transcript}");
 
-  // The lock holder is gone, its transaction rolled back by the cancel.
+  // The lock holder is gone, its transaction rolled back.
   assert!(
     eventually(Duration::from_secs(20), || backend(&drill, "blocker")
       .is_none()),
     "the blocking backend {pid} is still there; {context}"
   );
-  let blocker_said = std::fs::read_to_string(&blocker_log).unwrap();
-  assert!(
-    blocker_said.contains("canceling statement due to user request")
-      || blocker_said.contains("terminating connection due to administrator command"),
-    "{blocker_said}"
-  );
+  if blocker == Blocker::SlowQuery {
+    let blocker_said = std::fs::read_to_string(&blocker_log).unwrap();
+    assert!(
+      blocker_said.contains("canceling statement due to user request"),
+      "{blocker_said}"
+    );
+  }
   // The waiting client got its lock and its answer.
   assert!(
     eventually(Duration::from_secs(30), || std::fs::read_to_string(
@@ -343,22 +373,44 @@ fn db_slow_query_cancels_the_lock_holder_and_nothing_else() {
     vec!["passed"],
     "{context}"
   );
-  assert_eq!(
-    outcome(&journal, "query-still-busy"),
-    vec!["passed"],
-    "{context}"
-  );
-  // A cancel was enough: the terminate was neither asked nor run.
-  assert!(
-    answered(&journal, "terminate-query").is_empty(),
-    "{context}"
-  );
-  assert!(
-    !outcome(&journal, "terminate-query")
-      .iter()
-      .any(|o| o == "passed" || o == "failed"),
-    "{context}"
-  );
+  match blocker {
+    Blocker::SlowQuery => {
+      assert_eq!(
+        outcome(&journal, "query-still-busy"),
+        vec!["passed"],
+        "{context}"
+      );
+      // A cancel was enough: the terminate was neither asked nor run.
+      assert!(
+        answered(&journal, "terminate-query").is_empty(),
+        "{context}"
+      );
+      assert!(
+        !outcome(&journal, "terminate-query")
+          .iter()
+          .any(|o| o == "passed" || o == "failed"),
+        "{context}"
+      );
+    }
+    Blocker::IdleInTransaction => {
+      // The cancel found no query to stop; the session survived it and was terminated.
+      assert_eq!(
+        outcome(&journal, "query-still-busy"),
+        vec!["failed"],
+        "{context}"
+      );
+      assert_eq!(
+        answered(&journal, "terminate-query"),
+        vec!["yes"],
+        "{context}"
+      );
+      assert_eq!(
+        outcome(&journal, "terminate-query"),
+        vec!["passed"],
+        "{context}"
+      );
+    }
+  }
   // Nothing else was done: ANALYZE was offered and declined, no index was built.
   assert!(!outcome(&journal, "analyze").contains(&"passed".to_string()));
   assert!(!outcome(&journal, "create-indexes").contains(&"passed".to_string()));
@@ -367,6 +419,16 @@ fn db_slow_query_cancels_the_lock_holder_and_nothing_else() {
     vec!["passed"],
     "{context}"
   );
+}
+
+#[test]
+fn db_slow_query_cancels_the_lock_holder_and_nothing_else() {
+  lock_drill(Blocker::SlowQuery);
+}
+
+#[test]
+fn db_slow_query_terminates_an_idle_transaction_that_survives_the_cancel() {
+  lock_drill(Blocker::IdleInTransaction);
 }
 
 // --- data-corruption -------------------------------------------------------------------------
