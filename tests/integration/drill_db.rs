@@ -181,7 +181,9 @@ fn walk(
 
 // --- db-slow-query ------------------------------------------------------------------------------
 
-/// A background client on the database host, bounded (`timeout 300`), named `name`
+/// A background client on the database host, bounded (`timeout 900`: longer than the drill,
+/// whose two runs wait minutes on checks behind the lock; a client that ended on its own bound
+/// would pass for one the runbook stopped), named `name`
 /// (application_name), its output and exit code in the returned file; `input` feeds psql's
 /// standard input (a pipe that stays open: the session stays connected). It outlives the exec;
 /// the fleet's end kills it.
@@ -189,7 +191,7 @@ fn client(drill: &Drill, name: &str, input: Option<&str>, psql_args: &str) -> st
   let log = drill.host_dir(DB).join(format!("{name}.log"));
   let feed = input.map_or(String::new(), |i| format!("{i} | "));
   let line = format!(
-    "{feed}PGAPPNAME={name} timeout 300 {AS_APP} {psql_args} >{log} 2>&1; echo \"exit=$?\" >>{log}",
+    "{feed}PGAPPNAME={name} timeout 900 {AS_APP} {psql_args} >{log} 2>&1; echo \"exit=$?\" >>{log}",
     log = log.display()
   );
   let out = drill.exec(
@@ -213,7 +215,7 @@ fn backend(drill: &Drill, name: &str) -> Option<String> {
 /// How the session that holds the lock holds it.
 #[derive(PartialEq)]
 enum Blocker {
-  /// Inside a query that runs for ten minutes: a cancel ends it.
+  /// Inside a query that runs for fifteen minutes: a cancel ends it.
   SlowQuery,
   /// In a transaction the client left open, doing nothing ("idle in transaction"): a cancel
   /// has no query to stop, only a terminate ends it.
@@ -232,7 +234,7 @@ fn lock_drill(blocker: Blocker) {
   client(
     &drill,
     "bystander",
-    Some("{ echo 'SELECT 1;'; sleep 300; }"),
+    Some("{ echo 'SELECT 1;'; sleep 900; }"),
     "-qAt",
   );
   // The break.
@@ -241,13 +243,13 @@ fn lock_drill(blocker: Blocker) {
       &drill,
       "blocker",
       None,
-      "-c BEGIN -c 'LOCK TABLE exam_attempts IN ACCESS EXCLUSIVE MODE' -c 'SELECT pg_sleep(600)'",
+      "-c BEGIN -c 'LOCK TABLE exam_attempts IN ACCESS EXCLUSIVE MODE' -c 'SELECT pg_sleep(900)'",
     ),
     Blocker::IdleInTransaction => client(
       &drill,
       "blocker",
       Some(
-        "{ echo 'BEGIN;'; echo 'LOCK TABLE exam_attempts IN ACCESS EXCLUSIVE MODE;'; sleep 300; }",
+        "{ echo 'BEGIN;'; echo 'LOCK TABLE exam_attempts IN ACCESS EXCLUSIVE MODE;'; sleep 900; }",
       ),
       "",
     ),
