@@ -4,6 +4,7 @@ mod alerts;
 mod catalog;
 mod completions;
 mod drill;
+mod drill_db;
 mod drill_edge;
 mod drill_failover;
 mod drill_gpu;
