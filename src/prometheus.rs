@@ -11,6 +11,9 @@ use serde_json::Value;
 
 /// Exit code when Prometheus could not be asked or answered something else.
 const CANNOT_ASK: i32 = 3;
+/// Exit code when no Prometheus is configured: like a command that is not there (127), it is
+/// unknown at once and not tried again.
+const NOT_CONFIGURED: i32 = 127;
 
 /// Runs the query read from stdin; prints the series; returns the process's exit code.
 pub(crate) fn run(empty_passes: bool) -> i32 {
@@ -27,7 +30,7 @@ pub(crate) fn run(empty_passes: bool) -> i32 {
     eprintln!(
       "no Prometheus configured (set MEGACITY_PROMETHEUS to its URL, e.g. http://monitoring-01:9090): cannot judge"
     );
-    return CANNOT_ASK;
+    return NOT_CONFIGURED;
   };
   println!("query: {query}");
   match ask(&base, query) {

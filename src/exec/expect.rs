@@ -19,6 +19,9 @@ pub(crate) struct Measurement {
 #[derive(Clone, Debug, Default, Serialize)]
 pub(crate) struct Verdict {
   pub(crate) passed: bool,
+  /// The command could not run at all (not found, not executable, killed): trying again will
+  /// not judge it either.
+  pub(crate) cannot_run: bool,
   /// It could not be judged: the command was not found or killed, or a threshold's number is
   /// missing. Such a result says nothing about what the check measures.
   pub(crate) unknown: bool,
@@ -186,6 +189,7 @@ impl Compiled {
     }
     Verdict {
       passed: reasons.is_empty(),
+      cannot_run: cannot_run && !reasons.is_empty(),
       unknown,
       reasons,
       measurements,

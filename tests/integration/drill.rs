@@ -234,7 +234,8 @@ impl Drill {
   ) -> (Vec<String>, String) {
     use rexpect::reader::ReadUntil;
     let command = self.megacity(id, args);
-    let mut s = rexpect::session::spawn_command(command, Some(120_000)).unwrap();
+    // Longer than any one step may take between two prompts.
+    let mut s = rexpect::session::spawn_command(command, Some(300_000)).unwrap();
     let mut answered = Vec::new();
     let mut screen = String::new();
     let mut transcript = String::new();

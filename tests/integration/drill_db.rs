@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::drill::Drill;
+use crate::drill::{Drill, Prompt};
 
 const DB: &str = "db-primary-01";
 
@@ -110,73 +110,18 @@ fn walk(
   answers: &[(&str, &str)],
   mut operator: impl FnMut(&str),
 ) -> (Vec<String>, String) {
-  use rexpect::reader::ReadUntil;
-  let config = drill.dir.path().join("ssh_config");
-  let mut command = drill.test.command();
-  command
-    .args(["--color", "never", "runbook", "run", id, "--ssh-config"])
-    .arg(config)
-    .args(args);
-  // Longer than any one step may take (EXPLAIN ANALYZE's 100 s statement_timeout).
-  let mut s = rexpect::session::spawn_command(command, Some(300_000)).unwrap();
-  let mut given = Vec::new();
-  let mut transcript = String::new();
-  loop {
-    let (before, found) = s
-      .exp_any(vec![
-        ReadUntil::String("(or skip / abort)".into()),
-        ReadUntil::String("Run it? [yes/skip/abort/all]".into()),
-        ReadUntil::String("Done? [done/skip/abort]".into()),
-        ReadUntil::String("What now? [retry/skip/abort/output]".into()),
-        ReadUntil::EOF,
-      ])
-      .unwrap_or_else(|e| panic!("{e}\nso far:\n{transcript}"));
-    transcript.push_str(&before);
-    transcript.push_str(&found);
-    if !["(or skip / abort)", "Run it?", "Done?", "What now?"]
+  drill.walk(id, args, |prompt, step| {
+    if prompt == Prompt::Failed {
+      return "skip".into();
+    }
+    if prompt == Prompt::Manual {
+      operator(step);
+    }
+    answers
       .iter()
-      .any(|p| found.contains(p))
-    {
-      break;
-    }
-    // An answered prompt is drawn again with its answer; only a fresh header means a new one:
-    // an action's is its `id … on host` line above the command (`  $ ` / `  # `), a manual
-    // step's "Manual step `id`", a failure's "`id` failed on host".
-    let lines: Vec<&str> = before.lines().collect();
-    let mut step = None;
-    for (i, line) in lines.iter().enumerate().rev() {
-      if let Some(rest) = line.strip_prefix("Manual step `") {
-        step = rest.split('`').next().map(str::to_string);
-        break;
-      }
-      if line.starts_with('`') && line.contains("` failed on ") {
-        step = line[1..].split('`').next().map(|s| format!("failed:{s}"));
-        break;
-      }
-      if (line.starts_with("  $ ") || line.starts_with("  # ")) && i > 0 {
-        step = lines[i - 1].split_whitespace().next().map(str::to_string);
-        break;
-      }
-    }
-    let Some(step) = step else { continue };
-    let answer = if found.contains("Done?") {
-      operator(&step);
-      answers
-        .iter()
-        .find(|(id, _)| *id == step)
-        .map_or("skip", |(_, a)| a)
-    } else if found.contains("What now?") {
-      "skip"
-    } else {
-      answers
-        .iter()
-        .find(|(id, _)| *id == step)
-        .map_or("skip", |(_, a)| a)
-    };
-    given.push(format!("{step} -> {answer}"));
-    crate::test::answer(&mut s, answer);
-  }
-  (given, transcript)
+      .find(|(id, _)| *id == step)
+      .map_or("skip".into(), |(_, a)| a.to_string())
+  })
 }
 
 // --- db-slow-query ------------------------------------------------------------------------------

@@ -308,9 +308,14 @@ impl Engine<'_> {
             (false, false) => Outcome::Failed,
           };
           self.take_captures(planned, host, &output, &mut result);
+          // A command that cannot run (not found: 127) will not run on the next attempt either.
+          let settled = verdict.cannot_run;
           result.verdict = Some(verdict);
           result.output = Some(output);
           result.error = None;
+          if settled {
+            break;
+          }
         }
         Err(TransportError::Connect(e)) => {
           if host != LOCAL {
