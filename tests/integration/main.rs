@@ -6,6 +6,7 @@ mod completions;
 mod drill;
 mod drill_edge;
 mod drill_failover;
+mod drill_net;
 mod drill_redis;
 mod fleet;
 mod format;
