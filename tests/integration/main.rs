@@ -8,6 +8,7 @@ mod drill_db;
 mod drill_edge;
 mod drill_failover;
 mod drill_gpu;
+mod drill_net;
 mod drill_redis;
 mod fleet;
 mod format;
