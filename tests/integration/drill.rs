@@ -74,13 +74,7 @@ impl Drill {
     // just took down (the kernel removes interfaces lazily).
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let k = 20 + (std::process::id() * 7 + n) % 230;
-    let mut args = vec![
-      "up".to_string(),
-      dir.path().display().to_string(),
-      k.to_string(),
-    ];
-    args.extend(hosts.iter().map(|h| h.to_string()));
+    let k = |n: u32| 20 + (std::process::id() * 7 + n) % 230;
     // Steps on the operator's machine trust the fleet's certificate authority, as its hosts do.
     let ca = dir.path().join("ca.pem");
     let drill = Drill {
@@ -88,12 +82,33 @@ impl Drill {
       test: Test::new().env("CURL_CA_BUNDLE", ca.to_str().unwrap()),
       _one_at_a_time: guard,
     };
-    let out = Command::new(script()).args(&args).output().unwrap();
-    assert!(
-      out.status.success(),
-      "fleet up failed: {}",
-      String::from_utf8_lossy(&out.stderr)
-    );
+    // A subnet still taken (another process's fleet, or one the kernel has not finished
+    // removing) is given back and the next one tried.
+    let path = drill.dir.path().display().to_string();
+    let mut tries = 0;
+    loop {
+      let mut args = vec![
+        "up".to_string(),
+        path.clone(),
+        k(n + tries * 37).to_string(),
+      ];
+      args.extend(hosts.iter().map(|h| h.to_string()));
+      let out = Command::new(script()).args(&args).output().unwrap();
+      if out.status.success() {
+        break;
+      }
+      let err = String::from_utf8_lossy(&out.stderr).into_owned();
+      assert!(
+        err.contains("File exists") && tries < 4,
+        "fleet up failed: {err}"
+      );
+      let _ = Command::new(script()).args(["down", &path]).output();
+      for entry in std::fs::read_dir(drill.dir.path()).unwrap().flatten() {
+        let _ = std::fs::remove_dir_all(entry.path());
+        let _ = std::fs::remove_file(entry.path());
+      }
+      tries += 1;
+    }
     drill
   }
 

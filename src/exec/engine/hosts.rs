@@ -182,14 +182,19 @@ impl Engine<'_> {
       .unwrap_or_else(|| "a value it uses is not known".into())
   }
 
-  /// Whether an action comes before `planned` in the runbook.
+  /// Whether an action or a manual step (work triage does not do) comes before `planned`.
   fn after_an_action(&self, planned: &PlannedStep<'_>) -> bool {
     self
       .plan
       .steps
       .iter()
       .take_while(|s| s.number < planned.number)
-      .any(|s| matches!(s.step.kind, StepKind::Action { .. }))
+      .any(|s| {
+        matches!(
+          s.step.kind,
+          StepKind::Action { .. } | StepKind::Manual { .. }
+        )
+      })
   }
 
   /// The command as the operator sees it on `host`.
