@@ -19,7 +19,7 @@ const WRAPPERS: &[&str] = &[
 /// The programs `command` calls, each once, in order of first use.
 pub(crate) fn programs(command: &str) -> Vec<String> {
   let mut out: Vec<String> = Vec::new();
-  for segment in segments(command) {
+  for segment in segments(&without_heredocs(command)) {
     let words: Vec<&str> = segment.split_whitespace().collect();
     let mut i = 0;
     // Keywords that a command follows: `then systemctl …`, `! grep …`.
@@ -72,6 +72,36 @@ pub(crate) fn programs(command: &str) -> Vec<String> {
   out
 }
 
+/// The command without the bodies of its here-documents (`<<'END'` … `END`): data, not commands
+/// (a PromQL query, a file's content).
+fn without_heredocs(command: &str) -> String {
+  let mut out = String::new();
+  let mut until: Option<String> = None;
+  for line in command.lines() {
+    if let Some(end) = &until {
+      if line.trim() == end {
+        until = None;
+      }
+      continue;
+    }
+    out.push_str(line);
+    out.push('\n');
+    if let Some((_, rest)) = line.split_once("<<") {
+      let word: String = rest
+        .trim_start_matches('-')
+        .trim_start()
+        .trim_start_matches(['\'', '"'])
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+      if !word.is_empty() {
+        until = Some(word);
+      }
+    }
+  }
+  out
+}
+
 fn is_assignment(word: &str) -> bool {
   word.split_once('=').is_some_and(|(name, _)| {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -96,7 +126,8 @@ fn segments(command: &str) -> Vec<String> {
     match quote {
       Some(q) if ch == q => {
         quote = None;
-        current.push('Q');
+        // Quoted text stands as one mark that is never a program name (`"$MEGACITY" …`).
+        current.push('\u{1}');
       }
       Some(_) => {}
       None => match ch {
@@ -137,6 +168,15 @@ mod tests {
       ["psql"]
     );
     assert_eq!(programs("timeout 5 curl -fsS http://x"), ["curl"]);
+    // A here-document is data: a Prometheus check's query names no program.
+    assert_eq!(
+      programs("\"$MEGACITY\" prometheus-query --empty unknown <<'PROMQL'\nup\nPROMQL"),
+      Vec::<String>::new()
+    );
+    assert_eq!(
+      programs("cat > /tmp/x <<EOF\nrm -rf /\nEOF\nnginx -t"),
+      ["cat", "nginx"]
+    );
     assert_eq!(
       programs("if [ -e /x ]; then systemctl restart nginx; fi"),
       ["systemctl"]
