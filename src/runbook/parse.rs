@@ -63,6 +63,8 @@ const CAPTURE_KEYS: &[&str] = &["regex", "json", "stream", "secret"];
 const WAIT_KEYS: &[&str] = &["every", "up_to", "until", "value"];
 const CHECK_KEYS: &[&str] = &["command", "prometheus", "expect"];
 const PROMETHEUS_KEYS: &[&str] = &["query", "empty"];
+/// How a Prometheus check's command starts: megacity itself, on the operator's machine.
+const PROMETHEUS_QUERY: &str = "\"$MEGACITY\" prometheus-query";
 const ACTION_KEYS: &[&str] = &["command", "confirm", "destructive", "expect"];
 const MANUAL_KEYS: &[&str] = &["instructions"];
 const EXPECT_KEYS: &[&str] = &[
@@ -572,7 +574,7 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
     );
   }
   if let Some(StepKind::Check { command, .. }) = &kind
-    && command.value.starts_with("\"$MEGACITY\" prometheus-query")
+    && command.value.starts_with(PROMETHEUS_QUERY)
     && !(targets.len() == 1 && targets[0].value == "local")
   {
     c.error(
@@ -1064,7 +1066,7 @@ fn prometheus_check(
   Some(StepKind::Check {
     command: Loc {
       value: format!(
-        "\"$MEGACITY\" prometheus-query --empty {empty} <<'PROMQL'\n{}\nPROMQL",
+        "{PROMETHEUS_QUERY} --empty {empty} <<'PROMQL'\n{}\nPROMQL",
         query.value
       ),
       pos: query.pos,

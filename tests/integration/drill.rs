@@ -524,7 +524,15 @@ fn redis_answers(drill: &Drill) -> bool {
   String::from_utf8_lossy(&out.stdout).trim() == "PONG"
 }
 
-fn outcome<'a>(journal: &'a [serde_json::Value], step: &str) -> Vec<&'a str> {
+/// Whether the journal records `answer` to `step`'s question.
+pub(crate) fn decided(journal: &[serde_json::Value], step: &str, answer: &str) -> bool {
+  journal
+    .iter()
+    .any(|r| r["type"] == "decision" && r["step"] == step && r["answer"] == answer)
+}
+
+/// Each host's outcome of `step`, in the order the journal has them.
+pub(crate) fn outcome<'a>(journal: &'a [serde_json::Value], step: &str) -> Vec<&'a str> {
   journal
     .iter()
     .filter(|r| r["type"] == "host-result" && r["step"] == step)

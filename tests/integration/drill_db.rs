@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::drill::{Drill, Prompt};
+use crate::drill::{Drill, Prompt, outcome};
 
 const DB: &str = "db-primary-01";
 
@@ -32,14 +32,6 @@ fn psql(drill: &Drill, database: &str, sql: &str) -> String {
     .to_string()
 }
 
-fn outcome(journal: &[serde_json::Value], step: &str) -> Vec<String> {
-  journal
-    .iter()
-    .filter(|r| r["type"] == "host-result" && r["step"] == step)
-    .map(|r| r["outcome"].as_str().unwrap().to_string())
-    .collect()
-}
-
 fn answered(journal: &[serde_json::Value], step: &str) -> Vec<String> {
   journal
     .iter()
@@ -60,31 +52,6 @@ fn eventually(limit: Duration, mut probe: impl FnMut() -> bool) -> bool {
     }
     std::thread::sleep(Duration::from_millis(200));
   }
-}
-
-/// The application's tables (seed 001, with the indexes of §2.4 B) with rows, the `app` role
-/// allowed to use them, as healthy.rs builds them.
-fn application_tables(drill: &Drill) {
-  drill.script(
-    DB,
-    "runuser -u postgres -- psql -X -q -d dreamseed -v ON_ERROR_STOP=1 \
-       -c 'CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, zone_id int NOT NULL DEFAULT 1, org_id int NOT NULL DEFAULT 1)' \
-       -c 'CREATE INDEX idx_users_zone_org ON users (zone_id, org_id)' \
-       -c 'CREATE TABLE questions (id bigserial PRIMARY KEY, body text NOT NULL)' \
-       -c 'CREATE TABLE test_results (id bigserial PRIMARY KEY, user_id bigint NOT NULL, score int NOT NULL)' \
-       -c 'CREATE TABLE exam_attempts (id bigserial PRIMARY KEY, user_id bigint NOT NULL, exam_id bigint NOT NULL, started timestamptz NOT NULL DEFAULT now())' \
-       -c 'CREATE INDEX idx_exam_attempts_user_exam ON exam_attempts (user_id, exam_id)' \
-       -c 'CREATE TABLE exam_responses (id bigserial PRIMARY KEY, attempt_id bigint NOT NULL, answer text)' \
-       -c 'CREATE INDEX idx_exam_responses_attempt ON exam_responses (attempt_id)' \
-       -c \"INSERT INTO users (email) SELECT 'user' || n || '@example.com' FROM generate_series(1, 500) n\" \
-       -c \"INSERT INTO questions (body) SELECT 'question ' || n FROM generate_series(1, 200) n\" \
-       -c 'INSERT INTO test_results (user_id, score) SELECT n % 500 + 1, n % 100 FROM generate_series(1, 2000) n' \
-       -c 'INSERT INTO exam_attempts (user_id, exam_id) SELECT n % 500 + 1, n % 1000 FROM generate_series(1, 5000) n' \
-       -c \"INSERT INTO exam_responses (attempt_id, answer) SELECT n, 'answer ' || n FROM generate_series(1, 3000) n\" \
-       -c 'GRANT ALL ON ALL TABLES IN SCHEMA public TO app' \
-       -c 'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app' \
-       -c 'ANALYZE'",
-  );
 }
 
 /// What a table holds: its row count and a digest of every row.
@@ -173,7 +140,7 @@ enum Blocker {
 fn lock_drill(blocker: Blocker) {
   let drill = Drill::up(&[DB]);
   drill.stock_postgres(DB);
-  application_tables(&drill);
+  drill.application_tables(DB);
 
   // A healthy, unrelated session of the application: connected, idle, for the whole drill.
   client(
@@ -335,7 +302,7 @@ fn lock_drill(blocker: Blocker) {
       assert!(
         !outcome(&journal, "terminate-query")
           .iter()
-          .any(|o| o == "passed" || o == "failed"),
+          .any(|o| *o == "passed" || *o == "failed"),
         "{context}"
       );
     }
@@ -359,8 +326,8 @@ fn lock_drill(blocker: Blocker) {
     }
   }
   // Nothing else was done: ANALYZE was offered and declined, no index was built.
-  assert!(!outcome(&journal, "analyze").contains(&"passed".to_string()));
-  assert!(!outcome(&journal, "create-indexes").contains(&"passed".to_string()));
+  assert!(!outcome(&journal, "analyze").contains(&"passed"));
+  assert!(!outcome(&journal, "create-indexes").contains(&"passed"));
   assert_eq!(
     outcome(&journal, "verify-long-queries"),
     vec!["passed"],
@@ -387,7 +354,7 @@ fn data_corruption_freezes_writes_and_restores_into_a_scratch_database() {
     drill.app(api, "backend-api", 8000, "/var/log/backend-api/app.log", "");
   }
   drill.stock_postgres(DB);
-  application_tables(&drill);
+  drill.application_tables(DB);
   // Last night's backup, where seed 002 B keeps it.
   drill.private(DB, "/backup", false);
   drill.script(

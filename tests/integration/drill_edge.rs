@@ -1,7 +1,7 @@
 //! Fire drills on the edge: the packaged Nginx (tests/integration/stock.rs) broken the way the
 //! runbooks' scenarios describe, healed by the shipped runbook, unchanged.
 
-use crate::drill::{Drill, Prompt};
+use crate::drill::{Drill, Prompt, outcome};
 
 /// The certificate Nginx serves on `host`: days until it expires.
 fn served_days(drill: &Drill, host: &str) -> i64 {
@@ -96,21 +96,27 @@ fn ssl_expiry_reloads_nginx_onto_a_renewed_certificate() {
   );
   assert_eq!(master(&drill), before, "Nginx was restarted, not reloaded");
   let journal = drill.journal();
-  let outcome = |step: &str| -> Vec<String> {
-    journal
-      .iter()
-      .filter(|r| r["type"] == "host-result" && r["step"] == step)
-      .map(|r| r["outcome"].as_str().unwrap().to_string())
-      .collect()
-  };
-  assert_eq!(outcome("cert-file-days"), ["failed"], "{answered:#?}");
-  assert_eq!(outcome("nginx-reload"), ["passed"], "{answered:#?}");
-  assert_eq!(outcome("verify-served-cert"), ["passed"], "{answered:#?}");
+
+  assert_eq!(
+    outcome(&journal, "cert-file-days"),
+    ["failed"],
+    "{answered:#?}"
+  );
+  assert_eq!(
+    outcome(&journal, "nginx-reload"),
+    ["passed"],
+    "{answered:#?}"
+  );
+  assert_eq!(
+    outcome(&journal, "verify-served-cert"),
+    ["passed"],
+    "{answered:#?}"
+  );
   // certbot was not run: it does not manage this certificate.
   assert!(
-    !outcome("certbot-renew")
+    !outcome(&journal, "certbot-renew")
       .iter()
-      .any(|o| o == "passed" || o == "failed"),
+      .any(|o| *o == "passed" || *o == "failed"),
     "{answered:#?}"
   );
 }

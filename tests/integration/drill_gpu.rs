@@ -2,25 +2,11 @@
 //! gpu-cluster-01 with the nvidia-smi and modprobe stand-ins (tests/fleet) and vLLM played by the
 //! real HTTP stand-in (tests/fleet/app-server). Root only.
 
-use crate::drill::{Drill, Prompt};
+use crate::drill::{Drill, Prompt, decided, outcome};
 
 const GPU: &str = "gpu-cluster-01";
 /// The NVIDIA driver's modules, as gpu-failure's reload-driver step names them.
 const DRIVER: [&str; 4] = ["nvidia", "nvidia_uvm", "nvidia_modeset", "nvidia_drm"];
-
-fn outcome<'a>(journal: &'a [serde_json::Value], step: &str) -> Vec<&'a str> {
-  journal
-    .iter()
-    .filter(|r| r["type"] == "host-result" && r["step"] == step)
-    .map(|r| r["outcome"].as_str().unwrap())
-    .collect()
-}
-
-fn decided(journal: &[serde_json::Value], step: &str, answer: &str) -> bool {
-  journal
-    .iter()
-    .any(|r| r["type"] == "decision" && r["step"] == step && r["answer"] == answer)
-}
 
 /// The steps that ran a command on a host and got an answer (passed or failed), in order.
 fn ran(journal: &[serde_json::Value]) -> Vec<String> {

@@ -2,7 +2,7 @@
 //! an edge cut off from its users (network-outage), broken on fleet hosts and healed through the
 //! shipped runbooks, unchanged, walked in a pty as an operator would.
 
-use crate::drill::{Drill, Prompt};
+use crate::drill::{Drill, Prompt, outcome};
 
 /// The provider's stand-in: an app-server on monitoring-01 (no runbook here touches it),
 /// reached by the api hosts under a provider's name.
@@ -13,14 +13,6 @@ const PROVIDER_PORT: u16 = 8443;
 /// How long the stalled provider takes to answer: well past the runbook's 2 s, well within its
 /// curl's 30 s (a slow answer, not a dead one).
 const STALL_MS: u32 = 6000;
-
-fn outcome<'a>(journal: &'a [serde_json::Value], step: &str) -> Vec<&'a str> {
-  journal
-    .iter()
-    .filter(|r| r["type"] == "host-result" && r["step"] == step)
-    .map(|r| r["outcome"].as_str().unwrap())
-    .collect()
-}
 
 /// The provider's unit, answering after `delay_ms` (its log on its own host).
 fn provider(drill: &Drill, delay_ms: u32) {

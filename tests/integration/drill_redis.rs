@@ -4,24 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::drill::{Drill, Prompt};
+use crate::drill::{Drill, Prompt, decided, outcome};
 
 /// The password of the AUTH drill: a string found nowhere else, so a search for it is exact.
 const PASSWORD: &str = "drill-pw-7c41e9d2aa";
-
-fn outcome<'a>(journal: &'a [serde_json::Value], step: &str) -> Vec<&'a str> {
-  journal
-    .iter()
-    .filter(|r| r["type"] == "host-result" && r["step"] == step)
-    .map(|r| r["outcome"].as_str().unwrap())
-    .collect()
-}
-
-fn decided(journal: &[serde_json::Value], step: &str, answer: &str) -> bool {
-  journal
-    .iter()
-    .any(|r| r["type"] == "decision" && r["step"] == step && r["answer"] == answer)
-}
 
 /// What a command on `host` printed (trimmed), whether or not it succeeded.
 fn stdout(drill: &Drill, host: &str, command: &str) -> String {

@@ -133,23 +133,10 @@ fn healthy_fleet() -> Drill {
 /// seed 001 §2.4 B), and last night's backup where seed 002 B keeps it.
 fn application_data(drill: &Drill) {
   drill.private("db-primary-01", "/backup", false);
+  drill.application_tables("db-primary-01");
   drill.script(
     "db-primary-01",
-    "runuser -u postgres -- psql -X -q -d dreamseed -v ON_ERROR_STOP=1 \
-       -c 'CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, zone_id int NOT NULL DEFAULT 1, org_id int NOT NULL DEFAULT 1)' \
-       -c 'CREATE INDEX idx_users_zone_org ON users (zone_id, org_id)' \
-       -c 'CREATE TABLE questions (id bigserial PRIMARY KEY, body text NOT NULL)' \
-       -c 'CREATE TABLE test_results (id bigserial PRIMARY KEY, user_id bigint NOT NULL, score int NOT NULL)' \
-       -c 'CREATE TABLE exam_attempts (id bigserial PRIMARY KEY, user_id bigint NOT NULL, exam_id bigint NOT NULL, started timestamptz NOT NULL DEFAULT now())' \
-       -c 'CREATE INDEX idx_exam_attempts_user_exam ON exam_attempts (user_id, exam_id)' \
-       -c 'CREATE TABLE exam_responses (id bigserial PRIMARY KEY, attempt_id bigint NOT NULL, answer text)' \
-       -c 'CREATE INDEX idx_exam_responses_attempt ON exam_responses (attempt_id)' \
-       -c \"INSERT INTO users (email) SELECT 'user' || n || '@example.com' FROM generate_series(1, 500) n\" \
-       -c \"INSERT INTO questions (body) SELECT 'question ' || n FROM generate_series(1, 200) n\" \
-       -c 'INSERT INTO test_results (user_id, score) SELECT n % 500 + 1, n % 100 FROM generate_series(1, 2000) n' \
-       -c 'INSERT INTO exam_attempts (user_id, exam_id) SELECT n % 500 + 1, n % 1000 FROM generate_series(1, 5000) n' \
-       -c 'ANALYZE'
-     chown postgres:postgres /backup
+    "chown postgres:postgres /backup
      runuser -u postgres -- pg_dump -Fc -d dreamseed -f /backup/dreamseed.dump",
   );
 }

@@ -97,6 +97,31 @@ impl Drill {
     );
   }
 
+  /// The application's own data on `host`'s cluster: seed 001's tables with rows and the
+  /// indexes of seed 001 §2.4 B, which the `app` role may use.
+  pub(crate) fn application_tables(&self, host: &str) {
+    self.script(
+      host,
+      "runuser -u postgres -- psql -X -q -d dreamseed -v ON_ERROR_STOP=1 \
+         -c 'CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL, zone_id int NOT NULL DEFAULT 1, org_id int NOT NULL DEFAULT 1)' \
+         -c 'CREATE INDEX idx_users_zone_org ON users (zone_id, org_id)' \
+         -c 'CREATE TABLE questions (id bigserial PRIMARY KEY, body text NOT NULL)' \
+         -c 'CREATE TABLE test_results (id bigserial PRIMARY KEY, user_id bigint NOT NULL, score int NOT NULL)' \
+         -c 'CREATE TABLE exam_attempts (id bigserial PRIMARY KEY, user_id bigint NOT NULL, exam_id bigint NOT NULL, started timestamptz NOT NULL DEFAULT now())' \
+         -c 'CREATE INDEX idx_exam_attempts_user_exam ON exam_attempts (user_id, exam_id)' \
+         -c 'CREATE TABLE exam_responses (id bigserial PRIMARY KEY, attempt_id bigint NOT NULL, answer text)' \
+         -c 'CREATE INDEX idx_exam_responses_attempt ON exam_responses (attempt_id)' \
+         -c \"INSERT INTO users (email) SELECT 'user' || n || '@example.com' FROM generate_series(1, 500) n\" \
+         -c \"INSERT INTO questions (body) SELECT 'question ' || n FROM generate_series(1, 200) n\" \
+         -c 'INSERT INTO test_results (user_id, score) SELECT n % 500 + 1, n % 100 FROM generate_series(1, 2000) n' \
+         -c 'INSERT INTO exam_attempts (user_id, exam_id) SELECT n % 500 + 1, n % 1000 FROM generate_series(1, 5000) n' \
+         -c \"INSERT INTO exam_responses (attempt_id, answer) SELECT n, 'answer ' || n FROM generate_series(1, 3000) n\" \
+         -c 'GRANT ALL ON ALL TABLES IN SCHEMA public TO app' \
+         -c 'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO app' \
+         -c 'ANALYZE'",
+    );
+  }
+
   /// A streaming replica of `primary`'s cluster on `host`, as pg_basebackup makes one (`-R`:
   /// standby.signal and primary_conninfo), in the packaged layout.
   pub(crate) fn stock_replica(&self, host: &str, primary: &str) {
