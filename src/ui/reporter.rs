@@ -282,7 +282,7 @@ impl Reporter for Lines {
         let r = plan.runbook;
         let (respond, _) = r.severity.targets();
         self.print(&format!(
-          "{} — {}\nseverity {} ({}): respond within {}, recover within {} · mode: {} · {} steps",
+          "{} — {}\nseverity {} ({}): respond within {}, recover within {} · mode: {} · {} step{}",
           style::bold(&r.id),
           sanitize(&r.title),
           style::severity(r.severity),
@@ -290,7 +290,8 @@ impl Reporter for Lines {
           format_duration(respond),
           format_duration(r.recovery_target()),
           plan.mode.label(),
-          plan.steps.len()
+          plan.steps.len(),
+          if plan.steps.len() == 1 { "" } else { "s" }
         ));
         let hosts = plan.remote_hosts();
         if !hosts.is_empty() {

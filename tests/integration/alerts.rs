@@ -9,14 +9,14 @@ use crate::test::{Test, exit};
 const BIN: &str = "/usr/bin/prometheus-alertmanager";
 
 /// A real Alertmanager on a free loopback port, stopped when dropped.
-struct Alertmanager {
+pub(crate) struct Alertmanager {
   child: Child,
-  url: String,
+  pub(crate) url: String,
   _dir: tempfile::TempDir,
 }
 
 impl Alertmanager {
-  fn start() -> Alertmanager {
+  pub(crate) fn start() -> Alertmanager {
     assert!(
       std::path::Path::new(BIN).exists(),
       "`{BIN}` is missing; the alert tests need it: apt-get install -y prometheus-alertmanager"
@@ -77,7 +77,7 @@ impl Alertmanager {
   }
 
   /// Fires alerts as Prometheus would (POST /api/v2/alerts).
-  fn fire(&self, alerts: &str) {
+  pub(crate) fn fire(&self, alerts: &str) {
     assert!(self.curl(&[
       "-fsS",
       "-H",

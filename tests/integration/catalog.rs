@@ -610,34 +610,41 @@ fn tables_fit_an_80_column_terminal_and_stay_whole_in_a_pipe() {
   assert!(piped.stdout.lines().any(|l| l.chars().count() > 80));
 }
 
-/// Every example of the README's "Using it" that needs no host of the shipped inventory runs
-/// as written (in a scratch project holding a recorded run and the files the examples name):
-/// none is a usage error or a crash. Those that reach hosts are listed, so a new example is
-/// either run here or named as needing hosts.
-#[test]
-fn the_readmes_examples_run_as_written() {
+/// The examples of the README's "Using it", as typed after `megacity `.
+pub(crate) fn readme_examples() -> Vec<String> {
   let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
   let section = readme
     .split("## Using it")
     .nth(1)
     .and_then(|s| s.split("Global options").next())
     .expect("the README has its Using it section");
-  let examples: Vec<String> = section
+  section
     .lines()
     .filter_map(|l| l.trim().strip_prefix("megacity "))
     .map(|l| l.split(" #").next().unwrap().trim().to_string())
-    .collect();
+    .collect()
+}
+
+/// The README's examples that reach hosts (or an Alertmanager) of the shipped inventory: run
+/// as written on a healthy fleet, in tests/integration/healthy.rs.
+pub(crate) const README_NEEDS_HOSTS: [&str; 7] = [
+  "run redis-outage",
+  "run redis-outage --checks-only",
+  "run disk-full --host api --from truncate-log",
+  "doctor [redis]",
+  "alerts --alertmanager URL",
+  "run --alert HighErrorRate",
+  "hosts check [redis]",
+];
+
+/// Every example of the README's "Using it" that needs no host runs as written (in a scratch
+/// project holding a recorded run and the files the examples name): none is a usage error or a
+/// crash. Those that reach hosts are listed above and run on a fleet, so a new example is run
+/// in one place or the other.
+#[test]
+fn the_readmes_examples_run_as_written() {
+  let examples = readme_examples();
   assert!(examples.len() >= 20, "{examples:?}");
-  // These reach hosts (or an Alertmanager) of the shipped inventory, which tests do not have.
-  let needs_hosts = [
-    "run redis-outage",
-    "run redis-outage --checks-only",
-    "run disk-full --host api --from truncate-log",
-    "doctor [redis]",
-    "alerts --alertmanager URL",
-    "run --alert HighErrorRate",
-    "hosts check [redis]",
-  ];
   let t = Test::new()
     .write("my-runbooks/x.yaml", "id: x\ntitle: X\nseverity: P4\nsteps:\n  - id: a\n    title: a\n    manual: {instructions: a}\n")
     .write("hosts.ini", "[redis]\nredis-master-01\n");
@@ -652,7 +659,7 @@ fn the_readmes_examples_run_as_written() {
   assert_eq!(t.run().code, 1);
   let mut t = t.reset();
   for example in &examples {
-    if needs_hosts.contains(&example.as_str()) {
+    if README_NEEDS_HOSTS.contains(&example.as_str()) {
       continue;
     }
     // `[redis]` is an optional argument; `a|b|c` are alternatives: each is run.

@@ -202,6 +202,33 @@ impl Drill {
     all.extend_from_slice(args);
     let hosts = self.dir.path().join("etc-hosts");
     let script = format!("mount --bind {} /etc/hosts && exec \"$@\"", hosts.display());
+    self.under_fleet(&script, &all)
+  }
+
+  /// megacity with `args` exactly as an operator types them, on a machine whose own hosts file
+  /// and `~/.ssh/config` (the account's home, which is where ssh reads it) reach the fleet.
+  pub(crate) fn operator(&self, args: &[&str]) -> Command {
+    let home = self.dir.path().join("operator-home");
+    let ssh = home.join(".ssh");
+    if !ssh.exists() {
+      use std::os::unix::fs::PermissionsExt;
+      std::fs::create_dir_all(&ssh).unwrap();
+      std::fs::copy(self.dir.path().join("ssh_config"), ssh.join("config")).unwrap();
+      std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700)).unwrap();
+      std::fs::set_permissions(ssh.join("config"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let script = format!(
+      "mount --bind {} /etc/hosts && mount --bind {} \"$(getent passwd $(id -u) | cut -d: -f6)\" && exec \"$@\"",
+      self.dir.path().join("etc-hosts").display(),
+      home.display()
+    );
+    let mut all = vec!["--color", "never"];
+    all.extend_from_slice(args);
+    self.under_fleet(&script, &all)
+  }
+
+  /// megacity with `args`, after `script` (in a mount namespace of its own) set up the machine.
+  fn under_fleet(&self, script: &str, args: &[&str]) -> Command {
     self.test.command_under(
       &[
         "unshare",
@@ -210,10 +237,10 @@ impl Drill {
         "private",
         "sh",
         "-c",
-        &script,
+        script,
         "sh",
       ],
-      &all,
+      args,
     )
   }
 
@@ -238,60 +265,14 @@ impl Drill {
     answered
   }
 
-  /// Runs `id` in a pty and answers each prompt with what `answer` says, given the kind of
-  /// prompt and the step it is for. Returns what was answered, and everything megacity wrote
-  /// to its terminal.
+  /// [`walk_command`] for `megacity runbook run ID --ssh-config <fleet> ARGS…`.
   pub(crate) fn walk(
     &self,
     id: &str,
     args: &[&str],
-    mut answer: impl FnMut(Prompt, &str) -> String,
+    answer: impl FnMut(Prompt, &str) -> String,
   ) -> (Vec<String>, String) {
-    use rexpect::reader::ReadUntil;
-    let command = self.megacity(id, args);
-    // Longer than any one step may take between two prompts.
-    let mut s = rexpect::session::spawn_command(command, Some(300_000)).unwrap();
-    let mut answered = Vec::new();
-    let mut screen = String::new();
-    let mut transcript = String::new();
-    loop {
-      let (before, found) = s
-        .exp_any(vec![
-          ReadUntil::String("(or skip / abort)".into()),
-          ReadUntil::String("Run it? [yes/skip/abort/all]".into()),
-          ReadUntil::String("Done? [done/skip/abort]".into()),
-          ReadUntil::String("What now? [retry/skip/abort/output]".into()),
-          ReadUntil::EOF,
-        ])
-        .unwrap_or_else(|e| {
-          panic!("{e}\nanswered so far: {answered:#?}\nscreen since the last answer:\n{screen}")
-        });
-      screen.push_str(&before);
-      transcript.push_str(&before);
-      transcript.push_str(&found);
-      let prompt = if found.contains("(or skip / abort)") {
-        Prompt::Destructive
-      } else if found.contains("Run it?") {
-        Prompt::Run
-      } else if found.contains("Done?") {
-        Prompt::Manual
-      } else if found.contains("What now?") {
-        Prompt::Failed
-      } else {
-        break;
-      };
-      // An answered prompt is drawn again with its answer; only a fresh header means a new one.
-      let fresh = ["DESTRUCTIVE", "Manual step", " failed on ", "  $ ", "  # "];
-      if !fresh.iter().any(|h| before.contains(h)) {
-        continue;
-      }
-      let step = prompt_step(&screen).to_string();
-      let reply = answer(prompt, &step);
-      answered.push(format!("{prompt:?} {step} -> {reply}"));
-      crate::test::answer(&mut s, &reply);
-      screen.clear();
-    }
-    (answered, transcript)
+    walk_command(self.megacity(id, args), answer)
   }
 
   /// The newest journal's records.
@@ -481,6 +462,59 @@ impl Drill {
     );
     cert
   }
+}
+
+/// Runs `command` in a pty and answers each prompt with what `answer` says, given the kind of
+/// prompt and the step it is for. Returns what was answered, and everything megacity wrote to
+/// its terminal.
+pub(crate) fn walk_command(
+  command: Command,
+  mut answer: impl FnMut(Prompt, &str) -> String,
+) -> (Vec<String>, String) {
+  use rexpect::reader::ReadUntil;
+  // Longer than any one step may take between two prompts.
+  let mut s = rexpect::session::spawn_command(command, Some(300_000)).unwrap();
+  let mut answered = Vec::new();
+  let mut screen = String::new();
+  let mut transcript = String::new();
+  loop {
+    let (before, found) = s
+      .exp_any(vec![
+        ReadUntil::String("(or skip / abort)".into()),
+        ReadUntil::String("Run it? [yes/skip/abort/all]".into()),
+        ReadUntil::String("Done? [done/skip/abort]".into()),
+        ReadUntil::String("What now? [retry/skip/abort/output]".into()),
+        ReadUntil::EOF,
+      ])
+      .unwrap_or_else(|e| {
+        panic!("{e}\nanswered so far: {answered:#?}\nscreen since the last answer:\n{screen}")
+      });
+    screen.push_str(&before);
+    transcript.push_str(&before);
+    transcript.push_str(&found);
+    let prompt = if found.contains("(or skip / abort)") {
+      Prompt::Destructive
+    } else if found.contains("Run it?") {
+      Prompt::Run
+    } else if found.contains("Done?") {
+      Prompt::Manual
+    } else if found.contains("What now?") {
+      Prompt::Failed
+    } else {
+      break;
+    };
+    // An answered prompt is drawn again with its answer; only a fresh header means a new one.
+    let fresh = ["DESTRUCTIVE", "Manual step", " failed on ", "  $ ", "  # "];
+    if !fresh.iter().any(|h| before.contains(h)) {
+      continue;
+    }
+    let step = prompt_step(&screen).to_string();
+    let reply = answer(prompt, &step);
+    answered.push(format!("{prompt:?} {step} -> {reply}"));
+    crate::test::answer(&mut s, &reply);
+    screen.clear();
+  }
+  (answered, transcript)
 }
 
 /// The kind of prompt a run stopped at.

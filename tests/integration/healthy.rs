@@ -70,12 +70,21 @@ fn healthy_fleet() -> Drill {
   for api in ["backend-api-01", "backend-api-02"] {
     drill.app(api, "backend-api", 8000, "/var/log/backend-api/app.log", "");
   }
+  // The edge serves the manuals' four sites (api-down checks all four by default).
+  let sites = [
+    "api.dreamseedai.com",
+    "api.univprepai.com",
+    "api.collegeprepai.com",
+    "api.skillprepai.com",
+  ];
   drill.stock_nginx(
     "edge-proxy-01",
     &["backend-api-01", "backend-api-02"],
-    "api.dreamseedai.com edge-proxy-01",
+    &format!("{} edge-proxy-01", sites.join(" ")),
   );
-  drill.alias("edge-proxy-01", "api.dreamseedai.com");
+  for site in sites {
+    drill.alias("edge-proxy-01", site);
+  }
   drill.stock_postgres("db-primary-01");
   drill.stock_pgbouncer("db-primary-01");
   drill.stock_replica("db-replica-01", "db-primary-01");
@@ -274,6 +283,7 @@ fn no_shipped_runbook_proposes_or_changes_anything_on_a_healthy_fleet() {
       );
     }
   }
+  wrong.extend(readme_examples(&drill));
   let after = snapshot(&drill);
   for (key, value) in &before {
     match after.get(key) {
@@ -289,4 +299,103 @@ fn no_shipped_runbook_proposes_or_changes_anything_on_a_healthy_fleet() {
     "on a healthy fleet:\n{}",
     wrong.join("\n")
   );
+}
+
+/// The README's examples that reach hosts, run exactly as written by an operator whose own
+/// `~/.ssh/config` reaches the fleet, with an Alertmanager where `MEGACITY_ALERTMANAGER` says:
+/// each finishes with exit 0, asks nothing and, for runs, records nothing [`judge`] objects to.
+/// Returns what went wrong.
+fn readme_examples(drill: &Drill) -> Vec<String> {
+  use crate::catalog::{README_NEEDS_HOSTS, readme_examples};
+  let mut wrong = Vec::new();
+  let examples = readme_examples();
+  for example in README_NEEDS_HOSTS {
+    assert!(
+      examples.iter().any(|e| e == example),
+      "`megacity {example}` is no longer in the README: update README_NEEDS_HOSTS"
+    );
+  }
+  let am = crate::alerts::Alertmanager::start();
+  am.fire(
+    r#"[{"labels": {"alertname": "HighErrorRate", "severity": "critical", "instance": "backend-api-01:8000"}}]"#,
+  );
+  for example in README_NEEDS_HOSTS {
+    let line = example.replace(['[', ']'], "").replace("URL", &am.url);
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut command = drill.operator(&words);
+    command.env("MEGACITY_ALERTMANAGER", &am.url);
+    let live = words[0] == "run" && !line.contains("--checks-only");
+    // `--from` says the findings before that step were made: its actions are asked for (and
+    // skipped here), except one whose command needs a value a skipped step would have found.
+    let from = line.contains("--from");
+    let code = if live {
+      // A person at the terminal; any other question on a healthy fleet is wrong (aborted).
+      let answer = if from { "skip" } else { "abort" };
+      let (asked, _) = crate::drill::walk_command(command, |_, _| answer.into());
+      let offered = |a: &&String| !from || a.contains("truncate-log");
+      wrong.extend(
+        asked
+          .iter()
+          .filter(offered)
+          .map(|a| format!("`megacity {example}` asked: {a}")),
+      );
+      None
+    } else {
+      let out = command.output().unwrap();
+      let stdout = String::from_utf8_lossy(&out.stdout);
+      if out.status.code() != Some(0) {
+        wrong.push(format!(
+          "`megacity {example}` exited {:?}:\n{stdout}\n{}",
+          out.status.code(),
+          String::from_utf8_lossy(&out.stderr)
+        ));
+      }
+      let routed = stdout.contains("api-down") && stdout.contains("backend-api-01");
+      if words[0] == "alerts" && !routed {
+        wrong.push(format!(
+          "`megacity {example}` did not route the alert:\n{stdout}"
+        ));
+      }
+      out.status.code()
+    };
+    if words[0] != "run" {
+      eprintln!("readme: megacity {example}: exit {code:?}");
+      continue;
+    }
+    let journal = drill.journal();
+    let id = journal[0]["runbook"]
+      .as_str()
+      .unwrap_or_default()
+      .to_string();
+    let exit = journal
+      .iter()
+      .find(|r| r["type"] == "end")
+      .and_then(|r| r["exit_code"].as_i64());
+    eprintln!("readme: megacity {example}: {id}, exit {exit:?}");
+    if !from {
+      wrong.extend(journal.iter().filter_map(|r| judge(&id, r)));
+      if exit != Some(0) {
+        wrong.push(format!(
+          "`megacity {example}` ({id}) recorded exit {exit:?}"
+        ));
+      }
+      continue;
+    }
+    // Not offered, so unknown (and the run ends 1); every other action skipped by the person.
+    let truncate = crate::drill::outcome(&journal, "truncate-log");
+    if truncate != ["unknown", "unknown"] {
+      wrong.push(format!("`megacity {example}`: truncate-log {truncate:?}"));
+    }
+    let acted: Vec<&serde_json::Value> = journal
+      .iter()
+      .filter(|r| r["type"] == "host-result" && r["step"] != "truncate-log")
+      .filter(|r| {
+        !["skipped-by-operator", "passed", "skipped"].contains(&r["outcome"].as_str().unwrap_or(""))
+      })
+      .collect();
+    if !acted.is_empty() {
+      wrong.push(format!("`megacity {example}`: more than skips: {acted:#?}"));
+    }
+  }
+  wrong
 }

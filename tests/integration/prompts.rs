@@ -173,6 +173,51 @@ fn ctrl_c_stops_the_step_and_asks_then_abort_cleans_up() {
   fleet.assert_clean();
 }
 
+/// Ctrl-C while a step's spinners turn leaves none of them on the screen: the terminal, as an
+/// 80×24 emulator draws everything megacity wrote, shows the interruption and the question, and
+/// no frozen spinner line (not even one drawn by a tick after the question).
+#[test]
+fn ctrl_c_leaves_no_spinner_on_the_screen() {
+  let token = format!("mc-ctrlc3-{}", std::process::id());
+  let (fleet, _) = slow(Fleet::new(), &token);
+  let command = fleet.test.shell(&format!(
+    "stty cols 80 rows 24; exec {} --color never runbook run slow --ssh-config {}",
+    crate::test::BIN,
+    fleet.sshd.ssh_config().display()
+  ));
+  let mut s = spawn_command(command, Some(30_000)).unwrap();
+  let size = |n| std::num::NonZeroU16::new(n).unwrap();
+  let mut terminal = vt100::Parser::new(size(24), size(80), 0);
+  // rexpect hands back one char per byte.
+  let mut feed =
+    |text: &str| terminal.process(&text.chars().map(|c| c as u32 as u8).collect::<Vec<u8>>());
+  let (before, spinner) = s.exp_regex(r"wait \(up to 1m\) *\d+s").unwrap();
+  feed(&before);
+  feed(&spinner);
+  std::thread::sleep(Duration::from_millis(1500));
+  s.send_control('c').unwrap();
+  let before = s.exp_string("Retry, skip or abort?").unwrap();
+  feed(&before);
+  feed("Retry, skip or abort?");
+  std::thread::sleep(Duration::from_millis(800));
+  let mut late = String::new();
+  while let Some(c) = s.try_read() {
+    late.push(c);
+  }
+  feed(&late);
+  let screen = terminal.screen().contents();
+  assert!(screen.contains("Interrupted `wait`"), "{screen}");
+  assert!(screen.contains("Retry, skip or abort?"), "{screen}");
+  assert!(
+    !screen.contains("up to 1m"),
+    "a spinner line is left on the screen:\n{screen}"
+  );
+  crate::test::answer(&mut s, "abort");
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, crate::test::exit::ABORTED, "{rest}");
+  fleet.assert_clean();
+}
+
 #[test]
 fn a_second_ctrl_c_aborts_as_interrupted() {
   let token = format!("mc-ctrlc2-{}", std::process::id());

@@ -26,6 +26,25 @@ impl Engine<'_> {
     else {
       unreachable!("dispatched on the kind");
     };
+    // Never offered with a value missing (a capture whose step did not run, say after
+    // `--from`): the command shown would not be the command run. A rehearsal shows the
+    // template instead, since nothing is learned there.
+    let mut eligible = eligible;
+    if self.plan.mode != RunMode::DryRun {
+      eligible.retain(|host| match self.command_for(planned, host) {
+        Ok(_) => true,
+        Err(why) => {
+          let mut result = HostResult::new(host, Outcome::Unknown);
+          result.error = Some(format!("not offered: {why}"));
+          self.reporter.event(Event::HostDone {
+            planned,
+            result: &result,
+          });
+          record.results.push(result);
+          false
+        }
+      });
+    }
     if self.plan.mode == RunMode::ChecksOnly {
       // Triage never acts: it lists what the findings would have led to.
       for host in &eligible {

@@ -54,6 +54,21 @@ fn a_capture_that_was_not_found_runs_nothing_and_is_unknown() {
   );
 }
 
+/// On a fixed host, an action whose command needs a value nobody learned (its step found
+/// nothing, or did not run after `--from`) is not offered: the command shown would not be the
+/// one run.
+#[test]
+fn an_action_missing_a_learned_value_is_not_offered() {
+  let t = Scripted::default().on("a", "who-is-primary", vec![ok(0, "no primary\n")]);
+  let steps = FIND_THEN_ACT.replace("targets: ['{{steps.find.primary}}']", "targets: [b]");
+  let ran = run_person(&steps, RunMode::Live, &t, &[Answer::Yes]);
+  assert!(ran.asked.is_empty(), "{:?}", ran.asked);
+  assert!(t.ran_matching("restart-on").is_empty());
+  assert_eq!(ran.outcome("restart", "b"), Some(Outcome::Unknown));
+  let triage = run_person(&steps, RunMode::ChecksOnly, &t, &[]);
+  assert_eq!(triage.outcome("restart", "b"), Some(Outcome::Unknown));
+}
+
 #[test]
 fn a_learned_target_outside_the_inventory_is_refused() {
   let t = Scripted::default().on("a", "who-is-primary", vec![ok(0, "primary=evil\n")]);
@@ -61,6 +76,40 @@ fn a_learned_target_outside_the_inventory_is_refused() {
   assert!(t.ran_matching("restart-on").is_empty());
   assert!(ran.asked.is_empty());
   assert_eq!(ran.outcome("restart", MANUAL_HOST), Some(Outcome::Unknown));
+}
+
+/// A learned target one letter off an inventory host is refused without a suggestion: at run
+/// time "did you mean" would pick a host for a remediation (issue #13).
+#[test]
+fn a_near_miss_learned_target_gets_no_suggestion() {
+  let t = Scripted::default().on("a", "who-is-primary", vec![ok(0, "primary=bb\n")]);
+  let ran = run_person(FIND_THEN_ACT, RunMode::Live, &t, &[Answer::Yes]);
+  assert!(t.ran_matching("restart-on").is_empty());
+  assert!(ran.asked.is_empty());
+  let record = ran
+    .result
+    .records
+    .iter()
+    .find(|r| r.id == "restart")
+    .unwrap();
+  let said: Vec<String> = record
+    .results
+    .iter()
+    .filter_map(|r| r.error.clone())
+    .chain(ran.notices.iter().cloned())
+    .collect();
+  assert!(
+    said
+      .iter()
+      .any(|e| e.contains("`bb`, which is not an inventory host")),
+    "{said:?}"
+  );
+  assert!(
+    !said
+      .iter()
+      .any(|e| e.contains("did you mean") || e.contains("`b`?")),
+    "{said:?}"
+  );
 }
 
 #[test]
