@@ -290,25 +290,8 @@ fn completions() -> Finding {
 
 /// `ssh -G` for `host` with this run's ssh_config and the inventory's user: what ssh would use.
 fn ssh_g(ssh: &SshSettings, inventory: &Inventory, host: &str) -> Option<BTreeMap<String, String>> {
-  let mut command = Command::new("ssh");
-  command.arg("-G");
-  if let Some(file) = &ssh.config_file {
-    command.arg("-F").arg(file);
-  }
-  if let Some(user) = inventory.host(host).and_then(|h| h.user.as_ref()) {
-    command.args(["-l", user]);
-  }
-  let out = command.arg("--").arg(host).output().ok()?;
-  if !out.status.success() {
-    return None;
-  }
-  let mut map = BTreeMap::new();
-  for line in String::from_utf8_lossy(&out.stdout).lines() {
-    if let Some((k, v)) = line.split_once(' ') {
-      map.entry(k.to_string()).or_insert_with(|| v.to_string());
-    }
-  }
-  Some(map)
+  let user = inventory.host(host).and_then(|h| h.user.as_deref());
+  crate::exec::transport::ssh::settings_for(ssh.config_file.as_deref(), user, host)
 }
 
 /// The name resolves: through ssh_config (a HostName) or, failing that, through DNS.

@@ -78,6 +78,15 @@ fn sentinel_master(drill: &Drill, host: &str) -> String {
   )
 }
 
+/// Where `step` ran and how it ended, per host.
+fn on_hosts<'a>(journal: &'a [serde_json::Value], step: &str) -> Vec<(&'a str, &'a str)> {
+  journal
+    .iter()
+    .filter(|r| r["type"] == "host-result" && r["step"] == step)
+    .map(|r| (r["host"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
+    .collect()
+}
+
 /// A Sentinel set-up as the manuals place it: stock Redis master and replica, a Sentinel on each,
 /// 50 sessions on the master that the replica has.
 fn sentinel_fleet() -> Drill {
@@ -198,8 +207,16 @@ fn redis_outage_fails_over_to_the_replica_when_the_master_cannot_start() {
     "{answered:#?}"
   );
   assert_eq!(outcome(&journal, "sentinel-failover"), vec!["passed"]);
-  // The runbook itself verified the promotion.
+  // The runbook itself verified the promotion, and its closing checks followed the master
+  // Sentinel names (an address, matched to the inventory host it reaches).
   assert_eq!(outcome(&journal, "failover-done"), vec!["passed"]);
+  for step in ["verify-ping", "verify-memory"] {
+    assert_eq!(
+      on_hosts(&journal, step),
+      [("redis-replica-01", "passed")],
+      "{step}"
+    );
+  }
   // Only that: no restore of an RDB over live data (not even offered), nothing else changed.
   assert!(
     !journal
@@ -487,6 +504,13 @@ fn redis_outage_leaves_a_master_sentinel_already_promoted_alone() {
   assert_eq!(sentinel_master(&drill, "redis-replica-01"), replica_ip);
   assert_eq!(stdout(&drill, "redis-replica-01", "redis-cli dbsize"), "50");
   let journal = drill.journal();
+  for step in ["verify-ping", "verify-memory"] {
+    assert_eq!(
+      on_hosts(&journal, step),
+      [("redis-replica-01", "passed")],
+      "{step}"
+    );
+  }
   assert!(
     !journal
       .iter()

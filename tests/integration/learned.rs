@@ -85,7 +85,44 @@ fn a_capture_naming_a_host_outside_the_inventory_runs_nothing() {
   assert_eq!(run.code, exit::FAILURE, "{}\n{}", run.stdout, run.stderr);
   assert!(!exists(&format!("{dir}/acted")));
   assert!(
-    run.stdout.contains("not an inventory host"),
+    run
+      .stdout
+      .contains("neither an inventory host nor the address of one"),
+    "{}",
+    run.stdout
+  );
+  fleet.assert_clean();
+}
+
+/// An address that several inventory hosts reach (every test host's ssh_config says HostName
+/// 127.0.0.1) names none of them: which one is not known, so nothing runs.
+#[test]
+fn a_captured_address_several_hosts_share_runs_nothing() {
+  let fleet = Fleet::new();
+  let dir = fleet.path("");
+  let fleet = fleet.runbook(
+    "primary",
+    &format!(
+      r#"steps:
+  - id: find
+    title: which host is primary
+    targets: [host-a]
+    check: {{command: 'echo primary=127.0.0.1', expect: {{exit_code: 0}}}}
+    capture: {{primary: 'primary=(\S+)'}}
+  - id: act
+    title: act
+    targets: ['{{{{steps.find.primary}}}}']
+    action: {{command: 'touch {dir}/acted'}}
+"#
+    ),
+  );
+  let (fleet, run) = fleet.run("primary", &["--yes"]);
+  assert_eq!(run.code, exit::FAILURE, "{}\n{}", run.stdout, run.stderr);
+  assert!(!exists(&format!("{dir}/acted")));
+  assert!(
+    run
+      .stdout
+      .contains("the address of several inventory hosts (host-a, host-b"),
     "{}",
     run.stdout
   );

@@ -488,12 +488,9 @@ impl<'a> Engine<'a> {
             .unwrap_or_else(|| format!("`{}` has no value", target.value));
           format!("its target is not known: {missing}")
         })?;
-      let name = name.trim().to_string();
+      let mut name = name.trim().to_string();
       if name != LOCAL && !self.plan.inventory_hosts.contains(&name) {
-        return Err(format!(
-          "its target `{}` is `{name}`, which is not an inventory host; nothing was run",
-          target.value,
-        ));
+        name = self.by_address(&name, &target.value).await?;
       }
       if !out.contains(&name) {
         out.push(name);
@@ -503,6 +500,44 @@ impl<'a> Engine<'a> {
       self.join(host).await;
     }
     Ok(out)
+  }
+
+  /// The inventory host that `value` (learned: Sentinel names a master by its address) is the
+  /// address or ssh_config HostName of. Exactly one, or nothing runs: never a guess, never the
+  /// closest name.
+  async fn by_address(&self, value: &str, template: &str) -> Result<String, String> {
+    let wanted = value.trim_start_matches('[').trim_end_matches(']');
+    let hosts = &self.plan.inventory_hosts;
+    let found = futures_util::future::join_all(
+      hosts
+        .iter()
+        .map(|h| async move { (h, self.transport.addresses(h).await) }),
+    )
+    .await;
+    let matching: Vec<&String> = found
+      .into_iter()
+      .filter(|(_, addresses)| addresses.iter().any(|a| a == wanted))
+      .map(|(h, _)| h)
+      .collect();
+    match matching.as_slice() {
+      [host] => {
+        self.reporter.event(Event::Notice(&format!(
+          "`{template}` is `{value}`: the address of {host} (its ssh_config HostName, resolved)"
+        )));
+        Ok((*host).clone())
+      }
+      [] => Err(format!(
+        "its target `{template}` is `{value}`, which is neither an inventory host nor the address of one; nothing was run"
+      )),
+      several => Err(format!(
+        "its target `{template}` is `{value}`, the address of several inventory hosts ({}); which one is not known, so nothing was run",
+        several
+          .iter()
+          .map(|h| h.as_str())
+          .collect::<Vec<_>>()
+          .join(", ")
+      )),
+    }
   }
 
   /// A learned value for a step on `host`, as a lookup for rendering.

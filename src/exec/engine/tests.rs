@@ -131,6 +131,16 @@ impl Transport for Scripted {
   fn close(&self) -> BoxFuture<'_, Vec<String>> {
     Box::pin(async { Vec::new() })
   }
+
+  /// Hosts `a` and `b` are reached at 127.0.0.11 and 127.0.0.12 (as their ssh_config says).
+  fn addresses<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Vec<String>> {
+    let address = match host {
+      "a" => vec!["127.0.0.11".to_string()],
+      "b" => vec!["127.0.0.12".to_string()],
+      _ => Vec::new(),
+    };
+    Box::pin(async move { address })
+  }
 }
 
 /// Answers prompts from a list, in order; records what it was asked.

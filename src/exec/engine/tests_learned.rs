@@ -78,6 +78,24 @@ fn a_learned_target_outside_the_inventory_is_refused() {
   assert_eq!(ran.outcome("restart", MANUAL_HOST), Some(Outcome::Unknown));
 }
 
+/// Sentinel names the master by address: the inventory host that address reaches is the
+/// target, said in a notice; an address of no inventory host runs nothing.
+#[test]
+fn a_learned_address_names_the_inventory_host_it_reaches() {
+  let t = Scripted::default().on("a", "who-is-primary", vec![ok(0, "primary=127.0.0.12\n")]);
+  let ran = run_person(FIND_THEN_ACT, RunMode::Live, &t, &[Answer::Yes]);
+  assert_eq!(t.ran_matching("restart-on"), ["b"]);
+  assert!(
+    ran.notices.iter().any(|n| n.contains("the address of b")),
+    "{:?}",
+    ran.notices
+  );
+  let t = Scripted::default().on("a", "who-is-primary", vec![ok(0, "primary=127.0.0.99\n")]);
+  let ran = run_person(FIND_THEN_ACT, RunMode::Live, &t, &[Answer::Yes]);
+  assert!(t.ran_matching("restart-on").is_empty());
+  assert_eq!(ran.outcome("restart", MANUAL_HOST), Some(Outcome::Unknown));
+}
+
 /// A learned target one letter off an inventory host is refused without a suggestion: at run
 /// time "did you mean" would pick a host for a remediation (issue #13).
 #[test]
@@ -101,7 +119,7 @@ fn a_near_miss_learned_target_gets_no_suggestion() {
   assert!(
     said
       .iter()
-      .any(|e| e.contains("`bb`, which is not an inventory host")),
+      .any(|e| e.contains("`bb`, which is neither an inventory host")),
     "{said:?}"
   );
   assert!(

@@ -153,6 +153,10 @@ impl Transport for Transports {
     self.route(host).lock(host)
   }
 
+  fn addresses<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Vec<String>> {
+    self.route(host).addresses(host)
+  }
+
   fn close(&self) -> BoxFuture<'_, Vec<String>> {
     match self {
       Transports::DryRun(nowhere) => nowhere.close(),
@@ -253,6 +257,11 @@ pub(crate) trait Transport: Send + Sync {
   /// This run's lock on `host`, where it asked for one (hosts it will change).
   fn lock<'a>(&'a self, _host: &'a str) -> BoxFuture<'a, Option<LockState>> {
     Box::pin(async { None })
+  }
+  /// The names and addresses that reach `host` (over SSH: its ssh_config HostName and what
+  /// that resolves to), by which a value learned as an address is matched to an inventory host.
+  fn addresses<'a>(&'a self, _host: &'a str) -> BoxFuture<'a, Vec<String>> {
+    Box::pin(async { Vec::new() })
   }
 }
 

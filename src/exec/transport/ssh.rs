@@ -435,6 +435,28 @@ impl Transport for Ssh {
     Box::pin(async move { self.session(host).await.map(|_| ()) })
   }
 
+  fn addresses<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Vec<String>> {
+    let config = self.options.config_file.clone();
+    let user = self.options.users.get(host).cloned();
+    let host = host.to_string();
+    Box::pin(async move {
+      tokio::task::spawn_blocking(move || {
+        use std::net::ToSocketAddrs;
+        let Some(settings) = settings_for(config.as_deref(), user.as_deref(), &host) else {
+          return Vec::new();
+        };
+        let name = settings.get("hostname").cloned().unwrap_or(host);
+        let mut all = vec![name.clone()];
+        if let Ok(found) = (name.as_str(), 22).to_socket_addrs() {
+          all.extend(found.map(|a| a.ip().to_string()));
+        }
+        all
+      })
+      .await
+      .unwrap_or_default()
+    })
+  }
+
   fn run<'a>(
     &'a self,
     host: &'a str,
@@ -543,4 +565,32 @@ impl Transport for Ssh {
       warnings
     })
   }
+}
+
+/// What ssh would use for `host` (`ssh -G`, with this ssh_config and login user): its settings
+/// by keyword, the first value of each. `None` when ssh refuses the name.
+pub(crate) fn settings_for(
+  config_file: Option<&Path>,
+  user: Option<&str>,
+  host: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
+  let mut command = std::process::Command::new("ssh");
+  command.arg("-G");
+  if let Some(file) = config_file {
+    command.arg("-F").arg(file);
+  }
+  if let Some(user) = user {
+    command.args(["-l", user]);
+  }
+  let out = command.arg("--").arg(host).output().ok()?;
+  if !out.status.success() {
+    return None;
+  }
+  let mut map = std::collections::BTreeMap::new();
+  for line in String::from_utf8_lossy(&out.stdout).lines() {
+    if let Some((k, v)) = line.split_once(' ') {
+      map.entry(k.to_string()).or_insert_with(|| v.to_string());
+    }
+  }
+  Some(map)
 }
