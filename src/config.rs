@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::{Cli, ColorChoice, Format, SshArgs};
 use crate::exec::transport::SshSettings;
 use crate::runbook::catalog::RunbookDir;
+use crate::settings::Settings;
 
 pub(crate) const RUNBOOKS_ENV: &str = "MEGACITY_RUNBOOKS";
 pub(crate) const INVENTORY_ENV: &str = "MEGACITY_INVENTORY";
@@ -20,6 +21,8 @@ pub(crate) struct Config {
   pub(crate) format: Format,
   /// Where run journals are kept.
   pub(crate) journal_dir: PathBuf,
+  /// Alertmanager, Prometheus, Slack, PagerDuty: the config file, the environment over it.
+  pub(crate) settings: Settings,
 }
 
 impl Config {
@@ -79,6 +82,7 @@ impl Config {
       inventory,
       format,
       journal_dir: crate::journal::dir(journal_flag),
+      settings: Settings::default(),
     }
   }
 }

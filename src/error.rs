@@ -61,7 +61,9 @@ pub(crate) enum Error {
   Alertmanager { url: String, reason: String },
   #[error("no firing alert `{wanted}`")]
   NoSuchAlert { wanted: String, firing: Vec<String> },
-  #[error("where is Alertmanager? give --alertmanager URL or set MEGACITY_ALERTMANAGER")]
+  #[error(
+    "where is Alertmanager? give --alertmanager URL, set MEGACITY_ALERTMANAGER, or write `alertmanager: URL` in the config file (~/.config/megacity/config.yaml)"
+  )]
   NoAlertmanager,
   #[error("no runbook handles alert `{alert}`")]
   NoRunbookForAlert { alert: String },

@@ -21,6 +21,7 @@ mod journal;
 mod report;
 mod runbook;
 mod schema;
+mod settings;
 mod shell;
 mod source;
 mod ui;

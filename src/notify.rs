@@ -12,9 +12,8 @@ use serde_json::json;
 use crate::exec::event::{Event, Reporter, RunEnd};
 use crate::exec::plan::RunMode;
 use crate::schema::format_duration;
+use crate::settings::Settings;
 
-pub(crate) const SLACK_ENV: &str = "MEGACITY_SLACK_WEBHOOK";
-pub(crate) const PAGERDUTY_ENV: &str = "MEGACITY_PAGERDUTY_KEY";
 /// Where PagerDuty events go; only a test points it elsewhere.
 pub(crate) const PAGERDUTY_URL_ENV: &str = "MEGACITY_PAGERDUTY_URL";
 const PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -31,22 +30,30 @@ pub(crate) struct Notifier {
 }
 
 impl Notifier {
-  /// From the environment; `None` when no target is configured or the run is not live.
-  pub(crate) fn from_env(
+  /// From the settings (config file and environment); `None` when nothing is to be told. A live
+  /// run posts to Slack and PagerDuty; a rehearsal only to the drill channel
+  /// (`slack_drill_webhook`), never to PagerDuty; a triage to nobody.
+  pub(crate) fn new(
+    settings: &Settings,
     mode: RunMode,
     run: &str,
     operator: &str,
     alert: Option<&str>,
   ) -> Option<Notifier> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let slack = var(SLACK_ENV);
-    let pagerduty = var(PAGERDUTY_ENV).map(|key| {
-      (
-        var(PAGERDUTY_URL_ENV).unwrap_or_else(|| PAGERDUTY_URL.into()),
-        key,
-      )
-    });
-    if mode != RunMode::Live || (slack.is_none() && pagerduty.is_none()) {
+    let (slack, pagerduty) = match mode {
+      RunMode::Live => (
+        settings.slack_webhook.clone(),
+        settings.pagerduty_routing_key.clone().map(|key| {
+          let url = std::env::var(PAGERDUTY_URL_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty());
+          (url.unwrap_or_else(|| PAGERDUTY_URL.into()), key)
+        }),
+      ),
+      RunMode::DryRun => (settings.slack_drill_webhook.clone(), None),
+      RunMode::ChecksOnly => (None, None),
+    };
+    if slack.is_none() && pagerduty.is_none() {
       return None;
     }
     Some(Notifier {

@@ -1,5 +1,5 @@
 //! Prometheus checks: `"$MEGACITY" prometheus-query` (run on the operator's machine by a check
-//! written `prometheus: {query: …}`) asks the configured Prometheus (`MEGACITY_PROMETHEUS`) for
+//! written `prometheus: {query: …}`) asks the configured Prometheus (config file or environment) for
 //! an instant query and prints what a check's thresholds read: one line per series, then the
 //! highest and the lowest value. A failure to ask says why and exits non-zero, so the check is
 //! *unknown*, never failed.
@@ -15,25 +15,23 @@ const CANNOT_ASK: i32 = 3;
 /// unknown at once and not tried again.
 const NOT_CONFIGURED: i32 = 127;
 
-/// Runs the query read from stdin; prints the series; returns the process's exit code.
-pub(crate) fn run(empty_passes: bool) -> i32 {
+/// Runs the query read from stdin against `prometheus` (the configured base URL); prints the
+/// series; returns the process's exit code.
+pub(crate) fn run(prometheus: Option<&str>, empty_passes: bool) -> i32 {
   let mut query = String::new();
   if std::io::stdin().read_to_string(&mut query).is_err() {
     eprintln!("cannot read the query: cannot judge");
     return CANNOT_ASK;
   }
   let query = query.trim();
-  let Some(base) = std::env::var("MEGACITY_PROMETHEUS")
-    .ok()
-    .filter(|u| !u.trim().is_empty())
-  else {
+  let Some(base) = prometheus else {
     eprintln!(
-      "no Prometheus configured (set MEGACITY_PROMETHEUS to its URL, e.g. http://monitoring-01:9090): cannot judge"
+      "no Prometheus configured (`prometheus: URL` in the config file, or MEGACITY_PROMETHEUS, e.g. http://monitoring-01:9090): cannot judge"
     );
     return NOT_CONFIGURED;
   };
   println!("query: {query}");
-  match ask(&base, query) {
+  match ask(base, query) {
     Ok(answer) => match render(&answer) {
       Ok(lines) if lines.is_empty() => {
         if empty_passes {

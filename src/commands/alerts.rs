@@ -9,8 +9,18 @@ use crate::inventory;
 use crate::runbook::catalog::Catalog;
 use crate::ui::render::{self, Alerts};
 
+/// Alertmanager's URL: the flag, else the environment, else the config file.
+pub(crate) fn alertmanager<'c>(
+  config: &'c Config,
+  flag: Option<&'c str>,
+) -> Result<&'c str, Error> {
+  flag
+    .or(config.settings.alertmanager.as_deref())
+    .ok_or(Error::NoAlertmanager)
+}
+
 pub(crate) fn run(config: &Config, args: &AlertsArgs) -> Result<i32, Error> {
-  let url = args.alertmanager.as_deref().ok_or(Error::NoAlertmanager)?;
+  let url = alertmanager(config, args.alertmanager.as_deref())?;
   let inventory = inventory::load(config.inventory.as_deref())?;
   let runbooks = runbooks(config)?;
   let firing = alerts::fetch(url)?;

@@ -20,7 +20,8 @@ use crate::config::Config;
 use crate::error::Error;
 
 pub(crate) fn run(cli: Cli) -> Result<i32, Error> {
-  let config = Config::from_cli(&cli);
+  let mut config = Config::from_cli(&cli);
+  config.settings = crate::settings::Settings::load()?;
   match cli.command {
     Command::Runbook(RunbookCommand::List) => runbook_list::run(&config),
     Command::Runbook(RunbookCommand::Show(args)) => runbook_show::run(&config, &args),
@@ -38,7 +39,10 @@ pub(crate) fn run(cli: Cli) -> Result<i32, Error> {
     Command::Connections(ConnectionsCommand::List) => connections::list(&config),
     Command::Connections(ConnectionsCommand::Close(args)) => connections::close(&config, &args),
     Command::Report(args) => report::run(&config, &args),
-    Command::PrometheusQuery(args) => Ok(crate::prometheus::run(args.empty == "pass")),
+    Command::PrometheusQuery(args) => Ok(crate::prometheus::run(
+      config.settings.prometheus.as_deref(),
+      args.empty == "pass",
+    )),
     Command::Completions(args) => completions::run(&config, &args),
   }
 }

@@ -580,7 +580,7 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
     c.error(
       f.get("targets").map_or(f.pos, |n| n.pos),
       "a Prometheus check runs on the operator's machine: `targets: [local]`",
-      Some("megacity asks the Prometheus in MEGACITY_PROMETHEUS itself".into()),
+      Some("megacity asks the configured Prometheus itself (`prometheus:` in the config file, or MEGACITY_PROMETHEUS)".into()),
     );
   }
   let when = f.get("when").map(|n| when(c, n)).unwrap_or_default();

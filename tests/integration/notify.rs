@@ -145,3 +145,99 @@ fn a_live_run_tells_the_team_and_never_shows_where() {
   assert_eq!(receiver.got.lock().unwrap().len(), before);
   drop(sshd);
 }
+
+/// The config file says where the team is told; the environment wins over it. A rehearsal posts
+/// to the drill channel only (never to the live channel, never to PagerDuty).
+#[test]
+fn the_config_file_says_where_and_a_rehearsal_posts_only_to_the_drill_channel() {
+  let fleet = Fleet::new().runbook(
+    "probe",
+    "steps:\n  - id: probe\n    title: probe\n    targets: [host-a]\n    check: {command: 'true', expect: {exit_code: 0}}\n",
+  );
+  let receiver = Receiver::start();
+  let Fleet { test, sshd } = fleet;
+  let test = test
+    .write(
+      "xdg-config/megacity/config.yaml",
+      &format!(
+        "# where megacity tells the team\nslack_webhook: {0}/live/FILE-SECRET\nslack_drill_webhook: {0}/drill/DRILL-SECRET\npagerduty_routing_key: FILE-KEY\n",
+        receiver.url
+      ),
+    )
+    .env("MEGACITY_PAGERDUTY_URL", format!("{}/pd", receiver.url));
+  let rehearsal = test.args(["--color", "never", "run", "probe", "--dry-run", "--yes"]);
+  let run = rehearsal.run();
+  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert!(!receiver.bodies("/drill/").is_empty());
+  assert!(receiver.bodies("/live/").is_empty());
+  assert!(receiver.bodies("/pd").is_empty());
+  let config = sshd.ssh_config();
+  let live = rehearsal.reset().args([
+    "--color",
+    "never",
+    "run",
+    "probe",
+    "--yes",
+    "--ssh-config",
+    config.to_str().unwrap(),
+  ]);
+  let run = live.run();
+  assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+  assert!(!receiver.bodies("/live/").is_empty());
+  let pd = receiver.bodies("/pd");
+  assert!(!pd.is_empty() && pd.iter().all(|b| b["routing_key"] == "FILE-KEY"));
+  // The environment over the file.
+  let env = live
+    .reset()
+    .env(
+      "MEGACITY_SLACK_WEBHOOK",
+      format!("{}/env/ENV-SECRET", receiver.url),
+    )
+    .args([
+      "--color",
+      "never",
+      "run",
+      "probe",
+      "--yes",
+      "--ssh-config",
+      config.to_str().unwrap(),
+    ]);
+  let before = receiver.bodies("/live/").len();
+  assert_eq!(env.run().code, 0);
+  assert!(!receiver.bodies("/env/").is_empty());
+  assert_eq!(receiver.bodies("/live/").len(), before);
+  drop(sshd);
+}
+
+/// A config file with a mistake stops every command with where it is and what to write, and
+/// never echoes a secret back.
+#[test]
+fn an_invalid_config_file_says_where_and_hides_secrets() {
+  let test = crate::test::Test::new().write(
+    "xdg-config/megacity/config.yaml",
+    "alertmanger: http://monitoring-01:9093\nslack_webhook: hooks.slack.com/services/T0/B0/SECRET\n",
+  );
+  let test = test.args(["runbook", "list"]);
+  let run = test.run();
+  assert_eq!(run.code, crate::test::exit::USAGE, "{}", run.stderr);
+  assert!(run.stderr.contains("config.yaml:1:1"), "{}", run.stderr);
+  assert!(
+    run.stderr.contains("did you mean `alertmanager`?"),
+    "{}",
+    run.stderr
+  );
+  assert!(run.stderr.contains("config.yaml:2:16"), "{}", run.stderr);
+  assert!(!run.stderr.contains("SECRET"), "{}", run.stderr);
+  // MEGACITY_CONFIG names another file, which must exist.
+  let missing = test
+    .reset()
+    .env("MEGACITY_CONFIG", "/nonexistent/megacity.yaml")
+    .args(["runbook", "list"])
+    .run();
+  assert_eq!(missing.code, crate::test::exit::USAGE, "{}", missing.stderr);
+  assert!(
+    missing.stderr.contains("/nonexistent/megacity.yaml"),
+    "{}",
+    missing.stderr
+  );
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use self::resume::Resume;
 use self::setup::RunSetup;
 use crate::cli::{Format, RunArgs};
+use crate::commands::alerts::alertmanager;
 use crate::config::Config;
 use crate::error::Error;
 use crate::exec::engine::{Engine, Prior};
@@ -132,8 +133,10 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     lock,
     prior,
   };
-  // The team hears of it too, where Slack or PagerDuty is configured (live runs only).
-  let notifier = crate::notify::Notifier::from_env(
+  // The team hears of it too, where Slack or PagerDuty is configured (a rehearsal: only the
+  // drill channel).
+  let notifier = crate::notify::Notifier::new(
+    &config.settings,
     setup.mode,
     &header.run,
     &header.operator,
@@ -151,7 +154,7 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
   // Whether the alert resolved is told and recorded; the exit code stays the run's own (the
   // one its end record holds).
   if let (Some(routed), Some(limit)) = (&routed, args.until_resolved) {
-    until_resolved(&journal, args, routed, limit)?;
+    until_resolved(config, &journal, args, routed, limit)?;
   }
   finish(&journal, &result, setup.mode);
   Ok(match journal.failure() {
@@ -163,12 +166,13 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
 /// Asks Alertmanager, for up to `limit`, whether the alert the run was for has resolved; says
 /// and records the answer.
 fn until_resolved(
+  config: &Config,
   journal: &Journal,
   args: &RunArgs,
   routed: &crate::alerts::Routed,
   limit: std::time::Duration,
 ) -> Result<(), Error> {
-  let url = args.alertmanager.as_deref().ok_or(Error::NoAlertmanager)?;
+  let url = alertmanager(config, args.alertmanager.as_deref())?;
   let every = (limit / 10).clamp(
     std::time::Duration::from_secs(1),
     std::time::Duration::from_secs(15),
@@ -213,7 +217,7 @@ fn for_alert(
   args: &RunArgs,
   wanted: &str,
 ) -> Result<crate::alerts::Routed, Error> {
-  let url = args.alertmanager.as_deref().ok_or(Error::NoAlertmanager)?;
+  let url = alertmanager(config, args.alertmanager.as_deref())?;
   let firing = crate::alerts::fetch(url)?;
   let alert = crate::alerts::pick(&firing, wanted)?;
   let inventory = inventory::load(config.inventory.as_deref())?;
