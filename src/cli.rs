@@ -361,7 +361,7 @@ pub(crate) struct JournalShowArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("kind").required(true).args(["postmortem", "drill"]))]
+#[command(group = clap::ArgGroup::new("kind").required(true).args(["postmortem", "drill", "status_update"]))]
 pub(crate) struct ReportArgs {
   /// A run id, a unique prefix of one, or `last`
   #[arg(value_name = "RUN", add = ArgValueCompleter::new(complete::runs))]
@@ -372,6 +372,9 @@ pub(crate) struct ReportArgs {
   /// The fire-drill scorecard
   #[arg(long)]
   pub(crate) drill: bool,
+  /// The status-page update (investigating, or resolved once recovery was verified), to paste
+  #[arg(long)]
+  pub(crate) status_update: bool,
   /// Write to this file instead of stdout
   #[arg(long, short, value_name = "FILE")]
   pub(crate) output: Option<PathBuf>,

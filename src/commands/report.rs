@@ -1,4 +1,4 @@
-//! `megacity report RUN --postmortem|--drill`: a report drawn from a run's journal, as markdown
+//! `megacity report RUN --postmortem|--drill|--status-update`: a report drawn from a run's journal, as markdown
 //! or (`--format json`) as the data the markdown is built from.
 
 use crate::cli::{Format, ReportArgs};
@@ -32,10 +32,12 @@ pub(crate) fn run(config: &Config, args: &ReportArgs) -> Result<i32, Error> {
   Ok(exit_code::SUCCESS)
 }
 
-/// clap makes exactly one of `--postmortem` and `--drill` required.
+/// clap makes exactly one of `--postmortem`, `--drill` and `--status-update` required.
 fn kind(args: &ReportArgs) -> Kind {
   if args.drill {
     Kind::Drill
+  } else if args.status_update {
+    Kind::StatusUpdate
   } else {
     Kind::Postmortem
   }

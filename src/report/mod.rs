@@ -6,6 +6,7 @@
 
 mod drill;
 mod postmortem;
+mod status;
 mod timeline;
 
 use std::time::Duration;
@@ -14,6 +15,7 @@ use serde::Serialize;
 
 pub(crate) use drill::Drill;
 pub(crate) use postmortem::Postmortem;
+pub(crate) use status::StatusUpdate;
 pub(crate) use timeline::{describe, timeline};
 
 use crate::journal::{Read, Record};
@@ -24,6 +26,7 @@ use crate::schema::format_duration;
 pub(crate) enum Kind {
   Postmortem,
   Drill,
+  StatusUpdate,
 }
 
 /// A report's data, tagged with its kind in JSON.
@@ -32,6 +35,7 @@ pub(crate) enum Kind {
 pub(crate) enum Report {
   Postmortem(Postmortem),
   Drill(Drill),
+  StatusUpdate(StatusUpdate),
 }
 
 impl Report {
@@ -39,6 +43,7 @@ impl Report {
     match kind {
       Kind::Postmortem => Report::Postmortem(Postmortem::new(read)),
       Kind::Drill => Report::Drill(Drill::new(read)),
+      Kind::StatusUpdate => Report::StatusUpdate(StatusUpdate::new(read)),
     }
   }
 
@@ -46,6 +51,7 @@ impl Report {
     match self {
       Report::Postmortem(p) => p.markdown(),
       Report::Drill(d) => d.markdown(),
+      Report::StatusUpdate(s) => s.markdown(),
     }
   }
 }
