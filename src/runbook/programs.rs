@@ -48,6 +48,7 @@ pub(crate) fn programs(command: &str) -> Vec<String> {
             | ("nice", "-n")
             | ("timeout", "-k" | "-s")
             | ("xargs", "-I" | "-n" | "-P" | "-d")
+            | ("env", "-C" | "-u" | "-S")
         );
         i += 1;
         if takes_value && i < words.len() {
@@ -165,6 +166,11 @@ mod tests {
     );
     assert_eq!(
       programs("runuser -u postgres -- psql -X -At -c 'SELECT 1'"),
+      ["psql"]
+    );
+    // `env -C /`: a directory the OS user may enter (psql warns about the login's home).
+    assert_eq!(
+      programs("runuser -u postgres -- env -C / PGOPTIONS='-c statement_timeout=9s' psql -X"),
       ["psql"]
     );
     assert_eq!(programs("timeout 5 curl -fsS http://x"), ["curl"]);

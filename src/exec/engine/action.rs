@@ -75,7 +75,7 @@ impl Engine<'_> {
         return Next::End(RunEnd::Stopped);
       }
       // Never offered where it cannot run: the preflight (or an earlier step) lost the host.
-      if self.down.lock().unwrap().contains(host) {
+      if self.is_down(host) {
         let mut result = HostResult::new(host, Outcome::Unreachable);
         result.error = Some("unreachable (see preflight); not offered".into());
         self.reporter.event(Event::HostDone {
@@ -165,9 +165,11 @@ impl Engine<'_> {
     if confirmed.is_empty() {
       return Next::Continue;
     }
-    self
+    let next = self
       .execute(planned, confirmed, &Compiled::new(expect), record)
-      .await
+      .await;
+    self.worked();
+    next
   }
 }
 

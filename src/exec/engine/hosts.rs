@@ -217,7 +217,7 @@ impl Engine<'_> {
   ) -> HostResult {
     let step = planned.step;
     let mut result = HostResult::new(host, Outcome::Failed);
-    if self.down.lock().unwrap().contains(host) {
+    if self.is_down(host) {
       result.outcome = Outcome::Unreachable;
       result.error = Some("unreachable (see preflight)".into());
       self.reporter.event(Event::HostDone {
@@ -324,7 +324,7 @@ impl Engine<'_> {
         }
         Err(TransportError::Connect(e)) => {
           if host != LOCAL {
-            self.down.lock().unwrap().insert(host.to_string());
+            self.lost(host);
           }
           result.outcome = Outcome::Unreachable;
           result.error = Some(format!("cannot connect: {e}"));

@@ -55,6 +55,10 @@ impl Engine<'_> {
       (_, false, _) => Outcome::Unconfirmed,
       _ => Outcome::OperatorSkipped,
     };
+    if outcome == Outcome::Passed {
+      // Done by a person: whatever they mended may answer again.
+      self.worked();
+    }
     let mut result = HostResult::new(MANUAL_HOST, outcome);
     result.duration = started.elapsed();
     self.reporter.event(Event::HostDone {

@@ -16,7 +16,7 @@ mod tests;
 #[cfg(test)]
 mod tests_learned;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -57,8 +57,12 @@ pub(crate) struct Engine<'a> {
   /// Ctrl-C was pressed at a prompt.
   prompt_interrupted: AtomicBool,
   prior: Prior,
-  /// Hosts that could not be reached; they sit out the rest of the run.
-  down: Mutex<HashSet<String>>,
+  /// Hosts that could not be reached, with how much work had been done then: they sit out
+  /// the run until an action ran or a manual step was done after it (which may have mended
+  /// them), when they are tried once more.
+  down: Mutex<HashMap<String, u32>>,
+  /// Actions that ran and manual steps done so far.
+  work: AtomicU32,
   /// Interrupts already acted on; one beyond these arrived while nothing was running.
   handled: AtomicU32,
   /// Answers and captured values, for the steps after the one that found them.
@@ -95,7 +99,8 @@ impl<'a> Engine<'a> {
       concurrency: 10,
       prompt_interrupted: AtomicBool::new(false),
       prior: Prior::default(),
-      down: Mutex::new(HashSet::new()),
+      down: Mutex::new(HashMap::new()),
+      work: AtomicU32::new(0),
       handled: AtomicU32::new(0),
       learned: Learned::default(),
       joined: Mutex::new(HashSet::new()),
@@ -281,11 +286,71 @@ impl<'a> Engine<'a> {
     };
     for check in &found {
       if check.unreachable.is_some() {
-        self.down.lock().unwrap().insert(check.host.clone());
+        self.lost(&check.host);
       }
       self.lock_notice(&check.host).await;
     }
     true
+  }
+
+  /// `host` could not be reached: it sits out the run until more work was done.
+  pub(super) fn lost(&self, host: &str) {
+    let work = self.work.load(Ordering::Relaxed);
+    self.down.lock().unwrap().insert(host.to_string(), work);
+  }
+
+  /// Whether `host` sits out (lost, and not reached again since).
+  pub(super) fn is_down(&self, host: &str) -> bool {
+    self.down.lock().unwrap().contains_key(host)
+  }
+
+  /// An action ran, or a manual step was done: hosts lost before may answer now.
+  pub(super) fn worked(&self) {
+    self.work.fetch_add(1, Ordering::Relaxed);
+  }
+
+  /// Hosts of a step that were lost before the latest work (a link restored by hand, a service
+  /// restarted) are tried once more — once per piece of work, so a host that stays away costs
+  /// one connect timeout each time, not each step.
+  async fn try_again(&self, hosts: &[String]) {
+    if self.plan.mode == RunMode::DryRun {
+      return;
+    }
+    let work = self.work.load(Ordering::Relaxed);
+    let stale: Vec<String> = {
+      let down = self.down.lock().unwrap();
+      hosts
+        .iter()
+        .filter(|h| down.get(*h).is_some_and(|at| *at < work))
+        .cloned()
+        .collect()
+    };
+    for host in stale {
+      let hosts = [host.clone()];
+      self.reporter.event(Event::Connecting { hosts: &hosts });
+      match self.transport.connect(&host).await {
+        Ok(()) => {
+          self.down.lock().unwrap().remove(&host);
+          self.reporter.event(Event::Preflight {
+            host: &host,
+            problem: None,
+            of: None,
+          });
+          self.reporter.event(Event::Notice(&format!(
+            "{host} answers again (it could not be reached earlier in this run)"
+          )));
+          self.lock_notice(&host).await;
+        }
+        Err(e) => {
+          self.lost(&host);
+          self.reporter.event(Event::Preflight {
+            host: &host,
+            problem: Some(&format!("still unreachable: {e}")),
+            of: None,
+          });
+        }
+      }
+    }
   }
 
   /// Says what the host's lock is, where it is not simply held by this run.
@@ -320,7 +385,7 @@ impl<'a> Engine<'a> {
         of: None,
       }),
       Err(e) => {
-        self.down.lock().unwrap().insert(host.to_string());
+        self.lost(host);
         self.reporter.event(Event::Preflight {
           host,
           problem: Some(&format!("unreachable: {e}")),
@@ -443,12 +508,13 @@ impl<'a> Engine<'a> {
   /// must be a host this run connected to (and locked, where it may change it).
   async fn hosts(&self, planned: &PlannedStep<'_>) -> Result<Vec<String>, String> {
     let hosts = self.targets(planned).await?;
+    self.try_again(&hosts).await;
     if !planned.step.one_of || self.plan.mode == RunMode::DryRun || hosts.is_empty() {
       return Ok(hosts);
     }
     // `one_of`: the first that answers; the others are not asked.
     let down = self.down.lock().unwrap().clone();
-    match hosts.iter().find(|h| !down.contains(*h)) {
+    match hosts.iter().find(|h| !down.contains_key(*h)) {
       Some(first) => Ok(vec![first.clone()]),
       None => Err(format!(
         "none of its hosts is reachable ({}); it runs on one of them",

@@ -31,6 +31,10 @@ pub(super) struct Scripted {
   /// Every command run, as (host, command).
   ran: Mutex<Vec<(String, String)>>,
   unreachable: Vec<String>,
+  /// An unreachable host answers again once a command containing this has run (anywhere).
+  mended_by: Option<String>,
+  /// Every connection attempt, by host.
+  connects: Mutex<Vec<String>>,
   /// Commands during which the operator presses Ctrl-C.
   interrupted_by: Vec<String>,
   interrupter: Mutex<Option<Interrupter>>,
@@ -64,6 +68,22 @@ impl Scripted {
     self
   }
 
+  /// The unreachable hosts answer again once `command` ran somewhere (a link put back).
+  pub(super) fn mended_by(mut self, command: &str) -> Scripted {
+    self.mended_by = Some(command.into());
+    self
+  }
+
+  pub(super) fn connects(&self, host: &str) -> usize {
+    self
+      .connects
+      .lock()
+      .unwrap()
+      .iter()
+      .filter(|h| *h == host)
+      .count()
+  }
+
   pub(super) fn ran(&self) -> Vec<(String, String)> {
     self.ran.lock().unwrap().clone()
   }
@@ -80,7 +100,16 @@ impl Scripted {
 
 impl Transport for Scripted {
   fn connect<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
-    let down = self.unreachable.iter().any(|h| h == host);
+    self.connects.lock().unwrap().push(host.into());
+    let mended = self.mended_by.as_ref().is_some_and(|m| {
+      self
+        .ran
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, c)| c.contains(m.as_str()))
+    });
+    let down = self.unreachable.iter().any(|h| h == host) && !mended;
     Box::pin(async move {
       if down {
         Err(TransportError::Connect("refused".into()))
@@ -608,6 +637,48 @@ fn an_unreachable_host_sits_out_and_the_others_go_on() {
   assert_eq!(ran.outcome("ping", "a"), Some(Outcome::Unreachable));
   assert_eq!(t.ran_matching("ping-it"), ["b"]);
   assert_eq!(t.ran_matching("restart-it"), ["b"]);
+}
+
+/// A host lost at the start is tried once more after an action ran (it may have mended the
+/// link), and verified; without any work done since, it is not tried again step after step.
+#[test]
+fn a_lost_host_is_tried_again_after_an_action_and_only_then() {
+  let steps = "  - id: probe
+    title: probe
+    targets: [a]
+    check: {command: probe-it, expect: {exit_code: 0}}
+  - id: mend
+    title: put the link back
+    targets: [b]
+    action: {command: mend-link}
+  - id: verify
+    title: verify
+    targets: [a]
+    check: {command: probe-it, expect: {exit_code: 0}}
+  - id: verify-again
+    title: verify again
+    targets: [a]
+    check: {command: probe-it, expect: {exit_code: 0}}
+";
+  let t = Scripted::default().down("a").mended_by("mend-link");
+  let ran = run_person(steps, RunMode::Live, &t, &[Answer::Yes]);
+  assert_eq!(ran.outcome("probe", "a"), Some(Outcome::Unreachable));
+  assert_eq!(ran.outcome("verify", "a"), Some(Outcome::Passed));
+  assert!(
+    ran.notices.iter().any(|n| n.contains("a answers again")),
+    "{:?}",
+    ran.notices
+  );
+  // Declined: nothing changed, so the lost host is not tried again (one connect, the preflight).
+  let t = Scripted::default().down("a").mended_by("mend-link");
+  let ran = run_person(steps, RunMode::Live, &t, &[Answer::Skip]);
+  assert_eq!(ran.outcome("verify", "a"), Some(Outcome::Unreachable));
+  assert_eq!(t.connects("a"), 1);
+  // Mended by nothing: tried once after the action, then left alone.
+  let t = Scripted::default().down("a");
+  let ran = run_person(steps, RunMode::Live, &t, &[Answer::Yes]);
+  assert_eq!(ran.outcome("verify-again", "a"), Some(Outcome::Unreachable));
+  assert_eq!(t.connects("a"), 2);
 }
 
 #[test]

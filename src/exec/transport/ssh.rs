@@ -432,7 +432,18 @@ fn lost(error: &openssh::Error, partial: Output) -> TransportError {
 
 impl Transport for Ssh {
   fn connect<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
-    Box::pin(async move { self.session(host).await.map(|_| ()) })
+    Box::pin(async move {
+      // Asked to connect, a host found down before is tried again (the engine asks only after
+      // work that may have mended it); a command to a down host never is.
+      {
+        let host = self.host(host).await;
+        let mut link = host.link.lock().await;
+        if matches!(*link, Link::Down(_)) {
+          *link = Link::New;
+        }
+      }
+      self.session(host).await.map(|_| ())
+    })
   }
 
   fn addresses<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Vec<String>> {
