@@ -268,3 +268,326 @@ fn ai_model_outage_restarts_an_oom_killed_whisper() {
   }
   println!("ai-model-outage walk took {took:?}: {answered:#?}");
 }
+
+// --- dr-failover and dr-failback ---------------------------------------------------------------
+
+/// The primary site (seed 001 §1.3: the replica sits next to the primary) and the DR site
+/// (seed 001 §5.3: a standby in Tokyo, and the DR side's API).
+const PRIMARY_SITE: [&str; 4] = [
+  "edge-proxy-01",
+  "backend-api-01",
+  "db-primary-01",
+  "db-replica-01",
+];
+const DR_DB: &str = "tokyo-db-01";
+const DR_API: &str = "tokyo-api-01";
+const PUBLIC: &str = "api.dreamseedai.com";
+const PSQL: &str = "runuser -u postgres -- psql -X -qAt -d dreamseed";
+
+/// The shipped inventory with the DR site's standby added (an operator's inventory would name it
+/// the same way), written where megacity's `--inventory` reads it.
+fn dr_inventory(drill: &Drill) -> String {
+  let shipped = std::fs::read_to_string(
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("inventory/default.yaml"),
+  )
+  .unwrap();
+  let path = drill.test.path("dr-inventory.yaml");
+  std::fs::write(
+    &path,
+    format!("{shipped}  - name: {DR_DB}\n    role: PostgreSQL DR standby (Tokyo)\n    groups: [dr]\n"),
+  )
+  .unwrap();
+  path.display().to_string()
+}
+
+/// Points the public name at `host`, as the Cloudflare load balancer's default pool does: the
+/// fleet's hosts file is rewritten in place (the same file, which every host and megacity's
+/// mount namespace see).
+fn point_public_at(drill: &Drill, host: &str) {
+  let path = drill.dir.path().join("etc-hosts");
+  let hosts = std::fs::read_to_string(&path).unwrap();
+  let mut lines: Vec<String> = hosts
+    .lines()
+    .filter(|l| !l.ends_with(&format!(" {PUBLIC}")))
+    .map(String::from)
+    .collect();
+  lines.push(format!("{} {PUBLIC}", drill.ip(host)));
+  std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+}
+
+/// The service as users reach it: the public health URL, asked from the DR API host (a client
+/// outside the primary site).
+fn public_health(drill: &Drill) -> String {
+  http_status(drill, DR_API, &format!("http://{PUBLIC}/health"))
+}
+
+/// A SQL query's answer on `host` (as the postgres OS user), which must succeed.
+fn sql(drill: &Drill, host: &str, query: &str) -> String {
+  drill
+    .script(host, &format!("{PSQL} -c \"{query}\""))
+    .trim()
+    .to_string()
+}
+
+/// Polls until `query` answers `want` on `host`.
+fn until_sql(drill: &Drill, host: &str, query: &str, want: &str) {
+  drill.script(
+    host,
+    &format!(
+      "for i in $(seq 1 100); do [ \"$({PSQL} -c \"{query}\" 2>/dev/null)\" = '{want}' ] && exit 0; sleep 0.1; done; echo \"$({PSQL} -c \"{query}\" 2>&1)\"; exit 1"
+    ),
+  );
+}
+
+/// The primary site's PostgreSQL with the application's data, the DR site's standby streaming
+/// from it (and, when `site_replica`, the primary site's own replica too), the public name on
+/// the edge. The DR standby accepts replication connections, as a standby meant to become the
+/// primary must (a fail-back rebuilds the old primary from it).
+fn sites(drill: &Drill, site_replica: bool) {
+  drill.stock_postgres("db-primary-01");
+  drill.application_tables("db-primary-01");
+  if site_replica {
+    drill.stock_replica("db-replica-01", "db-primary-01");
+  }
+  drill.stock_replica(DR_DB, "db-primary-01");
+  drill.script(
+    DR_DB,
+    &format!(
+      "echo 'host replication replicator samenet scram-sha-256' >> /etc/postgresql/15/main/pg_hba.conf
+       {PSQL} -c 'SELECT pg_reload_conf()' >/dev/null"
+    ),
+  );
+  let standbys = if site_replica { "2" } else { "1" };
+  until_sql(
+    drill,
+    "db-primary-01",
+    "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+    standbys,
+  );
+  drill.app(
+    "backend-api-01",
+    "backend-api",
+    8000,
+    "/var/log/backend-api/app.log",
+    "",
+  );
+  drill.stock_nginx("edge-proxy-01", &["backend-api-01"], PUBLIC);
+  // The DR side's API (Cloud Run in seed 002), already deployed and idle.
+  drill.app(DR_API, "backend-api", 80, "/var/log/backend-api/app.log", "");
+  point_public_at(drill, "edge-proxy-01");
+  assert_eq!(public_health(drill), "200");
+}
+
+/// The journal position of the first record that `pick` accepts.
+fn at(journal: &[serde_json::Value], pick: impl Fn(&serde_json::Value) -> bool) -> usize {
+  journal
+    .iter()
+    .position(pick)
+    .unwrap_or_else(|| panic!("not in the journal"))
+}
+
+/// dr-failover's scenario: the whole primary site is cut off (edge, API, primary and its replica
+/// lose their links). First, on the healthy fleet, the runbook proposes nothing. Then, with the
+/// default standby (db-replica-01, in the failed site), it never offers a promotion and goes to
+/// the Cloud SQL path. With the DR site's standby named, it proves from that standby that the
+/// primary does not answer, has the operator fence it, re-checks, and only then promotes it; the
+/// public name ends on the DR site's API. The failed site's replica is never promoted.
+#[test]
+fn dr_failover_promotes_the_dr_sites_standby_after_proof_and_fencing() {
+  let mut hosts = PRIMARY_SITE.to_vec();
+  hosts.extend([DR_DB, DR_API]);
+  let drill = Drill::up(&hosts);
+  sites(&drill, true);
+  sql(
+    &drill,
+    "db-primary-01",
+    "INSERT INTO users (email) VALUES ('before-the-disaster@example.com')",
+  );
+  until_sql(
+    &drill,
+    DR_DB,
+    "SELECT count(*) FROM users WHERE email = 'before-the-disaster@example.com'",
+    "1",
+  );
+  let inventory = dr_inventory(&drill);
+  let public = format!("public_health_url=http://{PUBLIC}/health");
+  let site = format!("site_hosts={}", PRIMARY_SITE.join(" "));
+  let standby = format!("standby_host={DR_DB}");
+  let mut args = vec![
+    "--inventory",
+    &inventory,
+    "--connect-timeout",
+    "3s",
+    "--var",
+    &public,
+    "--var",
+    &site,
+    // Nothing is posted anywhere: a closed port on this machine.
+    "--var",
+    "status_url=http://127.0.0.1:9/incidents",
+  ];
+  for host in PRIMARY_SITE.iter().chain([&DR_DB]) {
+    args.extend(["--host", host]);
+  }
+  let in_recovery = |host: &str| sql(&drill, host, "SELECT pg_is_in_recovery()");
+
+  // A healthy fleet: nothing proposed, asked or changed.
+  let with_standby = [&args[..], &["--var", &standby]].concat();
+  let healthy = drill.run(
+    "dr-failover",
+    &[&with_standby[..], &["--yes", "--yes-destructive"]].concat(),
+  );
+  let journal = drill.journal();
+  let noise: Vec<&serde_json::Value> = journal
+    .iter()
+    .filter(|r| {
+      ["would-run", "decision", "manual"].contains(&r["type"].as_str().unwrap_or(""))
+        || (r["type"] == "host-result"
+          && !["passed", "skipped", "not-applicable"].contains(&r["outcome"].as_str().unwrap_or("")))
+    })
+    .collect();
+  assert!(noise.is_empty(), "{noise:#?}\n{}", healthy.stdout);
+  assert_eq!(healthy.code, crate::test::exit::SUCCESS, "{}", healthy.stdout);
+  assert_eq!(in_recovery(DR_DB), "t");
+
+  // The break: the primary site loses its network.
+  for host in PRIMARY_SITE {
+    drill.link(host, "down");
+  }
+  assert_ne!(public_health(&drill), "200");
+
+  // The default standby is db-replica-01, in the failed site: no promotion is offered; the
+  // runbook goes to Cloud SQL (the walk stops there).
+  let (answered, _) = drill.walk("dr-failover", &args, |prompt, step| {
+    match (prompt, step) {
+      (Prompt::Run, "activate-cloud-sql") => "abort".into(),
+      (Prompt::Manual, _) => "done".into(),
+      _ => "skip".into(),
+    }
+  });
+  let journal = drill.journal();
+  assert_eq!(outcome(&journal, "site-answers"), ["failed"], "{answered:#?}");
+  assert_eq!(outcome(&journal, "standby-outside-site"), ["failed"]);
+  assert!(
+    decided(&journal, "activate-cloud-sql", "abort"),
+    "{answered:#?}"
+  );
+  assert!(
+    !answered.iter().any(|a| a.contains("promote-standby")),
+    "{answered:#?}"
+  );
+
+  // The run with the DR site's standby.
+  let fenced = std::cell::Cell::new(false);
+  let started = std::time::Instant::now();
+  let (answered, _) = drill.walk("dr-failover", &with_standby, |prompt, step| {
+    match (prompt, step) {
+      (Prompt::Manual, "cloudflare-failover") => {
+        point_public_at(&drill, DR_API);
+        "done".into()
+      }
+      (Prompt::Manual, "fence-old-primary") => {
+        // Remote hands at the failed site: PostgreSQL stopped and masked on the old primary.
+        drill.script(
+          "db-primary-01",
+          "systemctl stop postgresql@15-main; systemctl mask postgresql@15-main",
+        );
+        fenced.set(true);
+        "done".into()
+      }
+      (Prompt::Destructive, "promote-standby") => {
+        assert!(fenced.get(), "promotion offered before the fence");
+        DR_DB.into()
+      }
+      (Prompt::Manual, _) => "done".into(),
+      _ => "skip".into(),
+    }
+  });
+  let took = started.elapsed();
+
+  // The DR standby is the primary, with the data written before the disaster, and takes writes.
+  assert_eq!(in_recovery(DR_DB), "f", "answered: {answered:#?}");
+  assert_eq!(
+    sql(
+      &drill,
+      DR_DB,
+      "SELECT count(*) FROM users WHERE email = 'before-the-disaster@example.com'"
+    ),
+    "1"
+  );
+  sql(
+    &drill,
+    DR_DB,
+    "INSERT INTO users (email) VALUES ('after-the-failover@example.com')",
+  );
+  // The failed site's replica was never promoted; the old primary is fenced.
+  assert_eq!(in_recovery("db-replica-01"), "t");
+  let primary = stdout(
+    &drill,
+    "db-primary-01",
+    "systemctl is-enabled postgresql@15-main; systemctl is-active postgresql@15-main",
+  );
+  assert!(
+    primary.contains("masked") && primary.contains("inactive"),
+    "{primary}"
+  );
+  // The public name serves from the DR site.
+  assert_eq!(public_health(&drill), "200");
+  let served = std::fs::read_to_string(
+    drill
+      .host_dir(DR_API)
+      .join("fs/var_log_backend-api/app.log"),
+  )
+  .unwrap();
+  assert!(served.contains("GET /health 200"), "{served}");
+
+  let journal = drill.journal();
+  for (step, want) in [
+    ("public-health", "failed"),
+    ("site-answers", "failed"),
+    ("standby-outside-site", "passed"),
+    ("standby-ready", "passed"),
+    ("primary-from-standby", "failed"),
+    ("primary-fenced", "passed"),
+    ("promote-standby", "passed"),
+    ("standby-promoted", "passed"),
+    ("standby-answers", "passed"),
+    ("verify-public-health", "passed"),
+  ] {
+    assert_eq!(outcome(&journal, step), [want], "{step}: {answered:#?}");
+  }
+  // Proof, fence, re-check, promotion: in that order, each fence and promotion a person's.
+  let result = |step: &'static str, want: &'static str| {
+    move |r: &serde_json::Value| r["type"] == "host-result" && r["step"] == step && r["outcome"] == want
+  };
+  let proof = at(&journal, result("primary-from-standby", "failed"));
+  let fence = at(&journal, |r| {
+    r["type"] == "decision" && r["step"] == "fence-old-primary" && r["answer"] == "yes"
+  });
+  let recheck = at(&journal, result("primary-fenced", "passed"));
+  let promoted = at(&journal, result("promote-standby", "passed"));
+  assert!(proof < fence && fence < recheck && recheck < promoted);
+  for step in ["fence-old-primary", "promote-standby"] {
+    assert!(
+      journal.iter().any(|r| r["type"] == "decision"
+        && r["step"] == step
+        && r["answer"] == "yes"
+        && r["by"] == "operator"),
+      "{step}"
+    );
+  }
+  // Promoted on the DR standby alone; the Cloud SQL path was not taken.
+  let on: Vec<&str> = journal
+    .iter()
+    .filter(|r| r["type"] == "host-result" && r["step"] == "promote-standby")
+    .map(|r| r["host"].as_str().unwrap())
+    .collect();
+  assert_eq!(on, [DR_DB]);
+  for step in ["activate-cloud-sql", "fetch-latest-backup", "import-cloud-sql"] {
+    assert!(
+      !answered.iter().any(|a| a.contains(step)),
+      "{step}: {answered:#?}"
+    );
+  }
+  println!("dr-failover walk took {took:?}: {answered:#?}");
+}
