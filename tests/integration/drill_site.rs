@@ -591,3 +591,195 @@ fn dr_failover_promotes_the_dr_sites_standby_after_proof_and_fencing() {
   }
   println!("dr-failover walk took {took:?}: {answered:#?}");
 }
+
+/// dr-failback's scenario (seed 001 §5.5): the state dr-failover leaves — the old primary
+/// stopped and masked, the DR site's standby promoted and taking writes, the public name on the
+/// DR site's API — with the primary site repaired. The operator rebuilds the old primary as a
+/// standby when the runbook asks (reseed-old-primary); the runbook proves it caught up, freezes
+/// writes, fences the DR primary, promotes the old primary, and moves the traffic back only
+/// when it is proven. Roles end as before the disaster, and the row written on the DR primary
+/// is on the primary.
+#[test]
+fn dr_failback_returns_to_the_primary_site_without_losing_the_dr_sites_writes() {
+  let drill = Drill::up(&[
+    "edge-proxy-01",
+    "backend-api-01",
+    "db-primary-01",
+    "redis-master-01",
+    "gpu-cluster-01",
+    DR_DB,
+    DR_API,
+  ]);
+  sites(&drill, false);
+  drill.stock_redis("redis-master-01", None);
+  drill.app(
+    "gpu-cluster-01",
+    "vllm-server",
+    8100,
+    "/var/log/vllm/inference.log",
+    "",
+  );
+  // Users keep calling the public name (bounded: five requests a second, ten minutes at most).
+  drill.script(
+    DR_API,
+    &format!("setsid timeout 600 sh -c 'while :; do curl -s -o /dev/null --max-time 2 http://{PUBLIC}/health; sleep 0.2; done' </dev/null >/dev/null 2>&1 &"),
+  );
+  // What dr-failover leaves: the old primary fenced, the DR standby promoted, traffic on the
+  // DR site; then the DR site takes writes.
+  drill.script(
+    "db-primary-01",
+    "systemctl stop postgresql@15-main; systemctl mask postgresql@15-main",
+  );
+  assert_eq!(sql(&drill, DR_DB, "SELECT pg_promote()"), "t");
+  until_sql(&drill, DR_DB, "SELECT pg_is_in_recovery()", "f");
+  point_public_at(&drill, DR_API);
+  assert_eq!(public_health(&drill), "200");
+  sql(
+    &drill,
+    DR_DB,
+    "INSERT INTO users (email) VALUES ('written-on-the-dr-site@example.com')",
+  );
+  let users = sql(&drill, DR_DB, "SELECT count(*) FROM users");
+
+  let inventory = dr_inventory(&drill);
+  let public = format!("public_health_url=http://{PUBLIC}/health");
+  let dr = format!("dr_primary_host={DR_DB}");
+  let mut args = vec![
+    "--inventory",
+    &inventory,
+    "--var",
+    &public,
+    "--var",
+    &dr,
+    // The person who moves the traffic says so when asked (traffic-moved).
+    "--var",
+    "traffic_back=moved",
+    "--var",
+    "status_url=http://127.0.0.1:9/incidents",
+  ];
+  for host in [
+    "edge-proxy-01",
+    "backend-api-01",
+    "db-primary-01",
+    "redis-master-01",
+    "gpu-cluster-01",
+    DR_DB,
+  ] {
+    args.extend(["--host", host]);
+  }
+  let api_pid = main_pid(&drill, "backend-api-01", "backend-api");
+  let started = std::time::Instant::now();
+  let (answered, _) = drill.walk("dr-failback", &args, |prompt, step| {
+    match (prompt, step) {
+      (Prompt::Manual, "reseed-old-primary") => {
+        // The instructions, as the operator types them (the replication password from the
+        // environment, as ~/.pgpass would give it).
+        drill.script(
+          "db-primary-01",
+          &format!(
+            "systemctl stop postgresql@15-main
+             mv /var/lib/postgresql/15/main /var/lib/postgresql/15/main.pre-failback
+             runuser -u postgres -- env PGPASSWORD=fleet-replication pg_basebackup -h {DR_DB} -U replicator -D /var/lib/postgresql/15/main -R -X stream -c fast
+             systemctl unmask postgresql@15-main && systemctl start postgresql@15-main"
+          ),
+        );
+        "done".into()
+      }
+      (Prompt::Manual, "traffic-back") => {
+        point_public_at(&drill, "edge-proxy-01");
+        "done".into()
+      }
+      (Prompt::Destructive, "freeze-db-writes" | "fence-dr-primary") => DR_DB.into(),
+      (Prompt::Destructive, "promote-primary") => "db-primary-01".into(),
+      (Prompt::Run, "unfreeze-writes" | "restart-api") => "yes".into(),
+      (Prompt::Manual, _) => "done".into(),
+      _ => "skip".into(),
+    }
+  });
+  let took = started.elapsed();
+
+  // Roles as before the disaster: db-primary-01 the writable primary with every row written on
+  // the DR site; the DR primary fenced.
+  assert_eq!(
+    sql(&drill, "db-primary-01", "SELECT pg_is_in_recovery()"),
+    "f",
+    "answered: {answered:#?}"
+  );
+  assert_eq!(
+    sql(
+      &drill,
+      "db-primary-01",
+      "SELECT count(*) FROM users WHERE email = 'written-on-the-dr-site@example.com'"
+    ),
+    "1"
+  );
+  assert_eq!(sql(&drill, "db-primary-01", "SELECT count(*) FROM users"), users);
+  sql(
+    &drill,
+    "db-primary-01",
+    "INSERT INTO users (email) VALUES ('after-the-failback@example.com')",
+  );
+  let dr = stdout(
+    &drill,
+    DR_DB,
+    "systemctl is-enabled postgresql@15-main; systemctl is-active postgresql@15-main",
+  );
+  assert!(dr.contains("masked") && dr.contains("inactive"), "{dr}");
+  // The API restarted on the primary connection; the public name serves from the primary site.
+  assert_ne!(main_pid(&drill, "backend-api-01", "backend-api"), api_pid);
+  assert_eq!(public_health(&drill), "200");
+
+  let journal = drill.journal();
+  for (step, want) in [
+    ("replica-role", "failed"),
+    ("site-proxy", "passed"),
+    ("site-api", "passed"),
+    ("site-redis", "passed"),
+    ("site-gpu", "passed"),
+    ("old-primary-role", "failed"),
+    ("old-primary-recheck", "passed"),
+    ("resynced", "passed"),
+    ("freeze-db-writes", "passed"),
+    ("writes-stopped", "passed"),
+    ("final-catch-up", "passed"),
+    ("fence-dr-primary", "passed"),
+    ("dr-primary-down", "passed"),
+    ("standby-complete", "passed"),
+    ("promote-primary", "passed"),
+    ("primary-promoted", "passed"),
+    ("unfreeze-writes", "passed"),
+    ("writes-allowed", "passed"),
+    ("restart-api", "passed"),
+    ("api-after-restart", "passed"),
+    ("site-receives-traffic", "passed"),
+    ("verify-public", "passed"),
+  ] {
+    assert_eq!(outcome(&journal, step), [want], "{step}: {answered:#?}");
+  }
+  // Frozen, fenced, proven down, then promoted; each of them a person's decision.
+  let result = |step: &'static str| {
+    move |r: &serde_json::Value| r["type"] == "host-result" && r["step"] == step && r["outcome"] == "passed"
+  };
+  let frozen = at(&journal, result("freeze-db-writes"));
+  let fenced = at(&journal, result("fence-dr-primary"));
+  let down = at(&journal, result("dr-primary-down"));
+  let promoted = at(&journal, result("promote-primary"));
+  assert!(frozen < fenced && fenced < down && down < promoted);
+  for step in ["freeze-db-writes", "fence-dr-primary", "promote-primary"] {
+    assert!(
+      journal.iter().any(|r| r["type"] == "decision"
+        && r["step"] == step
+        && r["answer"] == "yes"
+        && r["by"] == "operator"),
+      "{step}"
+    );
+  }
+  // Nothing on the Cloud SQL path.
+  for step in ["cloudsql-export-import", "stop-cloud-sql", "restart-api-cloudsql"] {
+    assert!(
+      !answered.iter().any(|a| a.contains(step)),
+      "{step}: {answered:#?}"
+    );
+  }
+  println!("dr-failback walk took {took:?}: {answered:#?}");
+}
