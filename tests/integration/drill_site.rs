@@ -94,12 +94,7 @@ SITE
     "zone-api-outage",
     &[&["--checks-only"][..], &zone[..]].concat(),
   );
-  assert_eq!(
-    triage.code,
-    crate::test::exit::SUCCESS,
-    "{}",
-    triage.stdout
-  );
+  assert_eq!(triage.code, crate::test::exit::SUCCESS, "{}", triage.stdout);
 
   // The break: the zone's backend is down; Nginx answers 502 for that zone only.
   drill.systemctl("backend-api-01", "stop", "backend-api-kzone");
@@ -125,12 +120,26 @@ SITE
   let journal = drill.journal();
   assert_eq!(outcome(&journal, "service-status"), ["failed"]);
   assert_eq!(outcome(&journal, "zone-health"), ["failed"]);
-  for step in ["service-logs", "zone-cert", "nginx-config-test", "nginx-zone-route"] {
-    assert_eq!(outcome(&journal, step), ["passed"], "{step}:\n{}", run.stdout);
+  for step in [
+    "service-logs",
+    "zone-cert",
+    "nginx-config-test",
+    "nginx-zone-route",
+  ] {
+    assert_eq!(
+      outcome(&journal, step),
+      ["passed"],
+      "{step}:\n{}",
+      run.stdout
+    );
   }
   assert!(decided(&journal, "restart-service", "yes"));
   assert_eq!(outcome(&journal, "restart-service"), ["passed"]);
-  for step in ["verify-service", "verify-service-logs", "verify-zone-health"] {
+  for step in [
+    "verify-service",
+    "verify-service-logs",
+    "verify-zone-health",
+  ] {
     assert_eq!(outcome(&journal, step), ["passed"], "{step}");
   }
   // No certificate renewal and no Nginx reload for a zone whose backend was the fault.
@@ -294,7 +303,9 @@ fn dr_inventory(drill: &Drill) -> String {
   let path = drill.test.path("dr-inventory.yaml");
   std::fs::write(
     &path,
-    format!("{shipped}  - name: {DR_DB}\n    role: PostgreSQL DR standby (Tokyo)\n    groups: [dr]\n"),
+    format!(
+      "{shipped}  - name: {DR_DB}\n    role: PostgreSQL DR standby (Tokyo)\n    groups: [dr]\n"
+    ),
   )
   .unwrap();
   path.display().to_string()
@@ -373,7 +384,13 @@ fn sites(drill: &Drill, site_replica: bool) {
   );
   drill.stock_nginx("edge-proxy-01", &["backend-api-01"], PUBLIC);
   // The DR side's API (Cloud Run in seed 002), already deployed and idle.
-  drill.app(DR_API, "backend-api", 80, "/var/log/backend-api/app.log", "");
+  drill.app(
+    DR_API,
+    "backend-api",
+    80,
+    "/var/log/backend-api/app.log",
+    "",
+  );
   point_public_at(drill, "edge-proxy-01");
   assert_eq!(public_health(drill), "200");
 }
@@ -443,11 +460,17 @@ fn dr_failover_promotes_the_dr_sites_standby_after_proof_and_fencing() {
     .filter(|r| {
       ["would-run", "decision", "manual"].contains(&r["type"].as_str().unwrap_or(""))
         || (r["type"] == "host-result"
-          && !["passed", "skipped", "not-applicable"].contains(&r["outcome"].as_str().unwrap_or("")))
+          && !["passed", "skipped", "not-applicable"]
+            .contains(&r["outcome"].as_str().unwrap_or("")))
     })
     .collect();
   assert!(noise.is_empty(), "{noise:#?}\n{}", healthy.stdout);
-  assert_eq!(healthy.code, crate::test::exit::SUCCESS, "{}", healthy.stdout);
+  assert_eq!(
+    healthy.code,
+    crate::test::exit::SUCCESS,
+    "{}",
+    healthy.stdout
+  );
   assert_eq!(in_recovery(DR_DB), "t");
 
   // The break: the primary site loses its network.
@@ -458,15 +481,17 @@ fn dr_failover_promotes_the_dr_sites_standby_after_proof_and_fencing() {
 
   // The default standby is db-replica-01, in the failed site: no promotion is offered; the
   // runbook goes to Cloud SQL (the walk stops there).
-  let (answered, _) = drill.walk("dr-failover", &args, |prompt, step| {
-    match (prompt, step) {
-      (Prompt::Run, "activate-cloud-sql") => "abort".into(),
-      (Prompt::Manual, _) => "done".into(),
-      _ => "skip".into(),
-    }
+  let (answered, _) = drill.walk("dr-failover", &args, |prompt, step| match (prompt, step) {
+    (Prompt::Run, "activate-cloud-sql") => "abort".into(),
+    (Prompt::Manual, _) => "done".into(),
+    _ => "skip".into(),
   });
   let journal = drill.journal();
-  assert_eq!(outcome(&journal, "site-answers"), ["failed"], "{answered:#?}");
+  assert_eq!(
+    outcome(&journal, "site-answers"),
+    ["failed"],
+    "{answered:#?}"
+  );
   assert_eq!(outcome(&journal, "standby-outside-site"), ["failed"]);
   assert!(
     decided(&journal, "activate-cloud-sql", "abort"),
@@ -558,7 +583,9 @@ fn dr_failover_promotes_the_dr_sites_standby_after_proof_and_fencing() {
   }
   // Proof, fence, re-check, promotion: in that order, each fence and promotion a person's.
   let result = |step: &'static str, want: &'static str| {
-    move |r: &serde_json::Value| r["type"] == "host-result" && r["step"] == step && r["outcome"] == want
+    move |r: &serde_json::Value| {
+      r["type"] == "host-result" && r["step"] == step && r["outcome"] == want
+    }
   };
   let proof = at(&journal, result("primary-from-standby", "failed"));
   let fence = at(&journal, |r| {
@@ -583,7 +610,11 @@ fn dr_failover_promotes_the_dr_sites_standby_after_proof_and_fencing() {
     .map(|r| r["host"].as_str().unwrap())
     .collect();
   assert_eq!(on, [DR_DB]);
-  for step in ["activate-cloud-sql", "fetch-latest-backup", "import-cloud-sql"] {
+  for step in [
+    "activate-cloud-sql",
+    "fetch-latest-backup",
+    "import-cloud-sql",
+  ] {
     assert!(
       !answered.iter().any(|a| a.contains(step)),
       "{step}: {answered:#?}"
@@ -713,7 +744,10 @@ fn dr_failback_returns_to_the_primary_site_without_losing_the_dr_sites_writes() 
     ),
     "1"
   );
-  assert_eq!(sql(&drill, "db-primary-01", "SELECT count(*) FROM users"), users);
+  assert_eq!(
+    sql(&drill, "db-primary-01", "SELECT count(*) FROM users"),
+    users
+  );
   sql(
     &drill,
     "db-primary-01",
@@ -758,7 +792,9 @@ fn dr_failback_returns_to_the_primary_site_without_losing_the_dr_sites_writes() 
   }
   // Frozen, fenced, proven down, then promoted; each of them a person's decision.
   let result = |step: &'static str| {
-    move |r: &serde_json::Value| r["type"] == "host-result" && r["step"] == step && r["outcome"] == "passed"
+    move |r: &serde_json::Value| {
+      r["type"] == "host-result" && r["step"] == step && r["outcome"] == "passed"
+    }
   };
   let frozen = at(&journal, result("freeze-db-writes"));
   let fenced = at(&journal, result("fence-dr-primary"));
@@ -775,7 +811,11 @@ fn dr_failback_returns_to_the_primary_site_without_losing_the_dr_sites_writes() 
     );
   }
   // Nothing on the Cloud SQL path.
-  for step in ["cloudsql-export-import", "stop-cloud-sql", "restart-api-cloudsql"] {
+  for step in [
+    "cloudsql-export-import",
+    "stop-cloud-sql",
+    "restart-api-cloudsql",
+  ] {
     assert!(
       !answered.iter().any(|a| a.contains(step)),
       "{step}: {answered:#?}"
