@@ -39,13 +39,11 @@ fn until_200(drill: &Drill, host: &str, url: &str) {
 
 const KZONE: &str = "api.my-ktube.ai";
 
-/// zone-api-outage's scenario (seed 001 §2.4 B): one zone's backend unit is down while the other
-/// zone keeps answering. The runbook restarts that unit, and only it: the other zone's backend
-/// and Nginx keep their processes.
-#[test]
-fn zone_api_outage_restarts_only_the_broken_zone() {
+/// Two zones on backend-api-01, each its own unit (backend-api-<zone>): the manuals' main API
+/// (api.dreamseedai.com, port 8000) and kzone (api.my-ktube.ai, port 8001), behind one Nginx
+/// with a server block and certificate per zone. Both answer before the break.
+fn zones() -> Drill {
   let drill = Drill::up(&["edge-proxy-01", "backend-api-01"]);
-  // Two zones on backend-api-01, each its own unit (backend-api-<zone>), behind one Nginx.
   drill.app(
     "backend-api-01",
     "backend-api",
@@ -77,18 +75,31 @@ SITE
       fleet = drill.dir.path().display()
     ),
   );
-  let kzone = format!("https://{KZONE}/health");
-  let other = "https://api.dreamseedai.com/health";
-  until_200(&drill, "edge-proxy-01", &kzone);
-  until_200(&drill, "edge-proxy-01", other);
-  let zone = [
-    "--var",
-    "zone=kzone",
-    "--var",
-    "domain=api.my-ktube.ai",
-    "--var",
-    "service=backend-api-kzone",
-  ];
+  until_200(&drill, "edge-proxy-01", KZONE_HEALTH);
+  until_200(&drill, "edge-proxy-01", OTHER_HEALTH);
+  drill
+}
+
+const KZONE_HEALTH: &str = "https://api.my-ktube.ai/health";
+const OTHER_HEALTH: &str = "https://api.dreamseedai.com/health";
+const KZONE_VARS: [&str; 6] = [
+  "--var",
+  "zone=kzone",
+  "--var",
+  "domain=api.my-ktube.ai",
+  "--var",
+  "service=backend-api-kzone",
+];
+
+/// zone-api-outage's scenario (seed 001 §2.4 B): one zone's backend unit is down while the other
+/// zone keeps answering. The runbook restarts that unit, and only it: the other zone's backend
+/// and Nginx keep their processes.
+#[test]
+fn zone_api_outage_restarts_only_the_broken_zone() {
+  let drill = zones();
+  let kzone = KZONE_HEALTH;
+  let other = OTHER_HEALTH;
+  let zone = KZONE_VARS;
   // A healthy zone: triage finds nothing.
   let triage = drill.run(
     "zone-api-outage",
@@ -98,7 +109,7 @@ SITE
 
   // The break: the zone's backend is down; Nginx answers 502 for that zone only.
   drill.systemctl("backend-api-01", "stop", "backend-api-kzone");
-  assert_eq!(http_status(&drill, "edge-proxy-01", &kzone), "502");
+  assert_eq!(http_status(&drill, "edge-proxy-01", kzone), "502");
   assert_eq!(http_status(&drill, "edge-proxy-01", other), "200");
   let other_pid = main_pid(&drill, "backend-api-01", "backend-api");
   let nginx_pid = main_pid(&drill, "edge-proxy-01", "nginx");
@@ -107,7 +118,7 @@ SITE
   let run = drill.run("zone-api-outage", &[&["--yes"][..], &zone[..]].concat());
   let took = started.elapsed();
   assert_eq!(
-    http_status(&drill, "edge-proxy-01", &kzone),
+    http_status(&drill, "edge-proxy-01", kzone),
     "200",
     "the zone is still down:\n{}\n{}",
     run.stdout,
@@ -120,6 +131,8 @@ SITE
   let journal = drill.journal();
   assert_eq!(outcome(&journal, "service-status"), ["failed"]);
   assert_eq!(outcome(&journal, "zone-health"), ["failed"]);
+  // With the backend down the edge's 502 is expected: the route is not judged.
+  assert!(outcome(&journal, "edge-zone-route").is_empty());
   for step in [
     "service-logs",
     "zone-cert",
@@ -148,6 +161,90 @@ SITE
     assert!(!decided(&journal, step, "yes"), "{step} was confirmed");
   }
   println!("zone-api-outage run took {took:?}:\n{}", run.stdout);
+}
+
+/// zone-api-outage's second cause: Nginx sends the zone to the wrong upstream (a port nothing
+/// listens on) while the zone's backend runs. The runbook finds it on the edge (edge-zone-route),
+/// the operator fixes the server block when asked, and the runbook reloads Nginx (no restart of
+/// anything); the other zone is untouched.
+#[test]
+fn zone_api_outage_reloads_nginx_after_the_zones_upstream_is_fixed() {
+  let drill = zones();
+  let site = "/etc/nginx/sites-enabled/kzone";
+  // The break: a configuration change points the zone's upstream at the wrong port.
+  drill.script(
+    "edge-proxy-01",
+    &format!(
+      "sed -i 's/backend-api-01:8001/backend-api-01:8002/' {site} && systemctl reload nginx"
+    ),
+  );
+  let mut broken = false;
+  for _ in 0..50 {
+    if http_status(&drill, "edge-proxy-01", KZONE_HEALTH) == "502" {
+      broken = true;
+      break;
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+  }
+  assert!(broken, "the break did not take");
+  assert_eq!(http_status(&drill, "edge-proxy-01", OTHER_HEALTH), "200");
+  let pids = |drill: &Drill| {
+    [
+      main_pid(drill, "backend-api-01", "backend-api"),
+      main_pid(drill, "backend-api-01", "backend-api-kzone"),
+      main_pid(drill, "edge-proxy-01", "nginx"),
+    ]
+  };
+  let before = pids(&drill);
+
+  let started = std::time::Instant::now();
+  let (answered, _) = drill.walk("zone-api-outage", &KZONE_VARS, |prompt, step| {
+    match (prompt, step) {
+      (Prompt::Manual, "fix-nginx-config") => {
+        // What the instructions ask: the zone's upstream back on its backend's port.
+        drill.script(
+          "edge-proxy-01",
+          &format!("sed -i 's/backend-api-01:8002/backend-api-01:8001/' {site}"),
+        );
+        "done".into()
+      }
+      (Prompt::Run, "reload-nginx") => "yes".into(),
+      (Prompt::Manual, _) => "done".into(),
+      _ => "skip".into(),
+    }
+  });
+  let took = started.elapsed();
+
+  assert_eq!(
+    http_status(&drill, "edge-proxy-01", KZONE_HEALTH),
+    "200",
+    "answered: {answered:#?}"
+  );
+  assert_eq!(http_status(&drill, "edge-proxy-01", OTHER_HEALTH), "200");
+  // A reload: no process was replaced (backends and Nginx's master keep their PIDs).
+  assert_eq!(pids(&drill), before, "answered: {answered:#?}");
+  let journal = drill.journal();
+  for (step, want) in [
+    ("service-status", "passed"),
+    ("zone-health", "failed"),
+    ("nginx-config-test", "passed"),
+    ("nginx-zone-route", "passed"),
+    ("edge-zone-route", "failed"),
+    ("nginx-config-recheck", "passed"),
+    ("reload-nginx", "passed"),
+    ("verify-service", "passed"),
+    ("verify-zone-health", "passed"),
+  ] {
+    assert_eq!(outcome(&journal, step), [want], "{step}: {answered:#?}");
+  }
+  assert!(decided(&journal, "fix-nginx-config", "yes"));
+  assert!(decided(&journal, "reload-nginx", "yes"));
+  assert!(outcome(&journal, "restart-service").is_empty());
+  assert!(
+    !answered.iter().any(|a| a.contains("restart-service")),
+    "{answered:#?}"
+  );
+  println!("zone-api-outage (upstream) walk took {took:?}: {answered:#?}");
 }
 
 // --- ai-model-outage ---------------------------------------------------------------------------
