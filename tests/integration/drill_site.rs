@@ -920,3 +920,88 @@ fn dr_failback_returns_to_the_primary_site_without_losing_the_dr_sites_writes() 
   }
   println!("dr-failback walk took {took:?}: {answered:#?}");
 }
+
+/// ai-model-outage with PoseNet hung: its process is stopped (SIGSTOP, as a wedged CUDA call
+/// leaves it), so the unit is active but nothing answers. Judged by the unit alone (the default,
+/// the seeds give PoseNet no port) it looks healthy; with its health URL the runbook finds it,
+/// restarts PoseNet only, and proves it answers again.
+#[test]
+fn ai_model_outage_restarts_a_hung_posenet_found_by_its_health_url() {
+  let drill = Drill::up(&[GPU]);
+  drill.app(
+    GPU,
+    "whisper-server",
+    8200,
+    "/var/log/whisper/whisper.log",
+    " --batch-size 4",
+  );
+  drill.app(
+    GPU,
+    "posenet-server",
+    8300,
+    "/var/log/posenet/posenet.log",
+    "",
+  );
+  let posenet_url = "http://localhost:8300/health";
+  let whisper_pid = main_pid(&drill, GPU, "whisper-server");
+  let posenet_pid = main_pid(&drill, GPU, "posenet-server");
+  drill.script(
+    GPU,
+    &format!(
+      "kill -STOP {}",
+      posenet_pid.strip_prefix("MainPID=").unwrap()
+    ),
+  );
+  assert_eq!(http_status(&drill, GPU, posenet_url), "000");
+
+  // By the unit alone, a hung PoseNet is "serving": triage proposes nothing for it.
+  let triage = drill.run("ai-model-outage", &["--checks-only", "--host", GPU]);
+  let journal = drill.journal();
+  assert_eq!(
+    outcome(&journal, "posenet-service"),
+    ["passed"],
+    "{}",
+    triage.stdout
+  );
+
+  let vars = [
+    "--host",
+    GPU,
+    "--var",
+    "whisper_health_url=http://localhost:8200/health",
+    "--var",
+    &format!("posenet_health_url={posenet_url}"),
+  ];
+  let started = std::time::Instant::now();
+  let (answered, _) = drill.walk("ai-model-outage", &vars, |prompt, step| {
+    match (prompt, step) {
+      (Prompt::Run, "restart-posenet") => "yes".into(),
+      (Prompt::Manual, _) => "done".into(),
+      _ => "skip".into(),
+    }
+  });
+  let took = started.elapsed();
+
+  assert_eq!(
+    http_status(&drill, GPU, posenet_url),
+    "200",
+    "answered: {answered:#?}"
+  );
+  assert_ne!(main_pid(&drill, GPU, "posenet-server"), posenet_pid);
+  assert_eq!(main_pid(&drill, GPU, "whisper-server"), whisper_pid);
+  assert_eq!(answered, ["Run restart-posenet -> yes"]);
+  let journal = drill.journal();
+  for (step, want) in [
+    ("whisper-service", "passed"),
+    ("posenet-service", "failed"),
+    ("gpu-health", "passed"),
+    ("whisper-log", "passed"),
+    ("posenet-log", "passed"),
+    ("restart-posenet", "passed"),
+    ("posenet-after-restart", "passed"),
+  ] {
+    assert_eq!(outcome(&journal, step), [want], "{step}: {answered:#?}");
+  }
+  assert!(outcome(&journal, "restart-whisper").is_empty());
+  println!("ai-model-outage (hung PoseNet) walk took {took:?}");
+}
