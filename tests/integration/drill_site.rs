@@ -24,6 +24,11 @@ fn http_status(drill: &Drill, host: &str, url: &str) -> String {
   )
 }
 
+/// The end of a walk's terminal: the step table, how the run ended, and why.
+fn summary(screen: &str) -> &str {
+  screen.rfind("Summary").map_or(screen, |at| &screen[at..])
+}
+
 /// Polls until `url` answers 200 on `host` (a reload takes effect asynchronously).
 fn until_200(drill: &Drill, host: &str, url: &str) {
   for _ in 0..50 {
@@ -198,7 +203,7 @@ fn zone_api_outage_reloads_nginx_after_the_zones_upstream_is_fixed() {
   let before = pids(&drill);
 
   let started = std::time::Instant::now();
-  let (answered, _) = drill.walk("zone-api-outage", &KZONE_VARS, |prompt, step| {
+  let (answered, screen) = drill.walk("zone-api-outage", &KZONE_VARS, |prompt, step| {
     match (prompt, step) {
       (Prompt::Manual, "fix-nginx-config") => {
         // What the instructions ask: the zone's upstream back on its backend's port.
@@ -245,6 +250,7 @@ fn zone_api_outage_reloads_nginx_after_the_zones_upstream_is_fixed() {
     "{answered:#?}"
   );
   println!("zone-api-outage (upstream) walk took {took:?}: {answered:#?}");
+  println!("{}", summary(&screen));
 }
 
 // --- ai-model-outage ---------------------------------------------------------------------------
@@ -308,7 +314,7 @@ fn ai_model_outage_restarts_an_oom_killed_whisper() {
   assert_ne!(http_status(&drill, GPU, whisper_url), "200");
 
   let started = std::time::Instant::now();
-  let (answered, _) = drill.walk(
+  let (answered, screen) = drill.walk(
     "ai-model-outage",
     &[
       "--host",
@@ -373,6 +379,7 @@ fn ai_model_outage_restarts_an_oom_killed_whisper() {
     );
   }
   println!("ai-model-outage walk took {took:?}: {answered:#?}");
+  println!("{}", summary(&screen));
 }
 
 // --- dr-failover and dr-failback ---------------------------------------------------------------
@@ -602,7 +609,7 @@ fn dr_failover_promotes_the_dr_sites_standby_after_proof_and_fencing() {
   // The run with the DR site's standby.
   let fenced = std::cell::Cell::new(false);
   let started = std::time::Instant::now();
-  let (answered, _) = drill.walk("dr-failover", &with_standby, |prompt, step| {
+  let (answered, screen) = drill.walk("dr-failover", &with_standby, |prompt, step| {
     match (prompt, step) {
       (Prompt::Manual, "cloudflare-failover") => {
         point_public_at(&drill, DR_API);
@@ -718,6 +725,7 @@ fn dr_failover_promotes_the_dr_sites_standby_after_proof_and_fencing() {
     );
   }
   println!("dr-failover walk took {took:?}: {answered:#?}");
+  println!("{}", summary(&screen));
 }
 
 /// dr-failback's scenario (seed 001 §5.5): the state dr-failover leaves — the old primary
@@ -797,7 +805,7 @@ fn dr_failback_returns_to_the_primary_site_without_losing_the_dr_sites_writes() 
   }
   let api_pid = main_pid(&drill, "backend-api-01", "backend-api");
   let started = std::time::Instant::now();
-  let (answered, _) = drill.walk("dr-failback", &args, |prompt, step| {
+  let (answered, screen) = drill.walk("dr-failback", &args, |prompt, step| {
     match (prompt, step) {
       (Prompt::Manual, "reseed-old-primary") => {
         // The instructions, as the operator types them (the replication password from the
@@ -919,6 +927,7 @@ fn dr_failback_returns_to_the_primary_site_without_losing_the_dr_sites_writes() 
     );
   }
   println!("dr-failback walk took {took:?}: {answered:#?}");
+  println!("{}", summary(&screen));
 }
 
 /// ai-model-outage with PoseNet hung: its process is stopped (SIGSTOP, as a wedged CUDA call
@@ -973,7 +982,7 @@ fn ai_model_outage_restarts_a_hung_posenet_found_by_its_health_url() {
     &format!("posenet_health_url={posenet_url}"),
   ];
   let started = std::time::Instant::now();
-  let (answered, _) = drill.walk("ai-model-outage", &vars, |prompt, step| {
+  let (answered, screen) = drill.walk("ai-model-outage", &vars, |prompt, step| {
     match (prompt, step) {
       (Prompt::Run, "restart-posenet") => "yes".into(),
       (Prompt::Manual, _) => "done".into(),
@@ -1004,4 +1013,5 @@ fn ai_model_outage_restarts_a_hung_posenet_found_by_its_health_url() {
   }
   assert!(outcome(&journal, "restart-whisper").is_empty());
   println!("ai-model-outage (hung PoseNet) walk took {took:?}");
+  println!("{}", summary(&screen));
 }
