@@ -1015,3 +1015,135 @@ fn ai_model_outage_restarts_a_hung_posenet_found_by_its_health_url() {
   println!("ai-model-outage (hung PoseNet) walk took {took:?}");
   println!("{}", summary(&screen));
 }
+
+/// ai-model-outage's first move for Whisper (seed 000 §3.2: route STT to the standby node at
+/// once): Whisper on gpu-cluster-01 crashes while gpu-cluster-02 runs a standby, and STT reaches
+/// Whisper through the AI engines' site on edge-proxy-01. The operator points the upstream at the
+/// standby when asked; the runbook tests the configuration and reloads Nginx (STT is served by the
+/// standby), restarts Whisper, and once it serves asks for the route back.
+#[test]
+fn ai_model_outage_routes_stt_to_the_standby_whisper_while_it_restarts_the_primary() {
+  let drill = Drill::up(&[GPU, "gpu-cluster-02", "edge-proxy-01"]);
+  for gpu in [GPU, "gpu-cluster-02"] {
+    drill.app(
+      gpu,
+      "whisper-server",
+      8200,
+      "/var/log/whisper/whisper.log",
+      " --batch-size 4",
+    );
+  }
+  drill.app(
+    GPU,
+    "posenet-server",
+    8300,
+    "/var/log/posenet/posenet.log",
+    "",
+  );
+  // The edge's stock Nginx with the AI engines' site (seed 001 §3.2): STT on port 8201.
+  drill.stock_nginx("edge-proxy-01", &[GPU], "ai.dreamseedai.com");
+  let site = "/etc/nginx/sites-enabled/ai-engine";
+  drill.script(
+    "edge-proxy-01",
+    &format!(
+      "cat > {site} <<'SITE'
+upstream whisper {{\n  server {GPU}:8200;\n}}
+server {{\n  listen 8201;\n  location / {{ proxy_pass http://whisper; }}\n}}
+SITE
+       systemctl reload nginx"
+    ),
+  );
+  let stt = "http://edge-proxy-01:8201/health";
+  until_200(&drill, "edge-proxy-01", stt);
+  // Which node served STT: the requests each Whisper logged.
+  let served = |host: &str| {
+    std::fs::read_to_string(drill.host_dir(host).join("fs/var_log_whisper/whisper.log"))
+      .unwrap_or_default()
+      .lines()
+      .count()
+  };
+
+  // The break: Whisper on the AI primary crashes; STT fails.
+  drill.systemctl(GPU, "stop", "whisper-server");
+  assert_eq!(http_status(&drill, "edge-proxy-01", stt), "502");
+  let posenet_pid = main_pid(&drill, GPU, "posenet-server");
+  let nginx_pid = main_pid(&drill, "edge-proxy-01", "nginx");
+
+  let on_standby = std::cell::Cell::new(false);
+  let started = std::time::Instant::now();
+  let (answered, screen) = drill.walk(
+    "ai-model-outage",
+    &[
+      "--host",
+      GPU,
+      "--host",
+      "gpu-cluster-02",
+      "--host",
+      "edge-proxy-01",
+      "--var",
+      "whisper_health_url=http://localhost:8200/health",
+    ],
+    |prompt, step| match (prompt, step) {
+      (Prompt::Manual, "route-stt-to-standby") => {
+        drill.script(
+          "edge-proxy-01",
+          &format!("sed -i 's/{GPU}:8200/gpu-cluster-02:8200/' {site}"),
+        );
+        "done".into()
+      }
+      (Prompt::Run, "reload-nginx") => "yes".into(),
+      (Prompt::Run, "restart-whisper") => {
+        // The reload has taken effect: STT is served, by the standby.
+        let before = served("gpu-cluster-02");
+        until_200(&drill, "edge-proxy-01", stt);
+        on_standby.set(served("gpu-cluster-02") > before);
+        "yes".into()
+      }
+      (Prompt::Manual, "route-stt-back") => {
+        drill.script(
+          "edge-proxy-01",
+          &format!("sed -i 's/gpu-cluster-02:8200/{GPU}:8200/' {site} && nginx -t 2>/dev/null && systemctl reload nginx"),
+        );
+        "done".into()
+      }
+      (Prompt::Manual, _) => "done".into(),
+      _ => "skip".into(),
+    },
+  );
+  let took = started.elapsed();
+
+  assert!(
+    on_standby.get(),
+    "STT was not served by the standby: {answered:#?}"
+  );
+  // STT is back on the AI primary's Whisper, through the same Nginx master (reloads only).
+  let before = served(GPU);
+  until_200(&drill, "edge-proxy-01", stt);
+  assert!(served(GPU) > before, "STT is not back on {GPU}");
+  assert_eq!(main_pid(&drill, "edge-proxy-01", "nginx"), nginx_pid);
+  assert_eq!(main_pid(&drill, GPU, "posenet-server"), posenet_pid);
+  assert_eq!(
+    answered,
+    [
+      "Manual route-stt-to-standby -> done",
+      "Run reload-nginx -> yes",
+      "Run restart-whisper -> yes",
+      "Manual route-stt-back -> done",
+    ],
+    "{answered:#?}"
+  );
+  let journal = drill.journal();
+  for (step, want) in [
+    ("whisper-service", "failed"),
+    ("whisper-standby", "passed"),
+    ("nginx-config-test", "passed"),
+    ("reload-nginx", "passed"),
+    ("nginx-after-reload", "passed"),
+    ("restart-whisper", "passed"),
+    ("whisper-after-restart", "passed"),
+  ] {
+    assert_eq!(outcome(&journal, step), [want], "{step}: {answered:#?}");
+  }
+  println!("ai-model-outage (standby) walk took {took:?}");
+  println!("{}", summary(&screen));
+}
