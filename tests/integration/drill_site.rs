@@ -660,6 +660,13 @@ fn dr_failover_promotes_the_dr_sites_standby_after_proof_and_fencing() {
     primary.contains("masked") && primary.contains("inactive"),
     "{primary}"
   );
+  // The primary site comes back: the fenced primary stays down (no second writable primary).
+  for host in PRIMARY_SITE {
+    drill.link(host, "up");
+  }
+  let back = drill.exec(DR_DB, "pg_isready -h db-primary-01 -t 5");
+  assert_eq!(back.status.code(), Some(2), "{back:?}");
+  assert_eq!(in_recovery("db-replica-01"), "t");
   // The public name serves from the DR site.
   assert_eq!(public_health(&drill), "200");
   let served = std::fs::read_to_string(
