@@ -42,6 +42,8 @@ pub(crate) struct Settings {
   pub(crate) slack_drill_webhook: Option<String>,
   /// PagerDuty Events API v2 routing key (live runs only).
   pub(crate) pagerduty_routing_key: Option<String>,
+  /// The config file these came from, if any.
+  pub(crate) file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -59,7 +61,8 @@ impl Settings {
       Some(path) if explicit.is_some() || path.is_file() => {
         let source = Source::read(&path)?;
         let mut c = Collector::new(&source.display, &source.text);
-        let settings = Settings::parse(&mut c, &source.text);
+        let mut settings = Settings::parse(&mut c, &source.text);
+        settings.file = Some(path.clone());
         if c.has_errors() {
           // The file holds secrets: no line of it is echoed, only where the problem is.
           for d in &mut c.items {
@@ -129,6 +132,38 @@ impl Settings {
     settings
   }
 
+  /// What is configured, in words, secrets shown only as "set".
+  pub(crate) fn describe(&self) -> String {
+    let mut parts = Vec::new();
+    for (key, _, secret) in KEYS {
+      let value = match key {
+        "alertmanager" => &self.alertmanager,
+        "prometheus" => &self.prometheus,
+        "slack_webhook" => &self.slack_webhook,
+        "slack_drill_webhook" => &self.slack_drill_webhook,
+        _ => &self.pagerduty_routing_key,
+      };
+      if let Some(value) = value {
+        parts.push(if secret {
+          format!("{key} set")
+        } else {
+          format!("{key} {value}")
+        });
+      }
+    }
+    let from = self
+      .file
+      .as_ref()
+      .map_or("no config file".to_string(), |f| f.display().to_string());
+    if parts.is_empty() {
+      format!(
+        "{from}: no Alertmanager, Prometheus, Slack or PagerDuty configured (runs work without them)"
+      )
+    } else {
+      format!("{from} and the environment: {}", parts.join(", "))
+    }
+  }
+
   fn slot(&mut self, key: &str) -> &mut Option<String> {
     match key {
       "alertmanager" => &mut self.alertmanager,
@@ -187,6 +222,15 @@ mod tests {
       Some("https://hooks.example/drill")
     );
     assert_eq!(s.pagerduty_routing_key.as_deref(), Some("abc123"));
+    let said = s.describe();
+    assert!(
+      said.contains("alertmanager http://monitoring-01:9093"),
+      "{said}"
+    );
+    assert!(
+      said.contains("slack_webhook set") && !said.contains("hooks.example"),
+      "{said}"
+    );
   }
 
   #[test]

@@ -30,6 +30,7 @@ pub(crate) fn run(config: &Config, args: &DoctorArgs) -> Result<i32, Error> {
 
   let mut findings = vec![ssh_client(), agent()];
   findings.push(journal_dir(&config.journal_dir));
+  findings.push(Finding::ok("local", "config", &config.settings.describe()));
   findings.extend(runbook_dirs(&catalog));
   findings.push(completions());
 

@@ -39,6 +39,9 @@ pub(crate) struct PlannedStep<'r> {
   pub(crate) commands: Vec<Command>,
   /// Before `--from`: not run, and conditions on it count as met.
   pub(crate) before_start: bool,
+  /// Its targets name a value learned during the run: its hosts are known only when it runs.
+  /// (Targets named by parameters are resolved here, like written names.)
+  pub(crate) learned_targets: bool,
   /// The title with its values; updated when the step starts if it uses values learned then.
   title: std::sync::Mutex<String>,
 }
@@ -117,10 +120,28 @@ impl<'r> Plan<'r> {
     let mut steps = Vec::new();
     for (index, step) in runbook.steps.iter().enumerate() {
       // Targets named by a value learned during the run are resolved when the step runs.
-      let mut hosts = if step.dynamic_targets() {
+      let learned_targets =
+        step.dynamic_targets() && !step.targets.iter().all(|t| values.knows_all(&t.value));
+      let mut hosts = if learned_targets {
         Vec::new()
       } else {
-        inventory.expand(step.targets.iter().map(|t| t.value.as_str()))
+        let mut names = Vec::new();
+        for target in &step.targets {
+          let name = values
+            .render(&target.value, "", Quoting::Text, &|_| None)
+            .map_err(|reason| Error::UnusableValue { reason })?;
+          let name = name.trim().to_string();
+          // A parameter naming no host or group: a usage error, before anything connects.
+          // (A written name the inventory lacks is validation's to report.)
+          if target.value.contains("{{") && inventory.resolve(&name).is_none() {
+            return Err(Error::UnknownTarget {
+              suggestion: inventory.suggest(&name),
+              name,
+            });
+          }
+          names.push(name);
+        }
+        inventory.expand(names.iter().map(String::as_str))
       };
       if !narrowed.is_empty() {
         hosts.retain(|h| h == LOCAL || narrowed.contains(&h.as_str()));
@@ -150,13 +171,14 @@ impl<'r> Plan<'r> {
         hosts,
         commands,
         before_start: index < start,
+        learned_targets,
         title: std::sync::Mutex::new(values.display(&step.title, None, Quoting::Text)),
       });
     }
     // A `--host` that matches none of the runbook's hosts would skip every step and look like
     // success; it is a typo or the wrong runbook.
     if !narrowed.is_empty()
-      && !runbook.steps.iter().any(|s| s.dynamic_targets())
+      && !steps.iter().any(|s| s.learned_targets)
       && !steps
         .iter()
         .flat_map(|s| &s.hosts)
@@ -196,11 +218,7 @@ impl<'r> Plan<'r> {
       |s: &PlannedStep<'_>| matches!(s.step.kind, crate::runbook::model::StepKind::Action { .. });
     // An action whose host is learned during the run may act on any inventory host; only the
     // hosts the run actually connects to are locked.
-    if self
-      .steps
-      .iter()
-      .any(|s| acts(s) && s.step.dynamic_targets())
-    {
+    if self.steps.iter().any(|s| acts(s) && s.learned_targets) {
       let mut all = self.remote_hosts();
       all.extend(
         self

@@ -13,11 +13,13 @@ pub(crate) struct RunResult {
 /// What the exit-code rule needs to know about a step of the plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum StepRole {
-  /// A check that later steps' `when: {failed: …}` remedy (`by`): its failure is a finding
-  /// that a remedy which ran resolves (the verification after it then decides); where no
-  /// remedy ran (declined, skipped), the finding stands.
+  /// A check that later steps' `when: {failed: …}` remedy (`by`), or that later checks measure
+  /// again (`verified_by`, their `verifies:`): its failure is a finding that a remedy which ran
+  /// resolves (the verification after it then decides), or that a passing re-measurement
+  /// shows resolved; otherwise (declined, skipped, still failing) the finding stands.
   RemediedCheck {
     by: Vec<String>,
+    verified_by: Vec<String>,
   },
   Check,
   Other,
@@ -47,8 +49,17 @@ pub(crate) fn role(plan: &Plan<'_>, id: &str) -> StepRole {
     })
     .map(|s| s.step.id.value.clone())
     .collect();
+  let verifiers: Vec<String> = plan
+    .steps
+    .iter()
+    .filter(|s| s.step.verifies.iter().any(|v| v.value == id))
+    .map(|s| s.step.id.value.clone())
+    .collect();
   match &step.step.kind {
-    StepKind::Check { .. } if !by.is_empty() => StepRole::RemediedCheck { by },
+    StepKind::Check { .. } if !by.is_empty() || !verifiers.is_empty() => StepRole::RemediedCheck {
+      by,
+      verified_by: verifiers,
+    },
     StepKind::Check { .. } => StepRole::Check,
     _ => StepRole::Other,
   }
@@ -71,8 +82,12 @@ pub(crate) fn unresolved(
         // Not known to be healthy: the run did not establish what it set out to.
         Outcome::Unreachable | Outcome::Interrupted | Outcome::Unknown => true,
         Outcome::Failed => match role(&record.id) {
-          StepRole::RemediedCheck { by } => {
-            mode == RunMode::ChecksOnly || !by.iter().any(|a| remedied(a, &r.host, records))
+          StepRole::RemediedCheck { by, verified_by } => {
+            let remedy =
+              mode != RunMode::ChecksOnly && by.iter().any(|a| passed(a, &r.host, records));
+            // Measured again later and passed: whatever mended it (in triage too).
+            let verified = verified_by.iter().any(|v| passed(v, &r.host, records));
+            !(remedy || verified)
           }
           StepRole::Check | StepRole::Other => true,
         },
@@ -86,9 +101,10 @@ pub(crate) fn unresolved(
   out
 }
 
-/// Whether action `id` ran and succeeded on `host` (or, where it had no result there, on
-/// some host: a remedy elsewhere, such as a failover on the replica).
-fn remedied(id: &str, host: &str, records: &[StepRecord]) -> bool {
+/// Whether step `id` ran and passed on `host` (or, where it had no result there, on some host:
+/// a remedy elsewhere, such as a failover on the replica; a check run from the operator's
+/// machine).
+fn passed(id: &str, host: &str, records: &[StepRecord]) -> bool {
   let Some(record) = records.iter().find(|r| r.id == id) else {
     return false;
   };
@@ -166,6 +182,11 @@ mod tests {
     let role = |id: &str| match id {
       "ping" => StepRole::RemediedCheck {
         by: vec!["restart".into()],
+        verified_by: Vec::new(),
+      },
+      "health" => StepRole::RemediedCheck {
+        by: Vec::new(),
+        verified_by: vec!["health-again".into()],
       },
       "verify" => StepRole::Check,
       _ => StepRole::Other,
@@ -204,6 +225,19 @@ mod tests {
           record("restart", Declined),
           record("verify", Passed),
         ],
+        exit_code::FAILURE,
+      ),
+      // Measured again later (`verifies:`) and passed: resolved, whatever mended it.
+      (
+        Live,
+        Completed,
+        vec![record("health", Failed), record("health-again", Passed)],
+        exit_code::SUCCESS,
+      ),
+      (
+        Live,
+        Completed,
+        vec![record("health", Failed), record("health-again", Failed)],
         exit_code::FAILURE,
       ),
       // Triage: nothing was remedied, so the finding stands.

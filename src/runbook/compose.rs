@@ -249,6 +249,14 @@ impl Names<'_> {
       value: self.id(&a.value),
       pos: a.pos,
     });
+    s.verifies = inner
+      .verifies
+      .iter()
+      .map(|v| Loc {
+        value: self.id(&v.value),
+        pos: v.pos,
+      })
+      .collect();
     s.gates = gates
       .iter()
       .cloned()

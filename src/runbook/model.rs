@@ -168,6 +168,10 @@ pub(crate) struct Step {
   /// verify, and the check is "not applicable" rather than failed.
   #[serde(skip_serializing_if = "Option::is_none")]
   pub(crate) after: Option<Loc<String>>,
+  /// For a check: the earlier checks it measures again. Where it passes, their failure is
+  /// resolved (the exit code and the summary count it so).
+  #[serde(skip_serializing_if = "Vec::is_empty")]
+  pub(crate) verifies: Vec<Loc<String>>,
   pub(crate) sudo: bool,
   #[serde(serialize_with = "ser_duration")]
   pub(crate) timeout: Duration,

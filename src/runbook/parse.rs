@@ -35,6 +35,7 @@ const STEP_KEYS: &[&str] = &[
   "manual",
   "when",
   "after",
+  "verifies",
   "sudo",
   "timeout",
   "retry",
@@ -54,6 +55,7 @@ const STEP_KEYS: &[&str] = &[
 /// Keys that mean something only for a step that runs a command on hosts.
 const COMMAND_ONLY_KEYS: &[&str] = &[
   "targets", "sudo", "timeout", "retry", "capture", "wait", "serial", "shell", "after", "one_of",
+  "verifies",
 ];
 const KINDS: &[&str] = &["check", "action", "manual", "input", "choice", "runbook"];
 const REPEAT_KEYS: &[&str] = &["times", "until"];
@@ -392,6 +394,7 @@ fn steps(c: &mut Collector, node: &Node) -> Vec<Step> {
       }
       check_when(c, &step, index, &all_ids);
       check_after(c, &step, &out);
+      check_verifies(c, &step, &out);
       out.push(step);
     }
   }
@@ -428,9 +431,9 @@ fn check_after(c: &mut Collector, step: &Step, earlier: &[Step]) {
     Some(s) => c.error(
       after.pos,
       format!(
-        "`after:` names `{}`, which is a {}, not an action",
+        "`after:` names `{}`, which is {}, not an action",
         s.id.value,
-        s.kind_name()
+        with_article(s.kind_name())
       ),
       Some("`after: ACTION` marks a check as the verification of that action".into()),
     ),
@@ -442,6 +445,48 @@ fn check_after(c: &mut Collector, step: &Step, earlier: &[Step]) {
       ),
       did_you_mean(&after.value, earlier.iter().map(|s| s.id.value.as_str())),
     ),
+  }
+}
+
+/// "a check", "an action", "an input".
+fn with_article(kind: &str) -> String {
+  let an = kind.starts_with(['a', 'e', 'i', 'o', 'u']);
+  format!("{} {kind}", if an { "an" } else { "a" })
+}
+
+/// `verifies:` names earlier checks, and only a check has it: it measures them again.
+fn check_verifies(c: &mut Collector, step: &Step, earlier: &[Step]) {
+  let hint =
+    || Some("`verifies: [CHECK]` marks a check as measuring an earlier check again".into());
+  for id in &step.verifies {
+    if !matches!(step.kind, StepKind::Check { .. }) {
+      c.error(
+        id.pos,
+        format!("`verifies:` is for checks; `{}` is not one", step.id.value),
+        hint(),
+      );
+      return;
+    }
+    match earlier.iter().find(|s| s.id.value == id.value) {
+      Some(s) if matches!(s.kind, StepKind::Check { .. }) => {}
+      Some(s) => c.error(
+        id.pos,
+        format!(
+          "`verifies:` names `{}`, which is {}, not a check",
+          s.id.value,
+          with_article(s.kind_name())
+        ),
+        hint(),
+      ),
+      None => c.error(
+        id.pos,
+        format!(
+          "`verifies:` refers to `{}`, which is not an earlier step",
+          id.value
+        ),
+        did_you_mean(&id.value, earlier.iter().map(|s| s.id.value.as_str())),
+      ),
+    }
   }
 }
 
@@ -585,6 +630,7 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
   }
   let when = f.get("when").map(|n| when(c, n)).unwrap_or_default();
   let after = f.get("after").and_then(|n| schema::string(c, n, "after"));
+  let verifies = f.string_list(c, "verifies");
   let sudo = f.opt_bool(c, "sudo").unwrap_or(false);
   let timeout = f
     .opt_duration(c, "timeout")
@@ -624,6 +670,7 @@ fn step(c: &mut Collector, node: &Node) -> Option<Step> {
     kind,
     when,
     after,
+    verifies,
     sudo,
     timeout,
     retry,

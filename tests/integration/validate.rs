@@ -513,6 +513,30 @@ fn after_names_an_earlier_action_and_when_can_name_unknown() {
   );
 }
 
+/// `verifies:` names earlier checks only.
+#[test]
+fn verifies_names_earlier_checks() {
+  let with = |v: &str| AFTER.replace("    after: AFTER\n", &format!("    verifies: {v}\n"));
+  assert!(diagnostics(&with("ping")).is_empty());
+  assert!(diagnostics(&with("[ping]")).is_empty());
+  assert_one(
+    &with("restart"),
+    "error",
+    17,
+    15,
+    "`verifies:` names `restart`, which is an action, not a check",
+    "measuring an earlier check again",
+  );
+  assert_one(
+    &with("pign"),
+    "error",
+    17,
+    15,
+    "`verifies:` refers to `pign`, which is not an earlier step",
+    "ping",
+  );
+}
+
 #[test]
 fn yaml_problems_are_said_without_library_jargon() {
   let dup = diagnostics(&VALID.replacen("title: Demo", "title: Demo\ntitle: Again", 1));

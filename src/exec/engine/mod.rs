@@ -525,7 +525,7 @@ impl<'a> Engine<'a> {
 
   /// The step's targets as hosts, before `one_of` picks.
   async fn targets(&self, planned: &PlannedStep<'_>) -> Result<Vec<String>, String> {
-    if !planned.step.dynamic_targets() {
+    if !planned.learned_targets {
       return Ok(planned.hosts.clone());
     }
     if self.plan.mode == RunMode::DryRun {

@@ -498,6 +498,7 @@ fn a_called_runbook_runs_as_nested_steps_and_a_repeat_stops_when_its_until_holds
     if id == "probe" {
       crate::exec::result::StepRole::RemediedCheck {
         by: vec!["scale#1/add".into()],
+        verified_by: Vec::new(),
       }
     } else {
       crate::exec::result::StepRole::Check
@@ -602,4 +603,48 @@ fn triage_tries_a_check_after_an_action_once() {
       .on("a", "verify-it", vec![ok(1, "")]);
   let _ = run_person(steps, RunMode::Live, &t, &[Answer::Yes]);
   assert_eq!(t.ran_matching("verify-it").len(), 5, "a live run retries");
+}
+
+/// Targets named by parameters are resolved before the run, like written names: the preflight
+/// knows the host (and locks it), `--host` narrows it, and a parameter naming no host is a
+/// usage error before anything connects.
+#[test]
+fn a_parameter_target_is_resolved_before_the_run() {
+  use crate::exec::plan::Plan;
+  use crate::runbook::values::Values;
+  let text = "id: t\ntitle: T\nseverity: P3\nparameters:\n  where:\n    default: b\nsteps:\n  - id: fix\n    title: fix\n    targets: ['{{where}}']\n    action: {command: fix-it}\n";
+  let mut c = crate::diagnostic::Collector::new("inventory", INVENTORY);
+  let inventory = crate::inventory::Inventory::parse(&mut c, INVENTORY);
+  let runbook = crate::runbook::load(
+    &crate::source::Source::embedded("t.yaml".into(), text),
+    Some("t"),
+    Some(&inventory),
+  )
+  .valid()
+  .unwrap();
+  let plan_with = |vars: &[(&str, &str)], only: &[&str]| {
+    let vars: Vec<(String, String)> = vars
+      .iter()
+      .map(|(k, v)| (k.to_string(), v.to_string()))
+      .collect();
+    let only: Vec<String> = only.iter().map(|h| h.to_string()).collect();
+    let values = Values::resolve(&runbook, &vars, true).unwrap();
+    Plan::new(&runbook, &inventory, values, RunMode::Live, &only, None)
+  };
+  let plan = plan_with(&[], &[]).unwrap();
+  assert!(!plan.steps[0].learned_targets);
+  assert_eq!(plan.remote_hosts(), ["b"]);
+  assert_eq!(plan.changed_hosts(), ["b"]);
+  assert_eq!(
+    plan_with(&[("where", "a")], &[]).unwrap().remote_hosts(),
+    ["a"]
+  );
+  assert!(matches!(
+    plan_with(&[("where", "bb")], &[]),
+    Err(crate::error::Error::UnknownTarget { name, .. }) if name == "bb"
+  ));
+  assert!(matches!(
+    plan_with(&[], &["a"]),
+    Err(crate::error::Error::NoSelectedHost { .. })
+  ));
 }
