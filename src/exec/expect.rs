@@ -69,12 +69,15 @@ impl Compiled {
   /// Whether a pattern uses a value (`{{name}}`), so it is compiled per host when it runs.
   pub(crate) fn uses_values(&self) -> bool {
     self.expect.patterns().any(|(_, p)| p.value.contains("{{"))
+      || self.expect.bounds().next().is_some()
   }
 
-  /// The expectation with its values filled in by `render` (which escapes them).
+  /// The expectation with its values filled in: patterns by `render` (which escapes them),
+  /// threshold bounds by `text` (which must give a number).
   pub(crate) fn for_values(
     &self,
     render: impl Fn(&str) -> Result<String, String>,
+    text: impl Fn(&str) -> Result<String, String>,
   ) -> Result<Compiled, String> {
     let mut expect = self.expect.clone();
     let fill = |p: &mut Option<crate::schema::Loc<String>>| -> Result<(), String> {
@@ -87,8 +90,23 @@ impl Compiled {
     fill(&mut expect.stdout_not_matches)?;
     fill(&mut expect.stderr_matches)?;
     fill(&mut expect.stderr_not_matches)?;
+    let number = |template: &str| -> Result<f64, String> {
+      let given = text(template)?;
+      given
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| format!("the threshold `{template}` is `{given}`, not a number"))
+    };
     for t in &mut expect.thresholds {
       t.regex.value = render(&t.regex.value)?;
+      if let Some(from) = t.min_from.take() {
+        t.min = Some(number(&from.value)?);
+      }
+      if let Some(from) = t.max_from.take() {
+        t.max = Some(number(&from.value)?);
+      }
     }
     Ok(Compiled::new(&expect))
   }
@@ -245,6 +263,8 @@ mod tests {
         stream: Stream::Stdout,
         min: None,
         max: Some(80.0),
+        min_from: None,
+        max_from: None,
         unit: Some("%".into()),
         absent_ok: false,
       }],

@@ -383,6 +383,14 @@ impl Expect {
     .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
     .chain(self.thresholds.iter().map(|t| ("regex", &t.regex)))
   }
+
+  /// Threshold bounds written as values (`max: '{{max_error_pct}}'`).
+  pub(crate) fn bounds(&self) -> impl Iterator<Item = &Loc<String>> {
+    self
+      .thresholds
+      .iter()
+      .flat_map(|t| t.min_from.iter().chain(t.max_from.iter()))
+  }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -422,6 +430,11 @@ pub(crate) struct Threshold {
   pub(crate) min: Option<f64>,
   #[serde(skip_serializing_if = "Option::is_none")]
   pub(crate) max: Option<f64>,
+  /// A bound written as a value (`max: '{{max_error_pct}}'`): filled in when the check runs.
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub(crate) min_from: Option<Loc<String>>,
+  #[serde(skip_serializing_if = "Option::is_none")]
+  pub(crate) max_from: Option<Loc<String>>,
   #[serde(skip_serializing_if = "Option::is_none")]
   pub(crate) unit: Option<String>,
   /// No number at all is a pass, where the command otherwise succeeded (a Prometheus query

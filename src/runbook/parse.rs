@@ -1080,11 +1080,14 @@ fn prometheus_check(
       continue;
     };
     let name = t.req_string(c, "name");
-    let min = t.get("min").and_then(|n| schema::number(c, n, "min"));
-    let max = t.get("max").and_then(|n| schema::number(c, n, "max"));
-    let side = match (min, max) {
-      (Some(_), None) => "lowest",
-      (None, Some(_)) => "highest",
+    let (min, min_from) = t.get("min").map_or((None, None), |n| bound(c, n, "min"));
+    let (max, max_from) = t.get("max").map_or((None, None), |n| bound(c, n, "max"));
+    let side = match (
+      min.is_some() || min_from.is_some(),
+      max.is_some() || max_from.is_some(),
+    ) {
+      (true, false) => "lowest",
+      (false, true) => "highest",
       _ => {
         c.error(
           item.pos,
@@ -1104,6 +1107,8 @@ fn prometheus_check(
       stream: Stream::Stdout,
       min,
       max,
+      min_from,
+      max_from,
       unit: t.opt_string(c, "unit").map(|u| u.value),
       absent_ok: empty_ok,
     });
@@ -1224,8 +1229,8 @@ fn thresholds(c: &mut Collector, node: &Node) -> Vec<Threshold> {
           None
         }
       };
-      let min = f.get("min").and_then(|n| schema::number(c, n, "min"));
-      let max = f.get("max").and_then(|n| schema::number(c, n, "max"));
+      let (min, min_from) = f.get("min").map_or((None, None), |n| bound(c, n, "min"));
+      let (max, max_from) = f.get("max").map_or((None, None), |n| bound(c, n, "max"));
       if min.is_none() && max.is_none() && !f.has("min") && !f.has("max") {
         c.error(item.pos, "a threshold needs `min`, `max` or both", None);
       }
@@ -1245,11 +1250,28 @@ fn thresholds(c: &mut Collector, node: &Node) -> Vec<Threshold> {
         stream: stream?,
         min,
         max,
+        min_from,
+        max_from,
         unit,
         absent_ok: false,
       })
     })
     .collect()
+}
+
+/// A threshold's bound: a number, or a value written `'{{name}}'` (a parameter, an answer, a
+/// capture) that must be a number when the check runs.
+fn bound(c: &mut Collector, node: &Node, key: &str) -> (Option<f64>, Option<Loc<String>>) {
+  match &node.value {
+    Value::Str(s) if s.contains("{{") => (
+      None,
+      Some(Loc {
+        value: s.clone(),
+        pos: node.pos,
+      }),
+    ),
+    _ => (schema::number(c, node, key), None),
+  }
 }
 
 fn when(c: &mut Collector, node: &Node) -> When {

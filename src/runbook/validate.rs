@@ -68,6 +68,7 @@ pub(crate) fn validate(c: &mut Collector, runbook: &Runbook, inventory: &Invento
         .flat_map(Expect::patterns)
         .map(|(_, p)| p),
     );
+    texts.extend(expect.into_iter().flat_map(Expect::bounds));
     for text in texts {
       check_placeholders(c, step, text, &known);
     }

@@ -84,6 +84,10 @@ impl Drop for Prometheus {
 const RUNBOOK: &str = r#"id: prom
 title: Prometheus checks
 severity: P3
+parameters:
+  up_max:
+    default: 0
+    help: the most `up` may be (a threshold written as a parameter)
 steps:
   - id: up
     title: Prometheus scrapes itself
@@ -102,7 +106,7 @@ steps:
         query: up{job="prometheus"}
       expect:
         thresholds:
-          - {name: up, max: 0}
+          - {name: up, max: '{{up_max}}'}
   - id: missing
     title: A metric nobody exports
     targets: [local]
@@ -177,6 +181,36 @@ fn prometheus_checks_judge_each_series_and_say_unknown_when_there_is_none() {
       .contains("job=\"prometheus\""),
     "{up}"
   );
+
+  // The bound is a parameter: raised, the series is within it; not a number, nothing is judged.
+  let raised = test.reset().args([
+    "--color", "never", "run", "prom", "--yes", "--var", "up_max=1",
+  ]);
+  raised.run();
+  assert!(outcomes(&raised).contains(&("too-many".into(), "passed".into())));
+  let nonsense = raised.reset().args([
+    "--color",
+    "never",
+    "run",
+    "prom",
+    "--yes",
+    "--var",
+    "up_max=lots",
+  ]);
+  let run = nonsense.run();
+  assert!(
+    outcomes(&nonsense).contains(&("too-many".into(), "unknown".into())),
+    "{}",
+    run.stdout
+  );
+  assert!(
+    run.stdout.contains("is `lots`, not a number"),
+    "{}",
+    run.stdout
+  );
+  let test = nonsense
+    .reset()
+    .args(["--color", "never", "run", "prom", "--yes"]);
 
   // Without a configured Prometheus nothing can be judged: unknown, never failed.
   let test = test.env("MEGACITY_PROMETHEUS", "");

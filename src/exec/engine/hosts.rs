@@ -251,13 +251,14 @@ impl Engine<'_> {
     let own;
     let compiled = if compiled.uses_values() {
       let learned = |n: &str| self.learned_value(n, host);
-      match compiled.for_values(|p| {
+      let fill = |p: &str, quoting: Quoting| {
         self
           .plan
           .values
-          .render(p, host, Quoting::Regex, &learned)
+          .render(p, host, quoting, &learned)
           .map_err(|_| self.missing(p, host))
-      }) {
+      };
+      match compiled.for_values(|p| fill(p, Quoting::Regex), |p| fill(p, Quoting::Text)) {
         Ok(c) => {
           own = c;
           &own

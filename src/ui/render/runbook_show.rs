@@ -382,7 +382,11 @@ fn describe_expect(expect: &Expect) -> String {
       Some(u) => u.to_string(),
       None => String::new(),
     };
-    let bound = match (t.min, t.max) {
+    let side = |n: Option<f64>, from: &Option<crate::schema::Loc<String>>| {
+      n.map(|n| n.to_string())
+        .or_else(|| from.as_ref().map(|f| f.value.clone()))
+    };
+    let bound = match (side(t.min, &t.min_from), side(t.max, &t.max_from)) {
       (Some(lo), Some(hi)) => format!("{lo}{unit} ≤ {} ≤ {hi}{unit}", t.name),
       (Some(lo), None) => format!("{} ≥ {lo}{unit}", t.name),
       (None, Some(hi)) => format!("{} ≤ {hi}{unit}", t.name),
