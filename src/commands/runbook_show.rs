@@ -29,6 +29,22 @@ pub(crate) fn run(config: &Config, args: &ShowArgs) -> Result<i32, Error> {
   }
   let values = Values::resolve(&runbook, &args.vars, false)?;
   let text = |template: &str| values.display(template, None, Quoting::Text);
+  // Targets named by parameters show the host they name (as a run resolves them); one named by
+  // a value learned during the run stays as written.
+  let targets: Vec<Vec<String>> = runbook
+    .steps
+    .iter()
+    .map(|step| {
+      step
+        .targets
+        .iter()
+        .map(|t| match values.knows_all(&t.value) {
+          true => text(&t.value),
+          false => t.value.clone(),
+        })
+        .collect()
+    })
+    .collect();
   let plan = runbook
     .steps
     .iter()
@@ -36,16 +52,15 @@ pub(crate) fn run(config: &Config, args: &ShowArgs) -> Result<i32, Error> {
     .filter(|(_, s)| args.steps.is_empty() || args.steps.contains(&s.id.value))
     .map(|(i, step)| PlannedStep {
       id: step.id.value.clone(),
-      hosts: inventory.expand(step.targets.iter().map(|t| t.value.as_str())),
+      hosts: inventory.expand(targets[i].iter().map(String::as_str)),
       command: step
         .command()
         .map(|c| values.display(c, None, Quoting::Shell)),
       step,
       number: i + 1,
-      targets: step
-        .targets
+      targets: targets[i]
         .iter()
-        .map(|t| (t.value.as_str(), inventory.resolve(t)))
+        .map(|t| (t.as_str(), inventory.resolve(t)))
         .collect(),
       confirm: match &step.kind {
         StepKind::Action {

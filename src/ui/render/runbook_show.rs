@@ -341,6 +341,7 @@ fn targets(targets: &[StepTarget]) -> String {
     .map(|(name, target)| match target {
       Some(Target::Group(g, members)) => format!("{g} ({})", members.join(", ")),
       Some(_) => name.to_string(),
+      None if name.contains("{{") => format!("{name} (known when the step runs)"),
       None => format!("{name} (unknown)"),
     })
     .collect::<Vec<_>>()
