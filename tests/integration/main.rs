@@ -10,6 +10,7 @@ mod drill_failover;
 mod drill_gpu;
 mod drill_net;
 mod drill_redis;
+mod drill_traffic;
 mod fleet;
 mod format;
 mod healthy;
