@@ -211,3 +211,169 @@ fn proxy_outage_raises_exhausted_worker_connections_by_a_reload() {
   assert_eq!(outcome(&journal, "verify-proxy-health"), ["passed"]);
   assert_eq!(outcome(&journal, "verify-public"), ["passed"]);
 }
+
+/// The result record of `step` on `host`.
+fn result<'a>(journal: &'a [serde_json::Value], step: &str, host: &str) -> &'a serde_json::Value {
+  journal
+    .iter()
+    .rev()
+    .find(|r| r["type"] == "host-result" && r["step"] == step && r["host"] == host)
+    .unwrap_or_else(|| panic!("no result of {step} on {host}"))
+}
+
+/// The machine's clock, `date +FORMAT`.
+fn clock(format: &str) -> String {
+  let out = std::process::Command::new("date")
+    .arg(format!("+{format}"))
+    .output()
+    .unwrap();
+  String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// ddos: the edge has a web-port ACCEPT rule (as ufw or firewalld would) and an access log with
+/// an hour of ordinary traffic (40 requests a minute from 50 addresses, written as history);
+/// ordinary traffic goes on from monitoring-01 (one request a second). gpu-cluster-01 then
+/// floods the edge: 3,000 requests, at most 15 s, all within one minute. The runbook finds the
+/// flood (last full minute against the older baseline) and the top client; the operator writes
+/// that address into the blocklist; the destructive block drops it on 80/443 only, before the
+/// ACCEPT rule, so SSH from it still works; and once the flood's minute is past, the
+/// verification no longer declares a flood.
+#[test]
+fn ddos_blocks_the_flooding_host_on_web_ports_only_and_sees_the_flood_end() {
+  let mut hosts = EDGE_FLEET.to_vec();
+  hosts.push("gpu-cluster-01");
+  let drill = Drill::up(&hosts);
+  edge(&drill);
+  let attacker = "gpu-cluster-01";
+  let attacker_ip = drill.ip(attacker);
+  drill.script(
+    "edge-proxy-01",
+    "command -v iptables >/dev/null || { echo 'iptables is missing; the ddos drill needs it: apt-get install -y iptables' >&2; exit 1; }
+     iptables -A INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT
+     iptables -A INPUT -p tcp --dport 22 -j ACCEPT",
+  );
+  let history = r#"
+import time
+now = int(time.time()) // 60 * 60
+with open("/var/log/nginx/access.log") as f:
+    live = f.read()
+lines = []
+for m in range(90, 30, -1):
+    for i in range(40):
+        t = time.localtime(now - m * 60 + i)
+        ts = time.strftime("%d/%b/%Y:%H:%M:%S %z", t)
+        lines.append(f'127.0.1.{i % 50 + 1} - - [{ts}] "GET /health HTTP/1.1" 200 3 "-" "curl/7.88.1"\n')
+with open("/var/log/nginx/access.log", "w") as f:
+    f.write("".join(lines) + live)
+"#;
+  drill.script("edge-proxy-01", &format!("python3 - <<'PY'\n{history}PY"));
+  drill.script(
+    "monitoring-01",
+    "setsid timeout 420 sh -c 'while :; do curl -s -o /dev/null --max-time 2 http://edge-proxy-01/health; sleep 1; done' </dev/null >/dev/null 2>&1 &",
+  );
+
+  // The flood, within one minute of the clock: it starts at second 40 at the latest.
+  let second: u32 = clock("%S").parse().unwrap();
+  if second > 40 {
+    std::thread::sleep(Duration::from_secs(u64::from(61 - second)));
+  }
+  let flood_started = Instant::now();
+  let flood = drill.exec(
+    attacker,
+    "timeout 15 curl -s -Z --parallel-max 8 -o /dev/null 'http://edge-proxy-01/health?n=[1-3000]' >/dev/null; echo done",
+  );
+  assert!(flood.status.success(), "{flood:?}");
+  let flood_minute = clock("%H:%M");
+  println!("flood took {:?}", flood_started.elapsed());
+  let flooded = drill.script(
+    "edge-proxy-01",
+    &format!("grep -c '^{attacker_ip} ' /var/log/nginx/access.log || true"),
+  );
+  let flooded: u32 = flooded.trim().parse().unwrap();
+  assert!(
+    flooded > 1500,
+    "only {flooded} requests of the flood arrived"
+  );
+  // The flood's minute is over, and ordinary traffic has logged the next one.
+  assert!(eventually(70, || clock("%H:%M") != flood_minute));
+  std::thread::sleep(Duration::from_secs(2));
+
+  let public = "public_health_url=http://edge-proxy-01/health";
+  let blocklist = "/etc/nginx/ddos-blocklist.txt";
+  let started = Instant::now();
+  let (answered, screen) = drill.walk("ddos", &["--var", public], |prompt, step| {
+    match (prompt, step) {
+      (Prompt::Manual, "write-blocklist") => {
+        // What the operator does with top-clients' list: the flooding address, nothing else.
+        drill.script(
+          "edge-proxy-01",
+          &format!("printf '# flood from the drill\\n{attacker_ip}\\n' > {blocklist}"),
+        );
+        "done".into()
+      }
+      (Prompt::Destructive, "block-addresses") => "edge-proxy-01".into(),
+      _ => "skip".into(),
+    }
+  });
+  let took = started.elapsed();
+  println!("ddos walk took {took:?}; answered: {answered:#?}");
+  let journal = drill.journal();
+
+  // Found: the flood's minute against the baseline, and the one address behind it.
+  assert_eq!(outcome(&journal, "traffic-ratio"), ["failed"], "{screen}");
+  let top = result(&journal, "top-clients", "edge-proxy-01");
+  assert_eq!(top["outcome"], "failed", "{top}");
+  let first = top["stdout"].as_str().unwrap().lines().next().unwrap_or("");
+  assert!(first.ends_with(&format!(" {attacker_ip}")), "{top}");
+
+  // Blocked as a destructive step, on the web ports only, ahead of the ACCEPT rule.
+  assert!(
+    answered.contains(&"Destructive block-addresses -> edge-proxy-01".to_string()),
+    "{answered:#?}"
+  );
+  assert_eq!(outcome(&journal, "block-addresses"), ["passed"]);
+  let rules = drill.script("edge-proxy-01", "iptables -S INPUT");
+  let rules: Vec<&str> = rules.lines().collect();
+  assert_eq!(
+    rules,
+    [
+      "-P INPUT ACCEPT",
+      &format!("-A INPUT -s {attacker_ip}/32 -p tcp -m multiport --dports 80,443 -j DROP"),
+      "-A INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT",
+      "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT",
+    ],
+    "{answered:#?}"
+  );
+  assert_eq!(
+    status(&drill, attacker, "http://edge-proxy-01/health"),
+    "000"
+  );
+  let ssh = drill.exec(
+    attacker,
+    &format!(
+      "ssh -F {} edge-proxy-01 hostname",
+      drill.dir.path().join("ssh_config").display()
+    ),
+  );
+  assert_eq!(
+    String::from_utf8_lossy(&ssh.stdout).trim(),
+    "edge-proxy-01",
+    "SSH from the blocked host: {}",
+    String::from_utf8_lossy(&ssh.stderr)
+  );
+  assert_eq!(
+    status(&drill, "monitoring-01", "http://edge-proxy-01/health"),
+    "200"
+  );
+
+  // The flood is over: the verification says so once a full minute without it is logged.
+  assert_eq!(
+    result(&journal, "verify-traffic", "edge-proxy-01")["outcome"],
+    "passed",
+    "{screen}"
+  );
+  assert_eq!(outcome(&journal, "verify-public-health"), ["passed"]);
+  // Nothing on the operator's machine or in the cloud was touched.
+  assert!(decided(&journal, "cap-cloud-run", "skip"));
+  assert!(outcome(&journal, "cap-cloud-run").is_empty());
+}
