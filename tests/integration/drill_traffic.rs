@@ -221,6 +221,11 @@ fn result<'a>(journal: &'a [serde_json::Value], step: &str, host: &str) -> &'a s
     .unwrap_or_else(|| panic!("no result of {step} on {host}"))
 }
 
+/// The run's closing summary (one line per step) from what megacity wrote to its terminal.
+fn summary(screen: &str) -> &str {
+  screen.rfind("Summary").map_or(screen, |at| &screen[at..])
+}
+
 /// The machine's clock, `date +FORMAT`.
 fn clock(format: &str) -> String {
   let out = std::process::Command::new("date")
@@ -635,4 +640,246 @@ fn require_nft(drill: &Drill) {
     out.status.success(),
     "`nft` is missing; the security-incident drill needs it: apt-get install -y nftables"
   );
+}
+
+const IMAGES: &str = "registry.dreamseedai.com/backend";
+/// The release before the bad deploy, and the bad one (its /health answers 500).
+const GOOD: &str = "4f2a9c1";
+const BAD: &str = "9d81e3b";
+/// The run-time environment the pipeline gives the API container (seed 001 §3.2 `-e`).
+const RUN_ENV: &str = "-e DATABASE_URL=postgresql://app:fleet-app-secret@db-primary-01:6432/dreamseed -e REDIS_URL=redis://redis-master-01:6379/0";
+
+/// Makes `host` a Docker host (tests/fleet/docker: containers are app-server processes) with
+/// both releases' images, as the pipeline's pulls left them.
+fn docker_host(drill: &Drill, host: &str) {
+  let stand_in = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fleet/docker");
+  let bin = drill.dir.path().join("bin/docker");
+  if !bin.exists() {
+    std::fs::copy(stand_in, bin).unwrap();
+  }
+  std::fs::create_dir_all(drill.host_dir(host).join("docker")).unwrap();
+  drill.script(
+    host,
+    &format!(
+      "docker fleet-image {IMAGES}:{GOOD} --release {GOOD} >/dev/null
+       docker fleet-image {IMAGES}:{BAD} --release {BAD} --health-status 500 >/dev/null"
+    ),
+  );
+}
+
+/// The pipeline's deploy of `release` (seed 001 §3.2): the old container removed, the new one
+/// run with the pipeline's flags and environment.
+fn deploy(drill: &Drill, host: &str, release: &str) {
+  drill.script(
+    host,
+    &format!(
+      "if docker container inspect backend-api >/dev/null 2>&1; then docker stop backend-api >/dev/null; docker rm backend-api >/dev/null; fi
+       docker run -d --name backend-api --restart unless-stopped -p 8000:8000 {RUN_ENV} {IMAGES}:{release} >/dev/null"
+    ),
+  );
+}
+
+/// `docker container inspect --format TEMPLATE NAME` on `host`.
+fn container(drill: &Drill, host: &str, name: &str, template: &str) -> String {
+  drill
+    .script(
+      host,
+      &format!("docker container inspect --format '{template}' {name}"),
+    )
+    .trim()
+    .to_string()
+}
+
+/// deploy-rollback: release 9d81e3b went out to backend-api-01 (a canary) and its /health answers
+/// 500; backend-api-02 still runs 4f2a9c1, deployed three hours ago. The runbook (runtime=docker)
+/// finds the recent deploy on backend-api-01 only and rolls that host back to 4f2a9c1: the
+/// previous release serves again, with the pipeline's flags and the replaced container's
+/// run-time environment (whose values the journal never shows), the failed container is kept
+/// stopped, and backend-api-02, the images and the schema are left as they were.
+#[test]
+fn deploy_rollback_puts_the_previous_release_back_on_the_host_that_got_the_bad_one() {
+  let drill = Drill::up(&["edge-proxy-01", "backend-api-01", "backend-api-02"]);
+  for api in ["backend-api-01", "backend-api-02"] {
+    docker_host(&drill, api);
+    deploy(&drill, api, GOOD);
+    // Deployed three hours ago: outside the runbook's deploy window (120 minutes).
+    drill.script(
+      api,
+      "old=$(date -u -d '3 hours ago' +%Y-%m-%dT%H:%M:%S.000000000Z)
+       sed -i \"s/^    \\\"Created\\\": \\\"[^\\\"]*\\\"/    \\\"Created\\\": \\\"$old\\\"/\" $FLEET_DIR/$FLEET_HOST/docker/containers/backend-api.json",
+    );
+  }
+  deploy(&drill, "backend-api-01", BAD);
+  drill.stock_nginx(
+    "edge-proxy-01",
+    &["backend-api-01", "backend-api-02"],
+    "api.dreamseedai.com edge-proxy-01",
+  );
+  // The manuals' proxy retries a 500 on the other upstream (seed 001 §3.4): the public route
+  // stays healthy, and only backend-api-01's own check shows the bad release.
+  drill.script(
+    "edge-proxy-01",
+    "sed -i 's|proxy_pass http://backend;|proxy_pass http://backend; proxy_next_upstream error timeout invalid_header http_500;|' /etc/nginx/sites-enabled/megacity
+     grep -q http_500 /etc/nginx/sites-enabled/megacity
+     nginx -t 2>/dev/null
+     systemctl reload nginx",
+  );
+  assert!(eventually(10, || (0..4).all(|_| status(
+    &drill,
+    "edge-proxy-01",
+    "http://127.0.0.1/health"
+  ) == "200")));
+  let version = |host: &str| {
+    status(
+      &drill,
+      "edge-proxy-01",
+      &format!("http://{host}:8000/health"),
+    ) + " "
+      + drill
+        .script(
+          "edge-proxy-01",
+          &format!("curl -sS --max-time 3 http://{host}:8000/version"),
+        )
+        .trim()
+  };
+  assert_eq!(version("backend-api-01"), format!("500 {BAD}"));
+  assert_eq!(version("backend-api-02"), format!("200 {GOOD}"));
+  let whole = |host: &str| drill.script(host, "docker container inspect backend-api");
+  let images = |host: &str| drill.script(host, "docker images");
+  let env = "{{range .Config.Env}}{{println .}}{{end}}";
+  let env_before = container(&drill, "backend-api-01", "backend-api", env);
+  let other_before = whole("backend-api-02");
+  let images_before = [images("backend-api-01"), images("backend-api-02")];
+  let bad_id = container(&drill, "backend-api-01", "backend-api", "{{.Image}}");
+  let good_id = container(&drill, "backend-api-02", "backend-api", "{{.Image}}");
+
+  let vars = [
+    "runtime=docker".to_string(),
+    format!("target_version={GOOD}"),
+    "public_health_url=http://edge-proxy-01/health".to_string(),
+  ];
+  // The fleet's hosts only: no Prometheus (monitoring-01) or database here.
+  let mut args = vec![
+    "--host",
+    "backend-api-01",
+    "--host",
+    "backend-api-02",
+    "--host",
+    "edge-proxy-01",
+  ];
+  for v in &vars {
+    args.extend(["--var", v.as_str()]);
+  }
+  let started = Instant::now();
+  let (answered, screen) = drill.walk("deploy-rollback", &args, |prompt, step| {
+    match (prompt, step) {
+      (Prompt::Manual, "freeze-deploys" | "after-rollback") => "done".into(),
+      (Prompt::Destructive, "rollback-app") => "backend-api-01".into(),
+      // Any other host's or step's destructive question is wrong here: end the run.
+      (Prompt::Destructive, _) => "abort".into(),
+      _ => "skip".into(),
+    }
+  });
+  println!(
+    "deploy-rollback walk took {:?}; answered: {answered:#?}\n{}",
+    started.elapsed(),
+    summary(&screen)
+  );
+  let journal = drill.journal();
+
+  // The previous release serves again on the canary, as the pipeline would run it.
+  assert_eq!(
+    version("backend-api-01"),
+    format!("200 {GOOD}"),
+    "{answered:#?}\n{screen}"
+  );
+  assert_eq!(
+    container(
+      &drill,
+      "backend-api-01",
+      "backend-api",
+      "{{.Image}} {{.Config.Image}} {{.HostConfig.RestartPolicy.Name}} {{.State.Status}}"
+    ),
+    format!("{good_id} {IMAGES}:{GOOD} unless-stopped running")
+  );
+  assert_eq!(
+    container(&drill, "backend-api-01", "backend-api", env),
+    env_before,
+    "the run-time environment was not carried over"
+  );
+  // The failed release is kept, stopped, and will not come back by itself.
+  let kept = drill.script(
+    "backend-api-01",
+    "docker ps -a | awk '$NF ~ /^backend-api-failed-/ { print $NF }'",
+  );
+  let kept = kept.trim();
+  assert!(!kept.is_empty() && !kept.contains('\n'), "kept: {kept:?}");
+  assert_eq!(
+    container(
+      &drill,
+      "backend-api-01",
+      kept,
+      "{{.Image}} {{.HostConfig.RestartPolicy.Name}} {{.State.Status}}"
+    ),
+    format!("{bad_id} no exited")
+  );
+  // Nothing else changed: the other API host's container, and the images on both.
+  assert_eq!(whole("backend-api-02"), other_before);
+  assert_eq!(
+    [images("backend-api-01"), images("backend-api-02")],
+    images_before
+  );
+  assert_eq!(version("backend-api-02"), format!("200 {GOOD}"));
+
+  let by_host = |step: &str, host: &str| {
+    result(&journal, step, host)["outcome"]
+      .as_str()
+      .unwrap()
+      .to_string()
+  };
+  assert_eq!(outcome(&journal, "public-health"), ["passed"]);
+  assert_eq!(by_host("api-health", "backend-api-01"), "failed");
+  assert_eq!(by_host("api-health", "backend-api-02"), "passed");
+  // Evidence everywhere; the suspect is the canary alone.
+  assert_eq!(by_host("recent-deploy", "backend-api-01"), "passed");
+  assert_eq!(by_host("recent-deploy", "backend-api-02"), "passed");
+  assert_eq!(by_host("deploy-suspect", "backend-api-01"), "failed");
+  assert_eq!(outcome(&journal, "deploy-suspect"), ["failed"]);
+  assert_eq!(by_host("target-image", "backend-api-01"), "passed");
+  assert_eq!(outcome(&journal, "target-image"), ["passed"]);
+  assert!(decided(&journal, "rollback-app", "yes"), "{answered:#?}");
+  assert_eq!(outcome(&journal, "rollback-app"), ["passed"]);
+  assert_eq!(by_host("rollback-app", "backend-api-01"), "passed");
+  assert_eq!(by_host("api-health-after", "backend-api-01"), "passed");
+  assert_eq!(
+    by_host("api-health-after", "backend-api-02"),
+    "not-applicable"
+  );
+  assert_eq!(outcome(&journal, "public-health-after"), ["passed"]);
+  // The schema branch was never reached.
+  for step in ["db-revision", "db-backup", "db-downgrade"] {
+    assert!(
+      outcome(&journal, step).iter().all(|o| *o == "skipped"),
+      "{step}"
+    );
+  }
+  assert!(
+    !journal
+      .iter()
+      .any(|r| r["step"] == "db-rollback" && r["type"] == "decision"),
+    "{answered:#?}"
+  );
+  // The rollback resolved what the checks found, and the operator was told what must happen
+  // before the pipeline deploys again.
+  // (A manual step marked done is recorded as "yes".)
+  assert!(decided(&journal, "after-rollback", "yes"), "{answered:#?}");
+  assert!(!screen.contains("not resolved"), "{}", summary(&screen));
+  // The environment's values were never shown.
+  let text = journal
+    .iter()
+    .map(|r| r.to_string())
+    .collect::<Vec<_>>()
+    .join("\n");
+  assert!(!text.contains("fleet-app-secret"));
+  assert!(!screen.contains("fleet-app-secret"));
 }
