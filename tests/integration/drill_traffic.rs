@@ -690,8 +690,10 @@ fn container(drill: &Drill, host: &str, name: &str, template: &str) -> String {
     .to_string()
 }
 
-/// deploy-rollback: release 9d81e3b went out to backend-api-01 (a canary) and its /health answers
-/// 500; backend-api-02 still runs 4f2a9c1, deployed three hours ago. The runbook (runtime=docker)
+/// deploy-rollback: a healthy release deployed minutes ago is left alone (triage). Three hours
+/// later release 9d81e3b goes out to backend-api-01 (a canary) and its /health answers 500;
+/// the edge retries a 500 on the other upstream (seed 001 §3.4), so the public route stays up,
+/// and backend-api-02 still runs 4f2a9c1. The runbook (runtime=docker)
 /// finds the recent deploy on backend-api-01 only and rolls that host back to 4f2a9c1: the
 /// previous release serves again, with the pipeline's flags and the replaced container's
 /// run-time environment (whose values the journal never shows), the failed container is kept
@@ -702,14 +704,7 @@ fn deploy_rollback_puts_the_previous_release_back_on_the_host_that_got_the_bad_o
   for api in ["backend-api-01", "backend-api-02"] {
     docker_host(&drill, api);
     deploy(&drill, api, GOOD);
-    // Deployed three hours ago: outside the runbook's deploy window (120 minutes).
-    drill.script(
-      api,
-      "old=$(date -u -d '3 hours ago' +%Y-%m-%dT%H:%M:%S.000000000Z)
-       sed -i \"s/^    \\\"Created\\\": \\\"[^\\\"]*\\\"/    \\\"Created\\\": \\\"$old\\\"/\" $FLEET_DIR/$FLEET_HOST/docker/containers/backend-api.json",
-    );
   }
-  deploy(&drill, "backend-api-01", BAD);
   drill.stock_nginx(
     "edge-proxy-01",
     &["backend-api-01", "backend-api-02"],
@@ -729,30 +724,6 @@ fn deploy_rollback_puts_the_previous_release_back_on_the_host_that_got_the_bad_o
     "edge-proxy-01",
     "http://127.0.0.1/health"
   ) == "200")));
-  let version = |host: &str| {
-    status(
-      &drill,
-      "edge-proxy-01",
-      &format!("http://{host}:8000/health"),
-    ) + " "
-      + drill
-        .script(
-          "edge-proxy-01",
-          &format!("curl -sS --max-time 3 http://{host}:8000/version"),
-        )
-        .trim()
-  };
-  assert_eq!(version("backend-api-01"), format!("500 {BAD}"));
-  assert_eq!(version("backend-api-02"), format!("200 {GOOD}"));
-  let whole = |host: &str| drill.script(host, "docker container inspect backend-api");
-  let images = |host: &str| drill.script(host, "docker images");
-  let env = "{{range .Config.Env}}{{println .}}{{end}}";
-  let env_before = container(&drill, "backend-api-01", "backend-api", env);
-  let other_before = whole("backend-api-02");
-  let images_before = [images("backend-api-01"), images("backend-api-02")];
-  let bad_id = container(&drill, "backend-api-01", "backend-api", "{{.Image}}");
-  let good_id = container(&drill, "backend-api-02", "backend-api", "{{.Image}}");
-
   let vars = [
     "runtime=docker".to_string(),
     format!("target_version={GOOD}"),
@@ -770,6 +741,55 @@ fn deploy_rollback_puts_the_previous_release_back_on_the_host_that_got_the_bad_o
   for v in &vars {
     args.extend(["--var", v.as_str()]);
   }
+
+  // A release deployed minutes ago that is healthy: nothing to roll back.
+  let mut triage = args.clone();
+  triage.push("--checks-only");
+  let healthy = drill.run("deploy-rollback", &triage);
+  assert_eq!(healthy.code, exit::SUCCESS, "{}", healthy.stdout);
+  let journal = drill.journal();
+  assert_eq!(outcome(&journal, "recent-deploy"), ["passed", "passed"]);
+  assert!(
+    !journal.iter().any(|r| r["type"] == "would-run"),
+    "{}",
+    healthy.stdout
+  );
+
+  // Three hours later (the runbook's deploy window is 120 minutes), the next release goes out
+  // to backend-api-01 only.
+  for api in ["backend-api-01", "backend-api-02"] {
+    drill.script(
+      api,
+      "old=$(date -u -d '3 hours ago' +%Y-%m-%dT%H:%M:%S.000000000Z)
+       sed -i \"s/^    \\\"Created\\\": \\\"[^\\\"]*\\\"/    \\\"Created\\\": \\\"$old\\\"/\" $FLEET_DIR/$FLEET_HOST/docker/containers/backend-api.json",
+    );
+  }
+  deploy(&drill, "backend-api-01", BAD);
+  let version = |host: &str| {
+    status(
+      &drill,
+      "edge-proxy-01",
+      &format!("http://{host}:8000/health"),
+    ) + " "
+      + drill
+        .script(
+          "edge-proxy-01",
+          &format!("curl -sS --max-time 3 http://{host}:8000/version"),
+        )
+        .trim()
+  };
+  assert_eq!(version("backend-api-01"), format!("500 {BAD}"));
+  assert_eq!(version("backend-api-02"), format!("200 {GOOD}"));
+  let whole = |host: &str| drill.script(host, "docker container inspect backend-api");
+  // Repository, tag and ID (not the age column, which moves with the clock).
+  let images = |host: &str| drill.script(host, "docker images | awk '{ print $1, $2, $3 }'");
+  let env = "{{range .Config.Env}}{{println .}}{{end}}";
+  let env_before = container(&drill, "backend-api-01", "backend-api", env);
+  let other_before = whole("backend-api-02");
+  let images_before = [images("backend-api-01"), images("backend-api-02")];
+  let bad_id = container(&drill, "backend-api-01", "backend-api", "{{.Image}}");
+  let good_id = container(&drill, "backend-api-02", "backend-api", "{{.Image}}");
+
   let started = Instant::now();
   let (answered, screen) = drill.walk("deploy-rollback", &args, |prompt, step| {
     match (prompt, step) {
