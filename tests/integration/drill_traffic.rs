@@ -299,9 +299,18 @@ with open("/var/log/nginx/access.log", "w") as f:
     flooded > 1500,
     "only {flooded} requests of the flood arrived"
   );
-  // The flood's minute is over, and ordinary traffic has logged the next one.
+  // The flood's minute is over, and ordinary traffic has logged the next one (the runbook's
+  // "last full minute" is the one before the newest logged).
   assert!(eventually(70, || clock("%H:%M") != flood_minute));
-  std::thread::sleep(Duration::from_secs(2));
+  assert!(eventually(15, || {
+    drill
+      .exec(
+        "edge-proxy-01",
+        "grep -q \"$(LC_ALL=C date '+%d/%b/%Y:%H:%M')\" /var/log/nginx/access.log",
+      )
+      .status
+      .success()
+  }));
 
   let public = "public_health_url=http://edge-proxy-01/health";
   let blocklist = "/etc/nginx/ddos-blocklist.txt";
