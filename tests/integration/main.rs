@@ -11,6 +11,7 @@ mod drill_gpu;
 mod drill_net;
 mod drill_redis;
 mod drill_site;
+mod drill_traffic;
 mod fleet;
 mod format;
 mod healthy;
