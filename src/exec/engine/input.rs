@@ -58,14 +58,19 @@ impl Engine<'_> {
       return Next::End(RunEnd::Stopped);
     }
     let started = Instant::now();
-    let (answer, value) = self
-      .ask_value(Request::Input {
-        planned,
-        question,
-        default: default.clone(),
-        rehearsal,
-      })
-      .await;
+    // An unattended rehearsal asks nobody: it says what a run would ask, and walks on.
+    let (answer, value) = if rehearsal && !self.operator.interactive() {
+      (Answer::Skip, None)
+    } else {
+      self
+        .ask_value(Request::Input {
+          planned,
+          question,
+          default: default.clone(),
+          rehearsal,
+        })
+        .await
+    };
     result.duration = started.elapsed();
     match (answer, value) {
       (Answer::Abort, _) => {

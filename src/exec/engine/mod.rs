@@ -436,6 +436,14 @@ impl<'a> Engine<'a> {
     }
     let hosts = match self.hosts(planned).await {
       Ok(hosts) => hosts,
+      // Its target is not known, but its `when:` does not hold anyway: skipped, not unknown.
+      Err(_) if !planned.step.when.is_empty() && !self.condition(planned, None, records) => {
+        self.reporter.event(Event::StepSkipped {
+          planned,
+          reason: &self.describe_when(planned),
+        });
+        return (record, Next::Continue);
+      }
       Err(why) => {
         // No host to run on: the step could not judge, and nothing was changed.
         self.reporter.event(Event::StepSkipped {

@@ -648,3 +648,44 @@ fn a_parameter_target_is_resolved_before_the_run() {
     Err(crate::error::Error::NoSelectedHost { .. })
   ));
 }
+
+/// A step whose target is a value nobody learned, but whose `when:` does not hold anyway, is
+/// skipped — not unknown, and the run is not short of success for it.
+#[test]
+fn an_unknown_target_behind_a_condition_that_does_not_hold_is_skipped() {
+  let steps = FIND_THEN_ACT.replace(
+    "    targets: ['{{steps.find.primary}}']\n",
+    "    targets: ['{{steps.find.primary}}']\n    when: {failed: find}\n",
+  );
+  let t = Scripted::default().on("a", "who-is-primary", vec![ok(0, "no primary\n")]);
+  let ran = run_person(&steps, RunMode::Live, &t, &[]);
+  assert!(ran.asked.is_empty(), "{:?}", ran.asked);
+  assert_eq!(ran.outcome("restart", MANUAL_HOST), None);
+  assert_eq!(exit(&ran.result), 0);
+}
+
+/// An unattended rehearsal asks nobody: it says what a run would ask, and walks on.
+#[test]
+fn an_unattended_rehearsal_walks_past_a_question() {
+  let t = Scripted::default();
+  let ran = run(
+    ASK_THEN_CLEAN,
+    RunMode::DryRun,
+    &t,
+    &crate::exec::event::Unattended {
+      yes: true,
+      destructive: false,
+    },
+  );
+  assert_eq!(ran.result.end, RunEnd::Completed);
+  assert_eq!(ran.outcome("which", MANUAL_HOST), Some(Outcome::Rehearsed));
+  assert!(
+    ran
+      .notices
+      .iter()
+      .any(|n| n.contains("a run asks for `clean_path` here")),
+    "{:?}",
+    ran.notices
+  );
+  assert!(t.ran().is_empty());
+}
