@@ -565,6 +565,18 @@ pub(crate) fn decided(journal: &[serde_json::Value], step: &str, answer: &str) -
     .any(|r| r["type"] == "decision" && r["step"] == step && r["answer"] == answer)
 }
 
+/// Where `step` ran and how it ended, per host.
+pub(crate) fn on_hosts<'a>(
+  journal: &'a [serde_json::Value],
+  step: &str,
+) -> Vec<(&'a str, &'a str)> {
+  journal
+    .iter()
+    .filter(|r| r["type"] == "host-result" && r["step"] == step)
+    .map(|r| (r["host"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
+    .collect()
+}
+
 /// Each host's outcome of `step`, in the order the journal has them.
 pub(crate) fn outcome<'a>(journal: &'a [serde_json::Value], step: &str) -> Vec<&'a str> {
   journal

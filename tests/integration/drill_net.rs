@@ -2,7 +2,7 @@
 //! an edge cut off from its users (network-outage), broken on fleet hosts and healed through the
 //! shipped runbooks, unchanged, walked in a pty as an operator would.
 
-use crate::drill::{Drill, Prompt, outcome};
+use crate::drill::{Drill, Prompt, on_hosts, outcome};
 
 /// The provider's stand-in: an app-server on monitoring-01 (no runbook here touches it),
 /// reached by the api hosts under a provider's name.
@@ -456,23 +456,10 @@ fn memory_leak_finds_the_leaking_api_host_and_restarts_it_and_only_it() {
     _ => "skip".into(),
   });
   let journal = drill.journal();
-  let on = |step: &str| -> Vec<(String, String)> {
-    journal
-      .iter()
-      .filter(|r| r["type"] == "host-result" && r["step"] == step)
-      .map(|r| {
-        (
-          r["host"].as_str().unwrap().to_string(),
-          r["outcome"].as_str().unwrap().to_string(),
-        )
-      })
-      .collect()
-  };
   // Found on backend-api-01 alone, by the service's own memory.
-  let found = on("api-memory");
+  let found = on_hosts(&journal, "api-memory");
   assert!(
-    found.contains(&("backend-api-01".into(), "failed".into()))
-      && found.contains(&("backend-api-02".into(), "passed".into())),
+    found.contains(&("backend-api-01", "failed")) && found.contains(&("backend-api-02", "passed")),
     "{found:?}\n{screen}"
   );
   assert!(

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::drill::{Drill, Prompt, decided, outcome};
+use crate::drill::{Drill, Prompt, decided, on_hosts, outcome};
 
 /// The password of the AUTH drill: a string found nowhere else, so a search for it is exact.
 const PASSWORD: &str = "drill-pw-7c41e9d2aa";
@@ -76,15 +76,6 @@ fn sentinel_master(drill: &Drill, host: &str) -> String {
     host,
     "redis-cli -p 26379 sentinel get-master-addr-by-name mymaster | head -n 1",
   )
-}
-
-/// Where `step` ran and how it ended, per host.
-fn on_hosts<'a>(journal: &'a [serde_json::Value], step: &str) -> Vec<(&'a str, &'a str)> {
-  journal
-    .iter()
-    .filter(|r| r["type"] == "host-result" && r["step"] == step)
-    .map(|r| (r["host"].as_str().unwrap(), r["outcome"].as_str().unwrap()))
-    .collect()
 }
 
 /// A Sentinel set-up as the manuals place it: stock Redis master and replica, a Sentinel on each,

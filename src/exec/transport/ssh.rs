@@ -75,6 +75,8 @@ pub(crate) struct Ssh {
   /// Kept masters found when the first host connected.
   kept: OnceCell<HashMap<Key, PathBuf>>,
   reused: AtomicUsize,
+  /// Each host's names and addresses (`ssh -G`, resolved), asked once per run.
+  addresses: std::sync::Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl Ssh {
@@ -85,6 +87,7 @@ impl Ssh {
       connects: Semaphore::new(max_connects.max(1)),
       kept: OnceCell::new(),
       reused: AtomicUsize::new(0),
+      addresses: std::sync::Mutex::new(HashMap::new()),
     }
   }
 
@@ -449,9 +452,13 @@ impl Transport for Ssh {
   fn addresses<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Vec<String>> {
     let config = self.options.config_file.clone();
     let user = self.options.users.get(host).cloned();
-    let host = host.to_string();
+    let name = host.to_string();
     Box::pin(async move {
-      tokio::task::spawn_blocking(move || {
+      if let Some(known) = self.addresses.lock().unwrap().get(&name) {
+        return known.clone();
+      }
+      let host = name.clone();
+      let found = tokio::task::spawn_blocking(move || {
         use std::net::ToSocketAddrs;
         let Some(settings) = settings_for(config.as_deref(), user.as_deref(), &host) else {
           return Vec::new();
@@ -464,7 +471,9 @@ impl Transport for Ssh {
         all
       })
       .await
-      .unwrap_or_default()
+      .unwrap_or_default();
+      self.addresses.lock().unwrap().insert(name, found.clone());
+      found
     })
   }
 
