@@ -134,6 +134,12 @@ fn plain(message: &str) -> String {
     let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
     return format!("the key `{key}` appears twice in this mapping; a runbook names each key once");
   }
+  // serde-saphyr: "recursive references require weak recursion types".
+  if text.contains("recursive reference") {
+    return "an alias refers to a node that contains it (a recursive YAML reference); a runbook \
+            cannot loop back on itself"
+      .into();
+  }
   if let Some(budget) = text.strip_prefix("budget breached: ") {
     let what = budget.split_whitespace().next().unwrap_or("");
     return match what {
@@ -277,6 +283,17 @@ mod tests {
     }
     let err = parse(&text).unwrap_err();
     assert!(!err.message.is_empty());
+  }
+
+  #[test]
+  fn a_recursive_alias_is_said_in_plain_words() {
+    let err = parse("a: &x [1, *x]\n").unwrap_err();
+    assert!(
+      err.message.contains("recursive YAML reference"),
+      "{}",
+      err.message
+    );
+    assert!(!err.message.contains("weak"), "{}", err.message);
   }
 
   #[test]

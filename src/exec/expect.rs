@@ -40,6 +40,15 @@ pub(crate) struct Compiled {
   thresholds: Vec<Regex>,
 }
 
+/// Output as `$(command)` would give it, without its final newline, so that `^PONG$` matches
+/// what `redis-cli ping` prints; `(?m)` still anchors at every line.
+pub(crate) fn as_substituted(output: &str) -> &str {
+  output
+    .strip_suffix('\n')
+    .map(|o| o.strip_suffix('\r').unwrap_or(o))
+    .unwrap_or(output)
+}
+
 fn compile(p: &Option<crate::schema::Loc<String>>) -> Option<Regex> {
   p.as_ref().map(|p| regex(p))
 }
@@ -112,6 +121,7 @@ impl Compiled {
   }
 
   pub(crate) fn judge(&self, exit_code: Option<i32>, stdout: &str, stderr: &str) -> Verdict {
+    let (stdout, stderr) = (as_substituted(stdout), as_substituted(stderr));
     let mut reasons = Vec::new();
     match (&self.expect.exit_code, exit_code) {
       (ExitCodes::Any, _) => {}
@@ -249,6 +259,30 @@ mod tests {
     let v = c.judge(Some(1), "nope", "ERROR: x");
     assert_eq!(v.reasons.len(), 3, "{:?}", v.reasons);
     assert!(!c.judge(None, "PONG", "").passed);
+  }
+
+  #[test]
+  fn output_is_matched_as_command_substitution_gives_it() {
+    let whole = Compiled::new(&Expect {
+      stdout_matches: loc("^root$"),
+      ..Expect::default()
+    });
+    assert!(whole.judge(Some(0), "root\n", "").passed);
+    assert!(whole.judge(Some(0), "root\r\n", "").passed);
+    assert!(whole.judge(Some(0), "root", "").passed);
+    assert!(
+      !whole.judge(Some(0), "root\nroot\n", "").passed,
+      "one line only"
+    );
+    assert!(
+      !whole.judge(Some(0), "root\n\n", "").passed,
+      "one newline only"
+    );
+    let per_line = Compiled::new(&Expect {
+      stdout_matches: loc("(?m)^root$"),
+      ..Expect::default()
+    });
+    assert!(per_line.judge(Some(0), "x\nroot\ny\n", "").passed);
   }
 
   #[test]

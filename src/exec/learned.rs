@@ -105,7 +105,7 @@ pub(crate) fn take(capture: &Capture, stdout: &str, stderr: &str) -> Option<Stri
   match &capture.from {
     CaptureFrom::Regex(pattern) => {
       let re = regex::Regex::new(pattern).ok()?;
-      let found = re.captures(text)?;
+      let found = re.captures(crate::exec::expect::as_substituted(text))?;
       let m = found.get(1).or_else(|| found.get(0))?;
       Some(m.as_str().trim().to_string())
     }

@@ -329,7 +329,7 @@ impl fmt::Display for RunEnd {
 pub(crate) fn ended(end: Option<RunEnd>) -> &'static str {
   match end {
     Some(RunEnd::Completed) => "completed",
-    Some(RunEnd::Stopped) => "stopped by a failed step",
+    Some(RunEnd::Stopped) => "stopped early",
     Some(RunEnd::Aborted) => "aborted by the operator",
     Some(RunEnd::Interrupted) => "interrupted",
     None => "did not finish (crashed or still running)",
@@ -875,7 +875,7 @@ mod tests {
 
   #[test]
   fn one_wording_for_how_a_run_ended() {
-    assert_eq!(RunEnd::Stopped.to_string(), "stopped by a failed step");
+    assert_eq!(RunEnd::Stopped.to_string(), "stopped early");
     assert_eq!(ended(None), "did not finish (crashed or still running)");
   }
 }

@@ -41,6 +41,8 @@ pub(crate) struct Lines {
   /// Set while a prompt has the terminal; announcements wait for it to close.
   prompting: AtomicBool,
   held: Mutex<Vec<String>>,
+  /// The last notice: every way a run stops early says why in one, and the summary repeats it.
+  last_notice: Mutex<Option<String>>,
   /// Clock times in UTC rather than local time (`--utc`).
   utc: bool,
   /// The terminal's width, when the output goes to one.
@@ -58,6 +60,7 @@ impl Lines {
       total: AtomicUsize::new(0),
       prompting: AtomicBool::new(false),
       held: Mutex::new(Vec::new()),
+      last_notice: Mutex::new(None),
       utc,
       width: terminal
         .then(|| console::Term::stderr().size_checked())
@@ -229,11 +232,16 @@ impl Lines {
     let total = plan.steps.len();
     let end_text = match end {
       RunEnd::Completed => "completed".to_string(),
-      RunEnd::Stopped => "stopped by a failed step".to_string(),
+      RunEnd::Stopped => "stopped early".to_string(),
       RunEnd::Aborted => "aborted by the operator".to_string(),
       RunEnd::Interrupted => "interrupted".to_string(),
     };
     let mut why = String::new();
+    if end == RunEnd::Stopped
+      && let Some(notice) = self.last_notice.lock().unwrap().as_deref()
+    {
+      why = format!("why it stopped: {}\n", sanitize(notice));
+    }
     if end == RunEnd::Completed && plan.mode != RunMode::DryRun {
       let open = crate::exec::result::unresolved(plan.mode, records, |id| {
         crate::exec::result::role(plan, id)
@@ -460,7 +468,10 @@ impl Reporter for Lines {
           .collect();
         self.print(&text.join("\n"));
       }
-      Event::Notice(text) => self.print(&format!("{} {}", style::warning("note:"), sanitize(text))),
+      Event::Notice(text) => {
+        *self.last_notice.lock().unwrap() = Some(text.to_string());
+        self.print(&format!("{} {}", style::warning("note:"), sanitize(text)))
+      }
       // Through a pipe (`| tee log`) the prompt went to the terminal only: the log gets the
       // question and its answer in order.
       Event::Decision {

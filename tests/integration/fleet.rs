@@ -25,6 +25,7 @@ const INVENTORY: &str = "hosts:
   - name: silent-01
   - name: changed-01
   - name: wrongkey-01
+  - name: nosudo-01
 ";
 
 /// A scratch project wired to a fresh sshd: inventory, ssh_config, a short runtime dir.

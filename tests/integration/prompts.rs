@@ -475,6 +475,44 @@ fn a_second_live_run_on_a_host_stops_before_any_action_and_names_the_first() {
   fleet.assert_clean();
 }
 
+#[test]
+fn break_lock_takes_a_host_over_and_the_run_it_was_taken_from_then_changes_nothing() {
+  let (fleet, marker) = with_action(false);
+  let mut first = spawn(&fleet, "ask", &[]);
+  first.exp_string("Run it? [yes/skip/abort/all]").unwrap();
+  // A second operator decides the first run is stale and takes the host over.
+  let (fleet, second) = fleet.run("ask", &["--yes", "--break-lock"]);
+  let said = format!("{}{}", second.stdout, second.stderr);
+  assert_eq!(second.code, crate::test::exit::SUCCESS, "{said}");
+  assert!(said.contains("took over the lock held by"), "{said}");
+  assert!(
+    said.contains("runbook ask"),
+    "the previous holder is named: {said}"
+  );
+  assert!(Path::new(&marker).exists(), "{said}");
+  let recorded = said
+    .lines()
+    .find_map(|l| l.strip_prefix("recorded: "))
+    .expect("the journal's path");
+  let journal = std::fs::read_to_string(recorded.trim()).unwrap();
+  assert!(
+    journal.contains("took over the lock"),
+    "the break is recorded: {journal}"
+  );
+  std::fs::remove_file(&marker).unwrap();
+
+  // The first operator, still at the prompt, says yes: nothing runs, and they are told why.
+  crate::test::answer(&mut first, "yes");
+  let (code, rest) = exit_code(first);
+  assert_eq!(code, crate::test::exit::FAILURE, "{rest}");
+  assert!(
+    !Path::new(&marker).exists(),
+    "the action ran on a host another run took over"
+  );
+  assert!(rest.contains("took this run's lock over"), "{rest}");
+  fleet.assert_clean();
+}
+
 fn two_host_fix() -> (Fleet, String) {
   let fleet = Fleet::new();
   let dir = fleet.path("");

@@ -611,7 +611,14 @@ fn retries_until_the_expectation_holds_and_abort_policy_stops_the_run() {
   );
   assert!(!exists(&marker));
   assert!(
-    run.stdout.contains("stopped by a failed step"),
+    run.stdout.contains("stopped early: 2 of 3 steps"),
+    "{}",
+    run.stdout
+  );
+  assert!(
+    run
+      .stdout
+      .contains("why it stopped: `hard-stop` failed and its policy is abort"),
     "{}",
     run.stdout
   );
@@ -1280,4 +1287,96 @@ fn hosts_check_and_journal_list_fit_the_terminal() {
       .any(|l| l.contains("a-runbook-with-a-rather-long-identifier")),
     "{journal:?}"
   );
+}
+
+/// Removes the sudoers entry a test granted, however the test ends.
+struct SudoersEntry(std::path::PathBuf);
+
+impl SudoersEntry {
+  fn grant(login: &str) -> SudoersEntry {
+    let path = std::path::PathBuf::from(format!("/etc/sudoers.d/{login}"));
+    std::fs::write(&path, format!("{login} ALL=(ALL) NOPASSWD: ALL\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).unwrap();
+    SudoersEntry(path)
+  }
+}
+
+impl Drop for SudoersEntry {
+  fn drop(&mut self) {
+    let _ = std::fs::remove_file(&self.0);
+  }
+}
+
+#[test]
+fn sudo_that_wants_a_password_is_told_before_anything_runs_and_doctor_passes_once_mended() {
+  let fleet = Fleet::new().runbook(
+    "rooted",
+    r#"steps:
+  - id: as-root
+    title: who runs this
+    targets: [nosudo-01]
+    sudo: true
+    check: {command: 'id -un', expect: {stdout_matches: '^root$'}}
+"#,
+  );
+  fleet.sshd.login_without_sudo();
+  let config = fleet.sshd.ssh_config();
+  let config = config.to_str().unwrap().to_string();
+
+  // The preflight says it before the first step; the root step is unknown, not failed.
+  let (fleet, run) = fleet.run("rooted", &["--checks-only"]);
+  let out = format!("{}{}", run.stdout, run.stderr);
+  assert!(out.contains("sudo wants a password"), "{out}");
+  assert!(
+    !out.contains("FAILED"),
+    "could not judge is not failed: {out}"
+  );
+  assert_ne!(run.code, crate::test::exit::SUCCESS, "{out}");
+
+  let Fleet { test, sshd } = fleet;
+  let test = test.args([
+    "--color",
+    "never",
+    "doctor",
+    "nosudo-01",
+    "--ssh-config",
+    &config,
+  ]);
+  let run = test.run();
+  assert_eq!(
+    run.code,
+    crate::test::exit::FAILURE,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
+  assert!(run.stdout.contains("✘ [nosudo-01] sudo"), "{}", run.stdout);
+  assert!(run.stdout.contains("NOPASSWD"), "the fix: {}", run.stdout);
+  assert!(run.stdout.contains("✔ [nosudo-01] login"), "{}", run.stdout);
+
+  // Mended: NOPASSWD for that login. doctor passes and the step runs as root.
+  let _granted = SudoersEntry::grant(crate::sshd::NO_SUDO_LOGIN);
+  let run = test.run();
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
+  assert!(run.stdout.contains("✔ [nosudo-01] sudo"), "{}", run.stdout);
+  let fleet = Fleet {
+    sshd,
+    test: test.reset(),
+  };
+  let (_fleet, run) = fleet.run("rooted", &["--checks-only"]);
+  assert_eq!(
+    run.code,
+    crate::test::exit::SUCCESS,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
+  assert!(run.stdout.contains("root"), "{}", run.stdout);
 }

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub(crate) const SSHD: &str = "/usr/sbin/sshd";
+/// The login of `nosudo-01`: an account with no sudo rights.
+pub(crate) const NO_SUDO_LOGIN: &str = "megacity-nosudo";
 
 pub(crate) struct Sshd {
   pub(crate) dir: tempfile::TempDir,
@@ -154,6 +156,16 @@ impl Sshd {
       "Host stranger-01\n  HostName 127.0.0.1\n  Port {port}\n  UserKnownHostsFile {}\n{common}",
       path("empty_known_hosts")
     ));
+    // The same sshd, logged into as an account whose sudo wants a password (see
+    // `login_without_sudo`, which creates it: only the test that needs it pays for it).
+    ssh_config.push_str(&format!(
+      "Host nosudo-01\n  HostName 127.0.0.1\n  Port {port}\n  UserKnownHostsFile {}\n{}",
+      path("known_hosts"),
+      common.replace(
+        &format!("User {user}\n"),
+        &format!("User {NO_SUDO_LOGIN}\n")
+      )
+    ));
     // A host where nothing listens.
     ssh_config.push_str(&format!(
       "Host refused-01\n  HostName 127.0.0.1\n  Port {}\n  UserKnownHostsFile {}\n  ConnectTimeout 3\n{common}",
@@ -190,6 +202,39 @@ impl Sshd {
     }
     // That probe was a connection too; wait until sshd has logged it so counts start clean.
     std::thread::sleep(Duration::from_millis(200));
+  }
+
+  /// Makes `nosudo-01` log in: an unprivileged account (created once, as root) that has no
+  /// sudoers entry, so `sudo -n` wants a password there. sshd reads authorized_keys as the
+  /// account logging in, so that file (not the private keys) becomes readable to it.
+  pub(crate) fn login_without_sudo(&self) {
+    require("sudo", "apt-get install -y sudo");
+    assert!(
+      user() == "root",
+      "this test creates the account `{NO_SUDO_LOGIN}`: run it as root (sudo scripts/test)"
+    );
+    static CREATED: std::sync::Once = std::sync::Once::new();
+    CREATED.call_once(|| {
+      let exists = Command::new("id")
+        .arg(NO_SUDO_LOGIN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+      if !exists {
+        run("useradd", &["-m", "-s", "/bin/sh", NO_SUDO_LOGIN]);
+      }
+      // Without a password, but not locked: sshd (UsePAM no) refuses a locked account.
+      run("usermod", &["-p", "*", NO_SUDO_LOGIN]);
+    });
+    use std::os::unix::fs::PermissionsExt;
+    let d = self.dir.path();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(
+      d.join("authorized_keys"),
+      std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
   }
 
   pub(crate) fn ssh_config(&self) -> PathBuf {

@@ -64,15 +64,8 @@ impl Engine<'_> {
     let mut all = false;
     for host in &eligible {
       // One operator at a time: another run is changing this host.
-      if let Some(LockState::HeldBy(who)) = self.transport.lock(host).await {
-        self.reporter.event(Event::Notice(&format!(
-          "`{}` would change {host}, which another run holds: {who}. Nothing was run; the run stops here.",
-          step.id.value
-        )));
-        let mut result = HostResult::new(host, Outcome::Declined);
-        result.error = Some(format!("locked by another run: {who}"));
-        record.results.push(result);
-        return Next::End(RunEnd::Stopped);
+      if let Some(stop) = self.held_elsewhere(planned, host, record).await {
+        return stop;
       }
       // Never offered where it cannot run: the preflight (or an earlier step) lost the host.
       if self.is_down(host) {
@@ -140,7 +133,13 @@ impl Engine<'_> {
         return Next::Jump(target);
       }
       match answer {
-        Answer::Yes => confirmed.push(host.clone()),
+        // Asked again after the answer: another run may have taken the host over meanwhile.
+        Answer::Yes => {
+          if let Some(stop) = self.held_elsewhere(planned, host, record).await {
+            return stop;
+          }
+          confirmed.push(host.clone())
+        }
         Answer::Abort => {
           record.results.push(HostResult::new(host, Outcome::Aborted));
           return Next::End(self.abort_kind());
@@ -174,6 +173,26 @@ impl Engine<'_> {
 }
 
 impl Engine<'_> {
+  /// Stops the run where another run holds `host` (or took its lock over): nothing is run.
+  async fn held_elsewhere(
+    &self,
+    planned: &PlannedStep<'_>,
+    host: &str,
+    record: &mut StepRecord,
+  ) -> Option<Next> {
+    let Some(LockState::HeldBy(who)) = self.transport.lock(host).await else {
+      return None;
+    };
+    self.reporter.event(Event::Notice(&format!(
+      "`{}` would change {host}, which another run holds: {who}. Nothing was run; the run stops here.",
+      planned.step.id.value
+    )));
+    let mut result = HostResult::new(host, Outcome::Declined);
+    result.error = Some(format!("locked by another run: {who}"));
+    record.results.push(result);
+    Some(Next::End(RunEnd::Stopped))
+  }
+
   /// Runs again, on `host`, the checks whose findings the action's `when:` names, and keeps
   /// their new results in `seen` (and the record). A rehearsal runs nothing.
   async fn recheck(&self, planned: &PlannedStep<'_>, host: &str, seen: &mut [StepRecord]) {

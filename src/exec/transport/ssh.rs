@@ -48,6 +48,13 @@ pub(crate) struct LockRequest {
   pub(crate) break_held: bool,
 }
 
+/// The lifeline's remote process, and whether it has ended (its stdout closed) while the
+/// connection stayed up: then whatever held the lock is gone, perhaps killed by `--break-lock`.
+struct Lifeline {
+  _child: openssh::Child<Arc<Session>>,
+  ended: Arc<std::sync::atomic::AtomicBool>,
+}
+
 /// The state of one host's connection.
 enum Link {
   New,
@@ -62,7 +69,7 @@ struct Host {
   /// A session held open for the whole run: the master is never idle (so ControlPersist never
   /// ends it mid-run) and, on hosts the run changes, it holds the lock. It closes with the
   /// run — or when megacity dies, and then the master ends after ControlPersist.
-  lifeline: Mutex<Option<openssh::Child<Arc<Session>>>>,
+  lifeline: Mutex<Option<Lifeline>>,
   lock: Mutex<Option<LockState>>,
   channels: Semaphore,
 }
@@ -144,7 +151,7 @@ impl Ssh {
     *link = match opened {
       Ok(session) => {
         let session = Arc::new(session);
-        self.hold(&host, name, &session).await;
+        self.hold(&host, name, &session, reconnecting).await;
         Link::Up(session)
       }
       Err(reason) if reconnecting => Link::Down(format!(
@@ -170,7 +177,9 @@ impl Ssh {
   }
 
   /// Opens the lifeline session, taking the lock where this run will change the host.
-  async fn hold(&self, host: &Host, name: &str, session: &Arc<Session>) {
+  /// `again`: the lock is asked for anew after the lifeline ended, and never broken then (a
+  /// run that broke this one's lock keeps it).
+  async fn hold(&self, host: &Host, name: &str, session: &Arc<Session>, again: bool) {
     let lock = self
       .options
       .lock
@@ -181,7 +190,11 @@ impl Ssh {
         l.owner.as_str(),
         l.run.as_str(),
         "1",
-        if l.break_held { "1" } else { "0" },
+        match (again, l.break_held) {
+          (true, _) => "2",
+          (false, true) => "1",
+          (false, false) => "0",
+        },
       ),
       None => ("", "", "0", "0"),
     };
@@ -210,15 +223,26 @@ impl Ssh {
         return;
       }
     };
+    let ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let first = match child.stdout().take() {
       Some(stdout) => {
         let mut line = String::new();
         let mut reader = tokio::io::BufReader::new(stdout);
         let read = reader.read_line(&mut line);
-        match tokio::time::timeout(Duration::from_secs(15), read).await {
+        let first = match tokio::time::timeout(Duration::from_secs(15), read).await {
           Ok(Ok(_)) => line.trim().to_string(),
           _ => String::new(),
-        }
+        };
+        // The lifeline says nothing more: its stdout closes only when it ends.
+        let ended = ended.clone();
+        tokio::spawn(async move {
+          let mut rest = String::new();
+          while matches!(reader.read_line(&mut rest).await, Ok(n) if n > 0) {
+            rest.clear();
+          }
+          ended.store(true, Ordering::SeqCst);
+        });
+        first
       }
       None => String::new(),
     };
@@ -232,7 +256,45 @@ impl Ssh {
       };
       *host.lock.lock().await = Some(state);
     }
-    *host.lifeline.lock().await = Some(child);
+    *host.lifeline.lock().await = Some(Lifeline {
+      _child: child,
+      ended,
+    });
+  }
+
+  /// The host's lock as it stands now: a lock whose holder ended while the connection stayed up
+  /// (another run's `--break-lock` kills it) is asked for again, so a run that lost its lock
+  /// learns who holds it before it changes anything.
+  async fn verified_lock(&self, name: &str) -> Option<LockState> {
+    let host = self.host(name).await;
+    let state = host.lock.lock().await.clone();
+    if !matches!(state, Some(LockState::Held | LockState::Broke(_))) {
+      return state;
+    }
+    let ended = host
+      .lifeline
+      .lock()
+      .await
+      .as_ref()
+      .is_some_and(|l| l.ended.load(Ordering::SeqCst));
+    if !ended {
+      return state;
+    }
+    let link = host.link.lock().await;
+    let Link::Up(session) = &*link else {
+      // Lost: the next command reconnects, and takes the lock again then.
+      return state;
+    };
+    let session = session.clone();
+    self.hold(&host, name, &session, true).await;
+    drop(link);
+    let now = host.lock.lock().await.clone();
+    now.map(|s| match s {
+      LockState::HeldBy(who) => LockState::HeldBy(format!(
+        "{who}; it took this run's lock over (and may have finished since)"
+      )),
+      other => other,
+    })
   }
 
   /// Connects: a master kept by an earlier run, or a new one.
@@ -310,8 +372,8 @@ fn lock_file(host: &str) -> String {
   format!("megacity.{safe}.lock")
 }
 
-/// The lifeline: `$1` owner, `$2` 1 to lock, `$3` 1 to break another run's lock, `$4` this run,
-/// `$5` the lock file's name. It prints one line (ok, locked, held WHO, broke WHO, nolock WHY),
+/// The lifeline: `$1` owner, `$2` 1 to lock, `$3` 1 to break another run's lock (2: take it
+/// again only if no other run took it since), `$4` this run, `$5` the lock file's name. It prints one line (ok, locked, held WHO, broke WHO, nolock WHY),
 /// then waits on stdin: it ends, and frees the lock, when the connection does. The lock is an
 /// flock on a file in $MEGACITY_LOCK_DIR (sshd's `SetEnv`), else /run/lock, else /tmp, held by
 /// this process; its first line names the holder.
@@ -322,6 +384,10 @@ command -v flock >/dev/null 2>&1 || { echo "nolock flock is not installed"; exec
 [ -e "$f" ] || (umask 0; : >"$f") 2>/dev/null
 if [ -w "$f" ]; then exec 9<>"$f"; elif [ -r "$f" ]; then exec 9<"$f"; else echo "nolock cannot open $f"; exec cat >/dev/null; fi
 take() { if flock -n 9; then printf '%s pid=%s\n' "$1" "$$" >"$f" 2>/dev/null; return 0; fi; return 1; }
+if [ "$3" = 2 ]; then
+  who=$(head -n 1 "$f" 2>/dev/null)
+  case "$who" in *"$4"*) ;; *) echo "held ${who:-a run that left no name}"; exec cat >/dev/null;; esac
+fi
 if take "$1"; then echo locked; exec cat >/dev/null; fi
 who=$(head -n 1 "$f" 2>/dev/null)
 case "$who" in *"$4"*) mine=1;; *) mine=0;; esac
@@ -551,7 +617,7 @@ impl Transport for Ssh {
   }
 
   fn lock<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Option<LockState>> {
-    Box::pin(async move { self.host(host).await.lock.lock().await.clone() })
+    Box::pin(self.verified_lock(host))
   }
 
   fn close(&self) -> BoxFuture<'_, Vec<String>> {
