@@ -277,6 +277,44 @@ fn after_a_failed_action_the_operator_can_see_the_output_retry_and_skip() {
 }
 
 #[test]
+fn a_connection_lost_under_an_action_is_reopened_when_the_operator_answers_retry() {
+  let fleet = Fleet::new();
+  let marker = fleet.path("cut-once");
+  let done = fleet.path("done");
+  let masters = fleet.sshd.dir.path().join("rt/megacity");
+  let fleet = fleet.runbook(
+    "cut",
+    &format!(
+      r#"steps:
+  - id: fix
+    title: a fix whose connection dies the first time
+    targets: [host-a]
+    action: {{command: 'if [ ! -e {marker} ]; then touch {marker}; echo before-the-cut; pkill -f -- "-S {masters}/"; sleep 10; fi; touch {done}'}}
+"#,
+      masters = masters.display()
+    ),
+  );
+  let logins = fleet.sshd.logins();
+  let mut s = spawn(&fleet, "cut", &[]);
+  s.exp_string("Run it?").unwrap();
+  crate::test::answer(&mut s, "yes");
+  s.exp_string("the connection was lost while the command ran")
+    .unwrap();
+  s.exp_string("before-the-cut").unwrap();
+  s.exp_string("What now? [retry/skip/abort/output]").unwrap();
+  crate::test::answer(&mut s, "retry");
+  let (code, rest) = exit_code(s);
+  assert_eq!(code, crate::test::exit::SUCCESS, "{rest}");
+  assert!(Path::new(&done).exists(), "the retry did not run: {rest}");
+  assert_eq!(
+    fleet.sshd.logins() - logins,
+    2,
+    "one login, then one reconnection"
+  );
+  fleet.assert_clean();
+}
+
+#[test]
 fn keys_typed_while_a_check_runs_do_not_answer_the_next_prompt() {
   let fleet = Fleet::new();
   let marker = fleet.path("marker");
