@@ -295,11 +295,15 @@ impl Engine<'_> {
         host,
         attempt,
       });
-      match self
+      let ran = self
         .transport
         .run(host, &command.exec, step.timeout, self.interrupts.clone())
-        .await
-      {
+        .await;
+      if let Some(cause) = ran.as_ref().err().and_then(|e| e.cause()) {
+        // The words the operator reads are classified; `-v` shows the transport's own error.
+        tracing::debug!(host, step = %planned.step.id.value, "transport error: {cause:?}");
+      }
+      match ran {
         Ok(output) => {
           let output = self.mask(output);
           let mut verdict = compiled.judge(output.exit_code, &output.stdout, &output.stderr);
@@ -323,7 +327,7 @@ impl Engine<'_> {
             break;
           }
         }
-        Err(TransportError::Connect(e)) => {
+        Err(TransportError::Connect { reason: e, .. }) => {
           if host != LOCAL {
             self.lost(host);
           }

@@ -112,7 +112,7 @@ impl Transport for Scripted {
     let down = self.unreachable.iter().any(|h| h == host) && !mended;
     Box::pin(async move {
       if down {
-        Err(TransportError::Connect("refused".into()))
+        Err(TransportError::connect("refused", None))
       } else {
         Ok(())
       }

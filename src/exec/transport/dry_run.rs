@@ -9,7 +9,7 @@ pub(crate) struct DryRun;
 
 impl Transport for DryRun {
   fn connect<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), TransportError>> {
-    Box::pin(async { Err(TransportError::Failed("dry run: nothing connects".into())) })
+    Box::pin(async { Err(TransportError::failed("dry run: nothing connects", None)) })
   }
 
   fn run<'a>(
@@ -19,7 +19,7 @@ impl Transport for DryRun {
     _: Duration,
     _: Interrupts,
   ) -> BoxFuture<'a, Result<Output, TransportError>> {
-    Box::pin(async { Err(TransportError::Failed("dry run: nothing runs".into())) })
+    Box::pin(async { Err(TransportError::failed("dry run: nothing runs", None)) })
   }
 
   fn close(&self) -> BoxFuture<'_, Vec<String>> {

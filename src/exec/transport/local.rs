@@ -38,7 +38,12 @@ impl Transport for Local {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| TransportError::Failed(format!("cannot start sh: {e}")))?;
+        .map_err(|e| {
+          TransportError::failed(
+            format!("cannot start sh: {e}"),
+            Some(std::sync::Arc::new(e)),
+          )
+        })?;
       let capture = Capture::default();
       let work = async {
         // Held open for as long as the command may run: dropping it is the kill signal.
@@ -48,7 +53,7 @@ impl Transport for Local {
         let status = child
           .wait()
           .await
-          .map_err(|e| TransportError::Failed(e.to_string()))?;
+          .map_err(|e| TransportError::failed(e.to_string(), Some(std::sync::Arc::new(e))))?;
         Ok::<Output, TransportError>(capture.output(status.code()))
       };
       match bounded(work, timeout, interrupts, &capture).await {

@@ -182,8 +182,14 @@ pub(crate) struct Output {
 /// command had started, `partial` is what it printed before the end.
 #[derive(Clone, Debug, thiserror::Error)]
 pub(crate) enum TransportError {
-  #[error("cannot connect: {0}")]
-  Connect(String),
+  /// `reason` is what the operator reads (classified, ssh's words cleaned); `cause` keeps the
+  /// transport's own error (`openssh::Error`) for whoever needs more than the words.
+  #[error("cannot connect: {reason}")]
+  Connect {
+    reason: String,
+    #[source]
+    cause: Option<Cause>,
+  },
   #[error("timed out after {after:?}; megacity stopped the command, and {}", sweep.describe())]
   TimedOut {
     after: Duration,
@@ -193,12 +199,48 @@ pub(crate) enum TransportError {
   #[error("interrupted; megacity stopped the command, and {}", sweep.describe())]
   Interrupted { partial: Output, sweep: Sweep },
   #[error("the connection was lost while the command ran: {reason}")]
-  Lost { reason: String, partial: Output },
-  #[error("{0}")]
-  Failed(String),
+  Lost {
+    reason: String,
+    partial: Output,
+    #[source]
+    cause: Option<Cause>,
+  },
+  #[error("{reason}")]
+  Failed {
+    reason: String,
+    #[source]
+    cause: Option<Cause>,
+  },
 }
 
+/// A transport's own error, shared: results are cloned into records and events.
+pub(crate) type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
 impl TransportError {
+  pub(crate) fn connect(reason: impl Into<String>, cause: Option<Cause>) -> TransportError {
+    TransportError::Connect {
+      reason: reason.into(),
+      cause,
+    }
+  }
+
+  pub(crate) fn failed(reason: impl Into<String>, cause: Option<Cause>) -> TransportError {
+    TransportError::Failed {
+      reason: reason.into(),
+      cause,
+    }
+  }
+
+  /// The transport's own error behind this one (for ssh, the `openssh::Error`).
+  pub(crate) fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+    match self {
+      TransportError::Connect { cause, .. }
+      | TransportError::Lost { cause, .. }
+      | TransportError::Failed { cause, .. } => cause.as_deref(),
+      TransportError::TimedOut { .. } | TransportError::Interrupted { .. } => None,
+    }
+  }
+
   /// Whether the command was stopped by megacity (a timeout or an interrupt): what it left
   /// behind is then looked for.
   pub(crate) fn stopped(&self) -> bool {
@@ -224,7 +266,7 @@ impl TransportError {
       TransportError::TimedOut { partial, .. }
       | TransportError::Interrupted { partial, .. }
       | TransportError::Lost { partial, .. } => Some(partial),
-      TransportError::Connect(_) | TransportError::Failed(_) => None,
+      TransportError::Connect { .. } | TransportError::Failed { .. } => None,
     }
   }
 }

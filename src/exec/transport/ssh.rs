@@ -55,13 +55,26 @@ struct Lifeline {
   ended: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// Why a host could not be reached: the words, and ssh's own error.
+#[derive(Clone)]
+struct Down {
+  reason: String,
+  cause: Option<super::Cause>,
+}
+
+impl Down {
+  fn error(&self) -> TransportError {
+    TransportError::connect(self.reason.clone(), self.cause.clone())
+  }
+}
+
 /// The state of one host's connection.
 enum Link {
   New,
   Up(Arc<Session>),
   /// The connection died under a command: the next command reconnects, once.
   Lost,
-  Down(String),
+  Down(Down),
 }
 
 struct Host {
@@ -143,7 +156,7 @@ impl Ssh {
     let mut link = host.link.lock().await;
     match &*link {
       Link::Up(session) => return Ok(session.clone()),
-      Link::Down(reason) => return Err(TransportError::Connect(reason.clone())),
+      Link::Down(down) => return Err(down.error()),
       Link::New | Link::Lost => {}
     }
     let reconnecting = matches!(*link, Link::Lost);
@@ -154,14 +167,18 @@ impl Ssh {
         self.hold(&host, name, &session, reconnecting).await;
         Link::Up(session)
       }
-      Err(reason) if reconnecting => Link::Down(format!(
-        "reconnecting after the connection was lost: {reason}"
-      )),
-      Err(reason) => Link::Down(reason),
+      Err(down) if reconnecting => Link::Down(Down {
+        reason: format!(
+          "reconnecting after the connection was lost: {}",
+          down.reason
+        ),
+        ..down
+      }),
+      Err(down) => Link::Down(down),
     };
     match &*link {
       Link::Up(session) => Ok(session.clone()),
-      Link::Down(reason) => Err(TransportError::Connect(reason.clone())),
+      Link::Down(down) => Err(down.error()),
       _ => unreachable!("just set"),
     }
   }
@@ -298,7 +315,7 @@ impl Ssh {
   }
 
   /// Connects: a master kept by an earlier run, or a new one.
-  async fn open(&self, name: &str) -> Result<Session, String> {
+  async fn open(&self, name: &str) -> Result<Session, Down> {
     {
       {
         if let Some(session) = self.resume(name).await {
@@ -348,8 +365,14 @@ impl Ssh {
             }
             Ok(session)
           }
-          Ok(Err(e)) => Err(why_not(&describe(&e))),
-          Err(_) => Err(format!("no answer within {limit:?}")),
+          Ok(Err(e)) => Err(Down {
+            reason: why_not(&describe(&e)),
+            cause: Some(Arc::new(e)),
+          }),
+          Err(_) => Err(Down {
+            reason: format!("no answer within {limit:?}"),
+            cause: None,
+          }),
         }
       }
     }
@@ -485,10 +508,10 @@ fn last_session(host: Arc<Host>) -> Option<Session> {
   }
 }
 
-fn lost(error: &openssh::Error, partial: Output) -> TransportError {
+fn lost(error: openssh::Error, partial: Output) -> TransportError {
   TransportError::Lost {
     reason: {
-      let text = describe(error);
+      let text = describe(&error);
       if text.contains("closed by remote host") || text.contains("Connection reset") {
         format!("the server closed it ({text})")
       } else {
@@ -496,6 +519,7 @@ fn lost(error: &openssh::Error, partial: Output) -> TransportError {
       }
     },
     partial,
+    cause: Some(Arc::new(error)),
   }
 }
 
@@ -577,8 +601,8 @@ impl Transport for Ssh {
           // A master that died while idle refuses new channels: that is a lost connection too.
           Err(e) => {
             return match session.check().await {
-              Ok(()) => Err(TransportError::Failed(describe(&e))),
-              Err(_) => Err(lost(&e, capture.output(None))),
+              Ok(()) => Err(TransportError::failed(describe(&e), Some(Arc::new(e)))),
+              Err(_) => Err(lost(e, capture.output(None))),
             };
           }
         };
@@ -591,7 +615,7 @@ impl Transport for Ssh {
           // Either a signal killed it, or the connection died under it: only the master knows.
           Err(openssh::Error::RemoteProcessTerminated) => match session.check().await {
             Ok(()) => Ok(capture.output(None)),
-            Err(e) => Err(lost(&e, capture.output(None))),
+            Err(e) => Err(lost(e, capture.output(None))),
           },
           // The crate turns exit status 127 into an error; it is an exit code like any other
           // (the command was not found, and its stderr says which).
@@ -599,8 +623,8 @@ impl Transport for Ssh {
             Ok(capture.output(Some(127)))
           }
           Err(e) => match session.check().await {
-            Ok(()) => Err(TransportError::Failed(describe(&e))),
-            Err(_) => Err(lost(&e, capture.output(None))),
+            Ok(()) => Err(TransportError::failed(describe(&e), Some(Arc::new(e)))),
+            Err(_) => Err(lost(e, capture.output(None))),
           },
         }
       };
@@ -679,4 +703,56 @@ pub(crate) fn settings_for(
     }
   }
   Some(map)
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  /// The operator reads the classified words; ssh's own error stays behind them, typed.
+  #[test]
+  fn a_refused_connection_keeps_ssh_s_error_as_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+      .unwrap()
+      .local_addr()
+      .unwrap()
+      .port();
+    let config = dir.path().join("ssh_config");
+    std::fs::write(
+      &config,
+      format!("Host refused\n  HostName 127.0.0.1\n  Port {port}\n  BatchMode yes\n"),
+    )
+    .unwrap();
+    let ssh = Ssh::new(
+      SshOptions {
+        config_file: Some(config),
+        accept_new_host_keys: false,
+        connect_timeout: Duration::from_secs(5),
+        control_dir: dir.path().to_path_buf(),
+        users: HashMap::new(),
+        keep: None,
+        lock: None,
+      },
+      1,
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+      .enable_all()
+      .build()
+      .unwrap();
+    let error = runtime.block_on(ssh.connect("refused")).unwrap_err();
+    assert!(error.to_string().contains("connection refused"), "{error}");
+    let cause = error.cause().expect("ssh's own error");
+    assert!(
+      cause.downcast_ref::<openssh::Error>().is_some(),
+      "{cause:?}"
+    );
+    assert!(std::error::Error::source(&error).is_some());
+    // A command to a host found down is refused with the same cause, without a new attempt.
+    let (_keep, interrupts) = Interrupts::channel();
+    let again = runtime
+      .block_on(ssh.run("refused", "true", Duration::from_secs(5), interrupts))
+      .unwrap_err();
+    assert!(again.cause().is_some(), "{again}");
+  }
 }
