@@ -215,6 +215,28 @@ pub(crate) fn validate(c: &mut Collector, runbook: &Runbook, inventory: &Invento
       ]);
     }
   }
+  // A rung may fire at any point of the run: whatever the runbook provides may be tested (and a
+  // name provided only later is unknown until then, never an empty string).
+  for rung in &runbook.escalate_on {
+    for test in &rung.when.values {
+      let name = test.name.value.as_str();
+      if !is_known(&known, name) {
+        c.error(
+          test.name.pos,
+          format!(
+            "escalation `when:` tests `{name}`, which no parameter, question or capture provides"
+          ),
+          did_you_mean(
+            name,
+            known
+              .iter()
+              .filter(|k| !k.ends_with('*'))
+              .map(String::as_str),
+          ),
+        );
+      }
+    }
+  }
 }
 
 /// Whether `name` is in `known`, where an entry ending in `*` stands for every name it begins.

@@ -445,6 +445,45 @@ fn kill_9_leaves_a_readable_journal_and_resume_continues_at_the_right_step() {
 }
 
 #[test]
+fn resume_refuses_a_run_whose_called_runbook_changed() {
+  let fleet = Fleet::new()
+    .runbook(
+      "inner",
+      "steps:\n  - id: look\n    title: look\n    targets: [host-a]\n    check: {command: 'true', expect: {exit_code: 0}}\n",
+    )
+    .runbook(
+      "outer",
+      r#"steps:
+  - id: call-inner
+    title: the inner runbook
+    runbook: inner
+  - id: stop
+    title: stops the run
+    targets: [host-a]
+    on_failure: abort
+    check: {command: 'false', expect: {exit_code: 0}}
+"#,
+    );
+  let (fleet, run) = fleet.run("outer", &["--yes"]);
+  assert_eq!(run.code, crate::test::exit::FAILURE, "{}", run.stdout);
+  assert!(run.stdout.contains("stopped early"), "{}", run.stdout);
+  let path = fleet.test.path("runbooks/inner.yaml");
+  let text = std::fs::read_to_string(&path)
+    .unwrap()
+    .replace("title: look", "title: look again");
+  std::fs::write(&path, text).unwrap();
+  let (_fleet, run) = fleet.run_plain(&["--resume", "last", "--yes"]);
+  assert_eq!(
+    run.code,
+    crate::test::exit::USAGE,
+    "{}\n{}",
+    run.stdout,
+    run.stderr
+  );
+  assert!(run.stderr.contains("changed since run"), "{}", run.stderr);
+}
+
+#[test]
 fn resume_refuses_a_runbook_that_changed() {
   let fleet = Fleet::new();
   let marks = fleet.path("");

@@ -362,6 +362,28 @@ fn escalation_out_of_order() {
 }
 
 #[test]
+fn an_escalation_rung_testing_a_value_nobody_provides_is_an_error() {
+  let text = VALID.replace(
+    "steps:\n",
+    "escalation:\n  - when: {is: {prot: \"6380\"}}\n    to: DBA on call\nsteps:\n",
+  );
+  assert_one(
+    &text,
+    "error",
+    8,
+    17,
+    "escalation `when:` tests `prot`",
+    "did you mean `port`?",
+  );
+  // A name the runbook does provide is fine.
+  let fine = VALID.replace(
+    "steps:\n",
+    "escalation:\n  - when: {is: {port: \"6380\"}}\n    to: DBA on call\nsteps:\n",
+  );
+  assert!(diagnostics(&fine).is_empty(), "{:#?}", diagnostics(&fine));
+}
+
+#[test]
 fn unbounded_commands_warn_and_deny_warnings_fails() {
   let text = VALID.replace(
     "command: systemctl restart redis",

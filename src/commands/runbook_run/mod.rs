@@ -23,7 +23,6 @@ use crate::inventory::Inventory;
 use crate::journal::{self, Header, Journal};
 use crate::runbook::values::Values;
 use crate::runbook::{self, Runbook, catalog::Catalog};
-use crate::source::Source;
 use crate::{inventory, ui};
 
 pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
@@ -63,11 +62,11 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
     }
     (None, None, None) => return Err(which_runbook(config)),
   };
-  let (source, runbook, inventory) = load(config, &id)?;
+  let (text, runbook, inventory) = load(config, &id)?;
   let ssh = recorded::ssh(&given);
   ssh.check()?;
   if let Some(r) = &resume {
-    r.check_unchanged(&source.text, args.resume_changed)?;
+    r.check_unchanged(&text, args.resume_changed)?;
   }
   let setup = RunSetup::new(
     args,
@@ -89,12 +88,7 @@ pub(crate) fn run(config: &Config, args: &RunArgs) -> Result<i32, Error> {
   let (journal, prior, header) = match resume {
     Some(r) => r.continue_in(&plan)?,
     None => {
-      let header = journal::header(
-        &plan,
-        &journal::new_run_id(&runbook.id),
-        &source.text,
-        &given,
-      );
+      let header = journal::header(&plan, &journal::new_run_id(&runbook.id), &text, &given);
       (
         Journal::create(&config.journal_dir, &header)?,
         Prior::default(),
@@ -239,15 +233,29 @@ fn which_runbook(config: &Config) -> Error {
   Error::WhichRunbook { ids }
 }
 
-/// The runbook, validated against the inventory: nothing runs from a runbook with a problem in it.
-fn load(config: &Config, id: &str) -> Result<(Source, Runbook, Inventory), Error> {
+/// The runbook, validated against the inventory: nothing runs from a runbook with a problem in
+/// it. With it, the text a resume compares: its own, then each runbook it calls, so that a
+/// changed callee is noticed too (a runbook that calls none hashes as its text alone).
+fn load(config: &Config, id: &str) -> Result<(String, Runbook, Inventory), Error> {
   let catalog = Catalog::discover(&config.runbook_dirs)?;
   let entry = catalog.get(id)?;
   let inventory = inventory::load(config.inventory.as_deref())?;
-  let source = entry.source()?;
+  let mut text = entry.source()?.text.into_owned();
+  let called = std::cell::RefCell::new(Vec::new());
   // Steps of the runbooks it calls are part of it from here on.
-  let runbook = runbook::compose::load(&catalog, &entry.id, Some(&inventory))?;
-  Ok((source, runbook, inventory))
+  let runbook = runbook::compose::expand(
+    runbook::compose::valid(&catalog, &entry.id, Some(&inventory))?,
+    &|callee: &str| {
+      called
+        .borrow_mut()
+        .push((callee.to_string(), catalog.get(callee)?.source()?.text));
+      runbook::compose::valid(&catalog, callee, Some(&inventory))
+    },
+  )?;
+  for (callee, source) in called.into_inner() {
+    text.push_str(&format!("\n--- runbook {callee}\n{source}"));
+  }
+  Ok((text, runbook, inventory))
 }
 
 /// A live run locks the hosts it may change, in the name of this operator and run.
