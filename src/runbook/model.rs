@@ -36,6 +36,37 @@ impl Severity {
     }
   }
 
+  /// The escalation ladder of seed 003 §7.1 for this severity (the on-call engineer is paged
+  /// from the start, so the ladder begins at its first hand-over). A run whose severity is
+  /// raised follows the new severity's ladder from then on.
+  pub(crate) fn ladder(self) -> Vec<Rung> {
+    const MIN: u64 = 60;
+    let rung = |minutes: u64, to: &str| Rung {
+      after: Duration::from_secs(minutes * MIN),
+      to: to.to_string(),
+    };
+    match self {
+      Severity::P1 => vec![
+        rung(15, "Incident Commander + all team leads"),
+        rung(30, "CTO / VP of Engineering"),
+        rung(60, "Executive management (report)"),
+        rung(120, "External expert support (consider)"),
+      ],
+      Severity::P2 => vec![
+        rung(15, "Tech Lead"),
+        rung(30, "Incident Commander + team leads"),
+        rung(60, "CTO (report)"),
+        rung(120, "Executive management (report)"),
+      ],
+      Severity::P3 => vec![
+        rung(30, "Tech Lead"),
+        rung(60, "Team leads"),
+        rung(120, "Incident Commander (consider)"),
+      ],
+      Severity::P4 => Vec::new(),
+    }
+  }
+
   /// Response and recovery targets from seed 003 §2.1.
   pub(crate) fn targets(self) -> (Duration, Duration) {
     const MIN: u64 = 60;

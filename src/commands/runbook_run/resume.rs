@@ -65,18 +65,29 @@ impl Resume {
     let elapsed = SystemTime::now()
       .duration_since(started)
       .unwrap_or(Duration::ZERO);
-    let rungs_done = self
+    // Time rungs only (a rung on findings has a reason), by whom they called.
+    let announced = self
       .read
       .records
       .iter()
-      .filter(|x| matches!(x, Record::Escalation { .. }))
-      .count();
+      .filter_map(|x| match x {
+        Record::Escalation {
+          to, reason: None, ..
+        } => Some(to.clone()),
+        _ => None,
+      })
+      .collect();
+    let raised = self.read.records.iter().rev().find_map(|x| match x {
+      Record::SeverityRaised { to, .. } => crate::runbook::model::Severity::parse(to),
+      _ => None,
+    });
     Ok((
       journal,
       Prior {
         records: rejudge_guards(plan, with_kinds(plan, self.read.prior())),
         elapsed,
-        rungs_done,
+        announced,
+        raised,
       },
       self.header,
     ))

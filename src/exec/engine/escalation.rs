@@ -1,30 +1,53 @@
 //! The escalation ladder: "10 min elapsed: call Senior SRE", announced as the incident's time
 //! passes each rung.
 
-use std::time::Instant;
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use super::Engine;
 use crate::exec::condition;
 use crate::exec::event::*;
 use crate::exec::plan::{PlannedStep, RunMode};
+use crate::runbook::model::Rung;
 
 impl Engine<'_> {
   /// Announces each rung of the escalation ladder as the incident's time passes it; rungs a
-  /// resumed run passed while megacity was not running are announced at once.
+  /// resumed run passed while megacity was not running are announced at once. The ladder is
+  /// the runbook's own until a step raises the severity; from then on it is the new
+  /// severity's (seed 003 §7.1), whose rungs already overdue are announced at once. Nobody is
+  /// called twice.
   pub(super) async fn escalations(&self, started: Instant, finished: &tokio::sync::Notify) {
+    // The ladder's own clock is tokio's, the one its sleeps follow (paused in the engine's tests).
+    let clock = tokio::time::Instant::now() - started.elapsed();
     let before = self.prior.elapsed;
-    for rung in self
-      .plan
-      .runbook
-      .escalation
-      .iter()
-      .skip(self.prior.rungs_done)
-    {
-      let due = rung.after.saturating_sub(before);
+    let mut announced: HashSet<String> = self.prior.announced.iter().cloned().collect();
+    let ladder_for = |announced: &HashSet<String>| -> VecDeque<Rung> {
+      let now = *self.severity.lock().unwrap();
+      let rungs = if now == self.plan.runbook.severity {
+        self.plan.runbook.escalation.clone()
+      } else {
+        now.ladder()
+      };
+      rungs
+        .into_iter()
+        .filter(|r| !announced.contains(&r.to))
+        .collect()
+    };
+    let mut ladder = ladder_for(&announced);
+    loop {
+      let due = ladder.front().map(|rung| {
+        rung
+          .after
+          .saturating_sub(before)
+          .saturating_sub(clock.elapsed())
+      });
       tokio::select! {
-        _ = tokio::time::sleep(due.saturating_sub(started.elapsed())) => {
-          self.reporter.event(Event::Escalation { rung, elapsed: before + started.elapsed() });
+        _ = tokio::time::sleep(due.unwrap_or(Duration::MAX)), if due.is_some() => {
+          let rung = ladder.pop_front().expect("a rung was due");
+          self.reporter.event(Event::Escalation { rung: &rung, elapsed: before + clock.elapsed() });
+          announced.insert(rung.to);
         }
+        _ = self.raised.notified() => ladder = ladder_for(&announced),
         _ = finished.notified() => return,
       }
     }
@@ -85,6 +108,7 @@ impl Engine<'_> {
       self
         .reporter
         .event(Event::SeverityRaised { planned, from, to });
+      self.raised.notify_one();
     }
   }
 }

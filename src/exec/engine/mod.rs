@@ -42,8 +42,10 @@ pub(crate) struct Prior {
   pub(crate) records: Vec<StepRecord>,
   /// Time the incident had already run before this invocation (for escalation rungs).
   pub(crate) elapsed: Duration,
-  /// Rungs already announced.
-  pub(crate) rungs_done: usize,
+  /// Time rungs already announced, by whom they called.
+  pub(crate) announced: Vec<String>,
+  /// The severity the incident was raised to, if a step raised it.
+  pub(crate) raised: Option<crate::runbook::model::Severity>,
 }
 
 pub(crate) struct Engine<'a> {
@@ -72,6 +74,8 @@ pub(crate) struct Engine<'a> {
   /// Rungs on findings that fired (by index), and the incident's severity now.
   fired: Mutex<HashSet<usize>>,
   severity: Mutex<crate::runbook::model::Severity>,
+  /// Told when a step raises the severity: the time ladder becomes the new severity's.
+  raised: tokio::sync::Notify,
 }
 
 /// What to do after a step.
@@ -106,6 +110,7 @@ impl<'a> Engine<'a> {
       joined: Mutex::new(HashSet::new()),
       fired: Mutex::new(HashSet::new()),
       severity: Mutex::new(plan.runbook.severity),
+      raised: tokio::sync::Notify::new(),
     }
   }
 
@@ -147,6 +152,9 @@ impl<'a> Engine<'a> {
             .capture(&record.id, &result.host, name, kept(name));
         }
       }
+    }
+    if let Some(raised) = prior.raised {
+      *self.severity.lock().unwrap() = raised;
     }
     self.prior = prior;
     self

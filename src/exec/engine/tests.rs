@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::Engine;
+use super::{Engine, Prior};
 use crate::exec::event::*;
 use crate::exec::interrupt::{Interrupter, Interrupts};
 use crate::exec::plan::{Plan, RunMode};
@@ -257,6 +257,13 @@ impl Reporter for Notices {
           .unwrap()
           .push(format!("severity {} -> {}", from.name(), to.name()))
       }
+      Event::Escalation { rung, elapsed } => {
+        self
+          .0
+          .lock()
+          .unwrap()
+          .push(format!("call {} at {}m", rung.to, elapsed.as_secs() / 60))
+      }
       Event::StepDone { planned } => self.1.lock().unwrap().push(planned.step.id.value.clone()),
       _ => {}
     }
@@ -342,6 +349,30 @@ pub(super) fn run_runbook(
   ctrl_c: usize,
   vars: &[(&str, &str)],
 ) -> Ran {
+  run_resumed(
+    runbook,
+    inventory,
+    mode,
+    transport,
+    operator,
+    ctrl_c,
+    vars,
+    Prior::default(),
+  )
+}
+
+/// As `run_runbook`, continuing a run that `prior` describes.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run_resumed(
+  runbook: &Runbook,
+  inventory: &Inventory,
+  mode: RunMode,
+  transport: &Scripted,
+  operator: &dyn Operator,
+  ctrl_c: usize,
+  vars: &[(&str, &str)],
+  prior: Prior,
+) -> Ran {
   let vars: Vec<(String, String)> = vars
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -359,7 +390,11 @@ pub(super) fn run_runbook(
     .start_paused(true)
     .build()
     .unwrap();
-  let result = rt.block_on(Engine::new(&plan, transport, operator, &notices, interrupts).run());
+  let result = rt.block_on(
+    Engine::new(&plan, transport, operator, &notices, interrupts)
+      .resuming(prior)
+      .run(),
+  );
   Ran {
     result,
     asked: Vec::new(),

@@ -397,6 +397,64 @@ fn a_finding_escalates_and_raises_the_severity_once() {
   assert!(ran.notices.is_empty(), "{:?}", ran.notices);
 }
 
+#[test]
+fn after_a_raise_the_time_ladder_is_the_new_severity_s() {
+  // Forty minutes of retries after the disk is found full: the P1 ladder's 15 and 30 minute
+  // rungs are called, not the runbook's own (P3) one at an hour.
+  let steps = format!(
+    "{}  - id: still-full
+    title: still full?
+    targets: [a]
+    retry: {{attempts: 5, delay: 10m}}
+    check:
+      command: df-again
+      expect: {{exit_code: 0}}
+",
+    DB_DISK.split("escalation:").next().unwrap()
+  ) + "escalation:\n  - after: 20m\n    to: Team lead (P3)\n";
+  let t =
+    Scripted::default()
+      .on("a", "df-db", vec![ok(1, "")])
+      .on("a", "df-again", vec![ok(1, ""); 5]);
+  let ran = run_person(&steps, RunMode::Live, &t, &[Answer::Yes]);
+  assert_eq!(
+    ran.notices,
+    [
+      "severity P3 -> P1",
+      "call Incident Commander + all team leads at 15m",
+      "call CTO / VP of Engineering at 30m",
+    ]
+  );
+  // Resumed after the raise and the 15-minute call: still P1, and nobody is called twice.
+  let (runbook, inventory) = runbook(&steps);
+  let t =
+    Scripted::default()
+      .on("a", "df-db", vec![ok(1, "")])
+      .on("a", "df-again", vec![ok(1, ""); 5]);
+  let ran = run_resumed(
+    &runbook,
+    &inventory,
+    RunMode::Live,
+    &t,
+    &Script::person(&[Answer::Yes]),
+    0,
+    &[],
+    super::Prior {
+      raised: Some(crate::runbook::model::Severity::P1),
+      announced: vec!["Incident Commander + all team leads".into()],
+      ..super::Prior::default()
+    },
+  );
+  assert_eq!(ran.notices, ["call CTO / VP of Engineering at 30m"]);
+  // Not raised: the runbook's own ladder.
+  let t =
+    Scripted::default()
+      .on("a", "df-db", vec![ok(0, "")])
+      .on("a", "df-again", vec![ok(1, ""); 5]);
+  let ran = run_person(&steps, RunMode::Live, &t, &[Answer::Yes]);
+  assert_eq!(ran.notices, ["call Team lead (P3) at 20m"]);
+}
+
 fn exit(result: &RunResult) -> i32 {
   crate::exec::result::exit_code_for(RunMode::Live, result.end, &result.records, |_| {
     crate::exec::result::StepRole::Check
