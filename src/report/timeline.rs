@@ -103,13 +103,31 @@ pub(crate) fn describe(record: &Record) -> Option<String> {
       host,
       question,
       answer,
+      shown,
+      by,
+      value,
       ..
     } => {
       let on = host
         .as_ref()
         .map(|h| format!(" on {h}"))
         .unwrap_or_default();
-      format!("decision on `{step}`{on} ({question}): {}", answer.label())
+      let value = value
+        .as_deref()
+        .map(|v| format!(" `{v}`"))
+        .unwrap_or_default();
+      // Who took it: a person at a prompt (and when it appeared), or a flag or rule.
+      let who = match (by.as_deref(), shown.as_deref()) {
+        (Some("operator"), Some(shown)) => {
+          format!(" — by the operator (asked at {})", clock(shown))
+        }
+        (Some(by), _) => format!(" — by {by}"),
+        (None, _) => String::new(),
+      };
+      format!(
+        "decision on `{step}`{on} ({question}): {}{value}{who}",
+        answer.label()
+      )
     }
     Record::Note { step, text, .. } => match step {
       Some(s) => format!("note (at `{s}`): {text}"),

@@ -177,7 +177,7 @@ fn a_live_run_records_header_verdicts_commands_and_decisions() {
       .as_array()
       .unwrap()
       .iter()
-      .any(|e| e["event"] == "decision on `fix` on host-a (confirm): yes")
+      .any(|e| e["event"] == "decision on `fix` on host-a (confirm): yes — by --yes")
   );
   let drill = fleet
     .test
@@ -596,6 +596,12 @@ fn notes_typed_at_prompts_reach_the_journal_and_both_reports_in_order() {
     at("note (at `fix`): replication lag 30s") < at("decision on `fix` on host-a (confirm): yes")
   );
   assert!(at("decision on `fix`") < at("`verify` on host-a: passed"));
+  assert!(
+    pm.stdout
+      .contains("(confirm): yes — by the operator (asked at "),
+    "{}",
+    pm.stdout
+  );
   for section in [
     "## Basic information",
     "## Timeline (UTC)",
