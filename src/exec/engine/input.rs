@@ -6,11 +6,33 @@ use std::time::Instant;
 use super::{Engine, Next};
 use crate::exec::event::*;
 use crate::exec::plan::{PlannedStep, RunMode};
-use crate::runbook::model::Question;
-use crate::runbook::template::Quoting;
+use crate::runbook::model::{Question, StepKind};
+use crate::runbook::template::{self, Quoting};
 use crate::runbook::values::Value;
 
 impl Engine<'_> {
+  /// Whether a check after `planned` uses `name`: in its command, targets, expectations or
+  /// `when:`.
+  fn a_later_check_uses(&self, planned: &PlannedStep<'_>, name: &str) -> bool {
+    let uses = |text: &str| template::placeholders(text).any(|(n, _)| n == name);
+    self
+      .plan
+      .steps
+      .iter()
+      .skip_while(|s| s.step.id.value != planned.step.id.value)
+      .skip(1)
+      .any(|s| {
+        let StepKind::Check { command, expect } = &s.step.kind else {
+          return false;
+        };
+        uses(command)
+          || s.step.targets.iter().any(|t| uses(t))
+          || expect.patterns().any(|(_, p)| uses(p))
+          || expect.bounds().any(|b| uses(b))
+          || s.step.when.values.iter().any(|v| v.name.value == name)
+      })
+  }
+
   pub(super) async fn input(
     &self,
     planned: &PlannedStep<'_>,
@@ -48,6 +70,24 @@ impl Engine<'_> {
       .as_ref()
       .map(|d| self.text(d, None, Quoting::Text));
     let rehearsal = self.plan.mode == RunMode::DryRun;
+    // Triage changes nothing: a question only actions need is not asked, and an unattended
+    // triage asks nobody; a check that needs the answer then says it cannot judge.
+    if self.plan.mode == RunMode::ChecksOnly
+      && (!self.operator.interactive() || !self.a_later_check_uses(planned, name))
+    {
+      self.reporter.event(Event::Notice(&format!(
+        "`{}` asks for `{name}`: not asked in a checks-only run ({}); give it with --var {name}=… to use it",
+        planned.step.id.value,
+        if self.operator.interactive() {
+          "only actions use it"
+        } else {
+          "nobody is here to answer"
+        }
+      )));
+      result.outcome = Outcome::NotApplicable;
+      record.results.push(result);
+      return Next::Continue;
+    }
     if !self.operator.interactive() && !rehearsal {
       self.reporter.event(Event::Notice(&format!(
         "`{}` asks for `{name}` and nobody is here to answer; give it with --var {name}=…",

@@ -178,6 +178,50 @@ fn an_answer_is_used_like_a_parameter_and_recorded() {
 }
 
 #[test]
+fn triage_asks_only_what_a_check_needs_and_an_unattended_triage_asks_nobody() {
+  // Only an action uses the answer: a checks-only run does not ask, and goes on.
+  let t = Scripted::default();
+  let script = Script::person(&[]);
+  let ran = run(ASK_THEN_CLEAN, RunMode::ChecksOnly, &t, &script);
+  assert!(script.asked.into_inner().unwrap().is_empty());
+  assert_eq!(
+    ran.outcome("which", MANUAL_HOST),
+    Some(Outcome::NotApplicable)
+  );
+  assert_eq!(ran.result.end, RunEnd::Completed);
+
+  // A check uses it: a person is asked; nobody there, and the check cannot judge.
+  let steps = "  - id: which
+    title: which directory
+    input: {name: clean_path, pattern: '/.*'}
+  - id: size
+    title: how big
+    targets: [a]
+    check:
+      command: du-dir {{clean_path}}
+      expect: {exit_code: 0}
+";
+  let t = Scripted::default();
+  let script = Script::person(&[]).typing(&["/var/log/app"]);
+  let _ = run(steps, RunMode::ChecksOnly, &t, &script);
+  assert_eq!(script.asked.into_inner().unwrap(), ["input which"]);
+  assert!(
+    t.ran()
+      .iter()
+      .any(|(_, c)| c.contains("du-dir /var/log/app"))
+  );
+  let t = Scripted::default();
+  let nobody = Unattended {
+    yes: false,
+    destructive: false,
+  };
+  let ran = run(steps, RunMode::ChecksOnly, &t, &nobody);
+  assert_eq!(ran.result.end, RunEnd::Completed);
+  assert_eq!(ran.outcome("size", "a"), Some(Outcome::Unknown));
+  assert!(t.ran().is_empty(), "{:?}", t.ran());
+}
+
+#[test]
 fn an_unattended_run_takes_the_answer_from_var_or_stops() {
   let t = Scripted::default();
   let yes = Unattended {
