@@ -31,6 +31,49 @@ fn db_primary_failure_fences_the_broken_primary_then_promotes_the_replica() {
     "mv /var/lib/postgresql/15/main/global/pg_control /var/lib/postgresql/pg_control.lost",
   );
 
+  // A pg_unit that names no unit there: systemd would mask the name and fence nothing. The
+  // fence refuses it, masks nothing, and the unattended run stops there, before any promotion.
+  let wrong = drill.run(
+    "db-primary-failure",
+    &[
+      "--host",
+      "db-primary-01",
+      "--host",
+      "db-replica-01",
+      "--yes",
+      "--yes-destructive",
+      "--var",
+      "pg_unit=postgresql@99-main",
+      "--from",
+      "fence-primary",
+    ],
+  );
+  let said = format!("{}{}", wrong.stdout, wrong.stderr);
+  assert_eq!(wrong.code, crate::test::exit::FAILURE, "{said}");
+  assert!(
+    said.contains("no systemd unit for the PostgreSQL cluster"),
+    "{said}"
+  );
+  let units = drill.exec(
+    "db-primary-01",
+    "systemctl show -p LoadState --value postgresql@99-main; systemctl show -p LoadState --value postgresql@15-main",
+  );
+  assert_eq!(
+    String::from_utf8_lossy(&units.stdout),
+    "not-found\nloaded\n",
+    "{said}"
+  );
+  assert_eq!(
+    drill
+      .script(
+        "db-replica-01",
+        &format!("{PSQL} -c 'SELECT pg_is_in_recovery()'")
+      )
+      .trim(),
+    "t",
+    "promoted after a fence that fenced nothing: {said}"
+  );
+
   let (answered, _) = drill.walk(
     "db-primary-failure",
     &["--host", "db-primary-01", "--host", "db-replica-01"],
