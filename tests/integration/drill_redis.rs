@@ -193,6 +193,8 @@ fn redis_outage_fails_over_to_the_replica_when_the_master_cannot_start() {
   assert_eq!(outcome(&journal, "ping-after-restart"), vec!["failed"]);
   assert_eq!(outcome(&journal, "sentinel-present"), vec!["passed"]);
   assert_eq!(outcome(&journal, "fence-redis-master"), vec!["passed"]);
+  // Proven from the replica before the promotion was offered.
+  assert_eq!(outcome(&journal, "master-fenced"), vec!["passed"]);
   assert!(
     decided(&journal, "sentinel-failover", "yes"),
     "{answered:#?}"
