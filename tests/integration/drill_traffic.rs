@@ -939,3 +939,93 @@ fn deploy_rollback_puts_the_previous_release_back_on_the_host_that_got_the_bad_o
   assert!(!text.contains("fleet-app-secret"));
   assert!(!screen.contains("fleet-app-secret"));
 }
+
+/// api-down with runtime=docker (seed 001 §3.2–3.3: the API as a container): both API
+/// containers stopped, the edge answers 502; the runbook, unchanged, finds them stopped through
+/// `docker container inspect`, reads their logs, restarts them with `docker restart` once
+/// confirmed, and the edge serves again. The same release, the same environment.
+#[test]
+fn api_down_with_docker_restarts_the_stopped_containers() {
+  let drill = Drill::up(&["edge-proxy-01", "backend-api-01", "backend-api-02"]);
+  for api in ["backend-api-01", "backend-api-02"] {
+    docker_host(&drill, api);
+    deploy(&drill, api, GOOD);
+  }
+  drill.stock_nginx(
+    "edge-proxy-01",
+    &["backend-api-01", "backend-api-02"],
+    "api.dreamseedai.com edge-proxy-01",
+  );
+  let public = || status(&drill, "edge-proxy-01", "http://127.0.0.1/health");
+  assert!(
+    eventually(10, || public() == "200"),
+    "healthy before the break"
+  );
+  let image = |host: &str| container(&drill, host, "backend-api", "{{.Image}}");
+  let before = image("backend-api-01");
+  for api in ["backend-api-01", "backend-api-02"] {
+    drill.script(api, "docker stop backend-api >/dev/null");
+  }
+  assert!(eventually(10, || public() == "502"), "the break");
+
+  let run = drill.run(
+    "api-down",
+    &[
+      "--yes",
+      "--var",
+      "runtime=docker",
+      "--var",
+      "health_urls=http://edge-proxy-01/health",
+      "--host",
+      "edge-proxy-01",
+      "--host",
+      "backend-api-01",
+      "--host",
+      "backend-api-02",
+    ],
+  );
+  let said = format!("{}\n{}", run.stdout, run.stderr);
+  assert!(eventually(10, || public() == "200"), "still down:\n{said}");
+  let journal = drill.journal();
+  assert_eq!(
+    outcome(&journal, "backend-health"),
+    ["failed", "failed"],
+    "{said}"
+  );
+  // Its log was read (not "cannot judge"): the container's own output.
+  assert_eq!(
+    outcome(&journal, "backend-journal"),
+    ["passed", "passed"],
+    "{said}"
+  );
+  assert_eq!(
+    outcome(&journal, "restart-backend"),
+    ["passed", "passed"],
+    "{said}"
+  );
+  assert_eq!(
+    outcome(&journal, "verify-backend"),
+    ["passed", "passed"],
+    "{said}"
+  );
+  for api in ["backend-api-01", "backend-api-02"] {
+    assert_eq!(
+      container(&drill, api, "backend-api", "{{.State.Status}}"),
+      "running"
+    );
+    assert!(
+      journal.iter().any(|r| r["type"] == "host-result"
+        && r["step"] == "restart-backend"
+        && r["host"] == api
+        && r["command"]
+          .as_str()
+          .is_some_and(|c| c.contains("docker restart"))),
+      "{said}"
+    );
+  }
+  assert_eq!(
+    image("backend-api-01"),
+    before,
+    "the same release runs again"
+  );
+}
