@@ -1029,3 +1029,67 @@ fn api_down_with_docker_restarts_the_stopped_containers() {
     "the same release runs again"
   );
 }
+
+/// memory-leak with runtime=docker: backend-api-01's container leaks (250 MiB kept by 250
+/// requests), backend-api-02's serves the same image without them. The runbook finds the leak
+/// by the container's own processes (`docker top`), has the evidence collected, restarts that
+/// container alone once confirmed, and verifies it: small again, answering; backend-api-02's
+/// container keeps its process.
+#[test]
+fn memory_leak_with_docker_restarts_the_leaking_container_and_only_it() {
+  let drill = Drill::up(&["backend-api-01", "backend-api-02"]);
+  let leaky = format!("{IMAGES}:{GOOD}-leaky");
+  for api in ["backend-api-01", "backend-api-02"] {
+    docker_host(&drill, api);
+    drill.script(
+      api,
+      &format!(
+        "docker fleet-image {leaky} --release {GOOD} --leak-mib 1 >/dev/null
+         docker run -d --name backend-api --restart unless-stopped -p 8000:8000 {leaky} >/dev/null"
+      ),
+    );
+  }
+  let pid = |host: &str| container(&drill, host, "backend-api", "{{.State.Pid}}");
+  let rss_mib = |host: &str| {
+    let kb = drill.script(host, &format!("ps -o rss= -p {}", pid(host)));
+    kb.trim().parse::<u64>().unwrap() / 1024
+  };
+  drill.script(
+    "backend-api-01",
+    "for i in $(seq 1 250); do curl -fsS -o /dev/null -X POST http://127.0.0.1:8000/api/work; done",
+  );
+  assert!(rss_mib("backend-api-01") >= 250, "the leak did not take");
+  assert!(rss_mib("backend-api-02") < 100);
+  let (pid_01, pid_02) = (pid("backend-api-01"), pid("backend-api-02"));
+
+  let args = ["--var", "runtime=docker", "--var", "max_api_rss_mib=200"];
+  let (answered, screen) = drill.walk("memory-leak", &args, |prompt, step| match (prompt, step) {
+    (Prompt::Run, "restart-api-01") => "yes".into(),
+    (Prompt::Manual, _) => "done".into(),
+    _ => "skip".into(),
+  });
+  let journal = drill.journal();
+  let found = crate::drill::on_hosts(&journal, "api-memory");
+  assert!(
+    found.contains(&("backend-api-01", "failed")) && found.contains(&("backend-api-02", "passed")),
+    "{found:?}\n{screen}"
+  );
+  assert_ne!(
+    pid("backend-api-01"),
+    pid_01,
+    "not restarted: {answered:#?}"
+  );
+  assert!(rss_mib("backend-api-01") < 100, "still big: {answered:#?}");
+  assert_eq!(
+    pid("backend-api-02"),
+    pid_02,
+    "backend-api-02 was restarted"
+  );
+  assert_eq!(outcome(&journal, "restart-api-01"), ["passed"], "{screen}");
+  assert_eq!(outcome(&journal, "health-api-01"), ["passed"], "{screen}");
+  assert_eq!(
+    outcome(&journal, "verify-api-memory"),
+    ["passed", "passed"],
+    "{screen}"
+  );
+}
