@@ -26,7 +26,14 @@ fn spawn(fleet: &Fleet, id: &str, extra: &[&str]) -> PtySession {
 }
 
 fn exit_code(mut session: PtySession) -> (i32, String) {
-  let rest = session.exp_eof().unwrap_or_default();
+  let rest = match session.exp_eof() {
+    Ok(rest) => rest,
+    // Still running (waiting at a prompt nobody answers): stop it, and say so, never hang.
+    Err(e) => {
+      let _ = session.process_mut().exit();
+      panic!("megacity did not finish: {e}");
+    }
+  };
   match session.process().wait().unwrap() {
     WaitStatus::Exited(_, code) => (code, rest),
     other => panic!("megacity did not exit normally: {other:?}\n{rest}"),
@@ -546,6 +553,38 @@ fn break_lock_takes_a_host_over_and_the_run_it_was_taken_from_then_changes_nothi
   assert!(
     !Path::new(&marker).exists(),
     "the action ran on a host another run took over"
+  );
+  assert!(rest.contains("took this run's lock over"), "{rest}");
+  fleet.assert_clean();
+}
+
+#[test]
+fn a_run_whose_connection_dropped_while_another_changed_the_host_does_not_change_it_again() {
+  let (fleet, marker) = with_action(false);
+  let mut first = spawn(&fleet, "ask", &[]);
+  first.exp_string("Run it? [yes/skip/abort/all]").unwrap();
+  // The first run's connection dies while its operator reads the prompt: its lock goes with it.
+  // (The only megacity running now: every master under the runtime directory is its.)
+  let masters = fleet.sshd.dir.path().join("rt/megacity/");
+  // ([0-9]: the pattern must not match the shell that runs pkill.)
+  crate::drill::sh(&format!("pkill -f -- '-S {}[0-9]'", masters.display()));
+  let lock = fleet.sshd.dir.path().join("locks/megacity.host-a.lock");
+  crate::drill::sh(&format!(
+    "for i in $(seq 1 100); do flock -n {} true && exit 0; sleep 0.1; done; exit 1",
+    lock.display()
+  ));
+  // Meanwhile a second operator fixes the host.
+  let (fleet, second) = fleet.run("ask", &["--yes"]);
+  assert_eq!(second.code, crate::test::exit::SUCCESS, "{}", second.stdout);
+  assert!(Path::new(&marker).exists());
+  std::fs::remove_file(&marker).unwrap();
+  // The first operator says yes: it reconnects, finds the host was taken, and runs nothing.
+  crate::test::answer(&mut first, "yes");
+  let (code, rest) = exit_code(first);
+  assert_eq!(code, crate::test::exit::FAILURE, "{rest}");
+  assert!(
+    !Path::new(&marker).exists(),
+    "the remediation ran twice: {rest}"
   );
   assert!(rest.contains("took this run's lock over"), "{rest}");
   fleet.assert_clean();

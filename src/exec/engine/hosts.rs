@@ -13,7 +13,7 @@ use crate::exec::expect::Compiled;
 use crate::exec::learned;
 use crate::exec::plan::{Command, PlannedStep, RunMode, wrap};
 use crate::exec::privilege::sudo_wants_password;
-use crate::exec::transport::{Output, TransportError};
+use crate::exec::transport::{LockState, Output, TransportError};
 use crate::inventory::LOCAL;
 use crate::runbook::model::{OnFailure, StepKind, Until, Wait};
 use crate::runbook::template::Quoting;
@@ -288,8 +288,16 @@ impl Engine<'_> {
       None => step.retry.attempts,
     };
     let delay = wait.map_or(step.retry.delay, |w| w.every);
+    let changes = matches!(step.kind, StepKind::Action { .. }) && self.plan.mode == RunMode::Live;
     for attempt in 1..=attempts {
       result.attempts = attempt;
+      // One operator at a time, at every attempt of a change (a retry included): another run
+      // may have taken the host over since it was confirmed.
+      if changes && let Some(LockState::HeldBy(who)) = self.transport.lock(host).await {
+        result.outcome = Outcome::Declined;
+        result.error = Some(format!("not run: locked by another run: {who}"));
+        break;
+      }
       self.reporter.event(Event::HostRunning {
         planned,
         host,

@@ -294,24 +294,30 @@ impl Ssh {
       .await
       .as_ref()
       .is_some_and(|l| l.ended.load(Ordering::SeqCst));
-    if !ended {
-      return state;
+    if ended {
+      let link = host.link.lock().await;
+      let Link::Up(session) = &*link else {
+        return state;
+      };
+      let session = session.clone();
+      if session.check().await.is_ok() {
+        // Connected still: the holder was ended on the host (`--break-lock`, or killed).
+        self.hold(&host, name, &session, true).await;
+        drop(link);
+        return taken_over(host.lock.lock().await.clone());
+      }
+      drop(link);
+      self.lost(name, &session).await;
     }
-    let link = host.link.lock().await;
-    let Link::Up(session) = &*link else {
-      // Lost: the next command reconnects, and takes the lock again then.
-      return state;
-    };
-    let session = session.clone();
-    self.hold(&host, name, &session, true).await;
-    drop(link);
-    let now = host.lock.lock().await.clone();
-    now.map(|s| match s {
-      LockState::HeldBy(who) => LockState::HeldBy(format!(
-        "{who}; it took this run's lock over (and may have finished since)"
-      )),
-      other => other,
-    })
+    // The connection, and the lock with it, was lost: reconnecting asks for the lock again
+    // (never breaking another run's), before anything is run there.
+    if matches!(*host.link.lock().await, Link::Lost) {
+      if self.session(name).await.is_err() {
+        return state;
+      }
+      return taken_over(host.lock.lock().await.clone());
+    }
+    state
   }
 
   /// Connects: a master kept by an earlier run, or a new one.
@@ -377,6 +383,16 @@ impl Ssh {
       }
     }
   }
+}
+
+/// A lock asked for again and found held by another run: that run took it over.
+fn taken_over(state: Option<LockState>) -> Option<LockState> {
+  state.map(|s| match s {
+    LockState::HeldBy(who) => LockState::HeldBy(format!(
+      "{who}; it took this run's lock over (and may have finished since)"
+    )),
+    other => other,
+  })
 }
 
 /// The host's lock file: per host name, so that names that reach one machine (test fleets,
