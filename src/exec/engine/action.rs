@@ -4,7 +4,6 @@ use super::{Engine, Next};
 use crate::exec::event::*;
 use crate::exec::expect::Compiled;
 use crate::exec::plan::{PlannedStep, RunMode};
-use crate::exec::transport::LockState;
 use crate::runbook::model::StepKind;
 use crate::runbook::template::Quoting;
 
@@ -180,15 +179,13 @@ impl Engine<'_> {
     host: &str,
     record: &mut StepRecord,
   ) -> Option<Next> {
-    let Some(LockState::HeldBy(who)) = self.transport.lock(host).await else {
-      return None;
-    };
+    let why = self.transport.lock(host).await?.refusal()?;
     self.reporter.event(Event::Notice(&format!(
-      "`{}` would change {host}, which another run holds: {who}. Nothing was run; the run stops here.",
+      "`{}` would change {host}, but {why}. Nothing was run; the run stops here.",
       planned.step.id.value
     )));
     let mut result = HostResult::new(host, Outcome::Declined);
-    result.error = Some(format!("locked by another run: {who}"));
+    result.error = Some(format!("not run: {why}"));
     record.results.push(result);
     Some(Next::End(RunEnd::Stopped))
   }

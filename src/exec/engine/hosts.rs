@@ -13,7 +13,7 @@ use crate::exec::expect::Compiled;
 use crate::exec::learned;
 use crate::exec::plan::{Command, PlannedStep, RunMode, wrap};
 use crate::exec::privilege::sudo_wants_password;
-use crate::exec::transport::{LockState, Output, TransportError};
+use crate::exec::transport::{Output, TransportError};
 use crate::inventory::LOCAL;
 use crate::runbook::model::{OnFailure, StepKind, Until, Wait};
 use crate::runbook::template::Quoting;
@@ -293,9 +293,9 @@ impl Engine<'_> {
       result.attempts = attempt;
       // One operator at a time, at every attempt of a change (a retry included): another run
       // may have taken the host over since it was confirmed.
-      if changes && let Some(LockState::HeldBy(who)) = self.transport.lock(host).await {
+      if changes && let Some(why) = self.transport.lock(host).await.and_then(|l| l.refusal()) {
         result.outcome = Outcome::Declined;
-        result.error = Some(format!("not run: locked by another run: {who}"));
+        result.error = Some(format!("not run: {why}"));
         break;
       }
       self.reporter.event(Event::HostRunning {

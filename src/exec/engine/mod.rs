@@ -373,6 +373,9 @@ impl<'a> Engine<'a> {
       Some(LockState::Unavailable(why)) => format!(
         "{host}: cannot lock it ({why}); nothing keeps a second operator from changing it at the same time"
       ),
+      Some(LockState::Lost(why)) => format!(
+        "{host}: this run's lock was lost and cannot be taken again ({why}); it changes nothing more there"
+      ),
       Some(LockState::Held) | None => return,
     };
     self.reporter.event(Event::Notice(&note));

@@ -12,7 +12,7 @@ use super::{Engine, Prior};
 use crate::exec::event::*;
 use crate::exec::interrupt::{Interrupter, Interrupts};
 use crate::exec::plan::{Plan, RunMode};
-use crate::exec::transport::{Output, Sweep, Transport, TransportError};
+use crate::exec::transport::{LockState, Output, Sweep, Transport, TransportError};
 use crate::inventory::Inventory;
 use crate::runbook::Runbook;
 use crate::runbook::values::Values;
@@ -38,6 +38,8 @@ pub(super) struct Scripted {
   /// Commands during which the operator presses Ctrl-C.
   interrupted_by: Vec<String>,
   interrupter: Mutex<Option<Interrupter>>,
+  /// Each host's lock, as the transport would answer (none: no lock asked for).
+  locks: Vec<(String, LockState)>,
 }
 
 pub(super) fn ok(code: i32, stdout: &str) -> Reply {
@@ -60,6 +62,11 @@ impl Scripted {
 
   fn ctrl_c_during(mut self, command: &str) -> Scripted {
     self.interrupted_by.push(command.into());
+    self
+  }
+
+  pub(super) fn locked(mut self, host: &str, state: LockState) -> Scripted {
+    self.locks.push((host.into(), state));
     self
   }
 
@@ -155,6 +162,15 @@ impl Transport for Scripted {
       })
       .unwrap_or_else(|| ok(0, ""));
     Box::pin(async move { reply })
+  }
+
+  fn lock<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Option<LockState>> {
+    let state = self
+      .locks
+      .iter()
+      .find(|(h, _)| h == host)
+      .map(|(_, s)| s.clone());
+    Box::pin(async move { state })
   }
 
   fn close(&self) -> BoxFuture<'_, Vec<String>> {
@@ -440,6 +456,35 @@ fn a_remedy_runs_only_where_its_check_failed_and_after_a_yes() {
   assert_eq!(ran.outcome("restart", "a"), Some(Outcome::Skipped));
   assert_eq!(ran.outcome("restart", "b"), Some(Outcome::Passed));
   assert_eq!(ran.result.end, RunEnd::Completed);
+}
+
+#[test]
+fn no_change_runs_where_another_run_holds_the_host_or_this_run_lost_its_lock() {
+  for state in [
+    LockState::HeldBy("alice on ops-1, run 7".into()),
+    LockState::Lost("flock is not installed".into()),
+  ] {
+    let t = Scripted::default()
+      .on("b", "ping-it", vec![ok(1, "")])
+      .locked("b", state.clone());
+    let ran = run_person(CHECK_THEN_FIX, RunMode::Live, &t, &[Answer::Yes]);
+    assert!(t.ran_matching("restart-it").is_empty(), "{state:?}");
+    assert_eq!(ran.result.end, RunEnd::Stopped, "{state:?}");
+    assert_eq!(ran.outcome("restart", "b"), Some(Outcome::Declined));
+    assert!(
+      ran.notices.iter().any(|n| n.contains("Nothing was run")),
+      "{:?}",
+      ran.notices
+    );
+  }
+  // Held by this run, or a host that cannot lock (said at the preflight): the change runs.
+  for state in [LockState::Held, LockState::Unavailable("no flock".into())] {
+    let t = Scripted::default()
+      .on("b", "ping-it", vec![ok(1, "")])
+      .locked("b", state);
+    let _ = run_person(CHECK_THEN_FIX, RunMode::Live, &t, &[Answer::Yes]);
+    assert_eq!(t.ran_matching("restart-it"), ["b"]);
+  }
 }
 
 #[test]

@@ -281,6 +281,23 @@ pub(crate) enum LockState {
   Broke(String),
   /// The host cannot lock (no `flock`, no writable lock directory): why.
   Unavailable(String),
+  /// This run held the lock, lost it (its holder ended, its connection dropped), and cannot
+  /// take it again: why. Nothing more may change the host.
+  Lost(String),
+}
+
+impl LockState {
+  /// Why a change must not run on the host, if it must not: another run holds it, or this
+  /// run's own lock is gone.
+  pub(crate) fn refusal(&self) -> Option<String> {
+    match self {
+      LockState::HeldBy(who) => Some(format!("another run holds it: {who}")),
+      LockState::Lost(why) => Some(format!(
+        "this run's lock there was lost and cannot be taken again ({why})"
+      )),
+      LockState::Held | LockState::Broke(_) | LockState::Unavailable(_) => None,
+    }
+  }
 }
 
 pub(crate) trait Transport: Send + Sync {

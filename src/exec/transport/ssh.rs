@@ -385,12 +385,14 @@ impl Ssh {
   }
 }
 
-/// A lock asked for again and found held by another run: that run took it over.
+/// A lock asked for again: found held by another run, that run took it over; not to be had
+/// at all (no `flock` now, an unwritable file), it is lost.
 fn taken_over(state: Option<LockState>) -> Option<LockState> {
   state.map(|s| match s {
     LockState::HeldBy(who) => LockState::HeldBy(format!(
       "{who}; it took this run's lock over (and may have finished since)"
     )),
+    LockState::Unavailable(why) => LockState::Lost(why),
     other => other,
   })
 }
