@@ -91,12 +91,25 @@ impl Test {
       .map(|e| e.path())
       .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
       .collect();
-    files.sort();
-    let text = std::fs::read_to_string(files.last().expect("a journal")).unwrap();
-    text
-      .lines()
-      .filter_map(|l| serde_json::from_str(l).ok())
-      .collect()
+    // By start time (the header's, to the millisecond), as `last` picks: file names sort by
+    // the second and then by pid, which says nothing about order within a second.
+    let records = |path: &PathBuf| -> Vec<serde_json::Value> {
+      std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+    };
+    files
+      .iter()
+      .map(records)
+      .max_by_key(|r| {
+        r.first()
+          .and_then(|h| h["started"].as_str())
+          .unwrap_or_default()
+          .to_string()
+      })
+      .expect("a journal")
   }
 
   /// The same scratch directory and environment, without the arguments.
