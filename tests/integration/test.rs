@@ -85,7 +85,7 @@ impl Test {
   /// A torn line (a crash mid-write) is skipped, as megacity's own reader does.
   pub(crate) fn newest_journal(&self) -> Vec<serde_json::Value> {
     let dir = self.path("xdg-state/megacity/journal");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
       .unwrap()
       .flatten()
       .map(|e| e.path())
